@@ -1,0 +1,1 @@
+"""Loopwise sidecar."""

@@ -1,0 +1,38 @@
+//! Mergeable streaming accumulators, one per file, all behind [`Accumulator`].
+//!
+//! Contract (checked by property tests in every file): `update_many(xs)` equals a loop of
+//! `update(x)`, and `merge` is associative and commutative, so aggregates from many sidecars and
+//! many windows combine exactly in any order. Validation of untrusted input happens *before* an
+//! accumulator is touched (see [`crate::aggregate`]), so `update` itself cannot fail.
+
+pub mod binned;
+pub mod categorical;
+pub mod latency;
+pub mod outcomes;
+
+// pub use binned::BinnedCounts;
+// pub use categorical::CategoricalCounts;
+// pub use latency::LatencyHistogram;
+// pub use outcomes::{FieldOutcome, OutcomeCounts};
+
+use crate::error::Result;
+
+pub trait Accumulator: Clone + PartialEq + std::fmt::Debug {
+    /// One observation.
+    type Item<'a>: Copy;
+
+    fn update(&mut self, item: Self::Item<'_>);
+
+    fn update_many<'a>(&mut self, items: impl IntoIterator<Item = Self::Item<'a>>) {
+        for item in items {
+            self.update(item);
+        }
+    }
+
+    /// Adds `other` into `self`. Fails with `Incompatible` when the layouts differ (other edges,
+    /// other caps); `self` is then unchanged.
+    fn merge(&mut self, other: &Self) -> Result<()>;
+
+    /// Number of observations absorbed so far.
+    fn count(&self) -> u64;
+}

@@ -1,0 +1,43 @@
+//! One error enum for the core crate. The binding maps each variant to a typed Python exception
+//! in exactly one place (`statcore/py/src/errors.rs`).
+
+use thiserror::Error;
+
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CoreError {
+    /// Bad input from a caller: NaN/inf, negative latency, mismatched lengths, empty ids...
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+
+    /// A model type that the routing table or the aggregate does not know.
+    #[error("unknown model type {0:?}")]
+    UnknownModelType(String),
+
+    /// A routing table whose generation is lower than the one in force.
+    #[error("stale routing generation {offered}: generation {current} is in force")]
+    StaleGeneration { current: u64, offered: u64 },
+
+    /// Two aggregates (or histograms) that cannot be merged or compared: different edges/layouts.
+    #[error("incompatible: {0}")]
+    Incompatible(String),
+
+    /// Bytes that do not decode: wrong magic, unsupported version, truncated or corrupt payload.
+    #[error("codec: {0}")]
+    Codec(String),
+
+    /// The LMDB map is full and may not grow further (max_map_size reached).
+    #[error("store full: {0}")]
+    StoreFull(String),
+
+    /// Any other storage failure (I/O, LMDB).
+    #[error("store: {0}")]
+    Store(String),
+}
+
+impl CoreError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CoreError::InvalidInput { field: field.into(), reason: reason.into() }
+    }
+}

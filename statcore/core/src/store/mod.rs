@@ -1,0 +1,1 @@
+//! LMDB persistence (heed). (Owned by the store work.)

@@ -1,0 +1,39 @@
+//! The one conversion point from `CoreError` to typed Python exceptions.
+//!
+//! The exception classes live in Python (`statcore/errors.py`) so that they can inherit from
+//! both `StatcoreError` and the matching builtin (`ValueError`, `OSError`).
+
+use pyo3::prelude::*;
+use statcore_core::CoreError;
+
+pyo3::import_exception!(statcore.errors, InvalidInputError);
+pyo3::import_exception!(statcore.errors, UnknownModelTypeError);
+pyo3::import_exception!(statcore.errors, StaleGenerationError);
+pyo3::import_exception!(statcore.errors, IncompatibleError);
+pyo3::import_exception!(statcore.errors, CodecError);
+pyo3::import_exception!(statcore.errors, StoreFullError);
+pyo3::import_exception!(statcore.errors, StoreError);
+
+pub fn to_py(err: CoreError) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        CoreError::InvalidInput { .. } => InvalidInputError::new_err(msg),
+        CoreError::UnknownModelType(_) => UnknownModelTypeError::new_err(msg),
+        CoreError::StaleGeneration { .. } => StaleGenerationError::new_err(msg),
+        CoreError::Incompatible(_) => IncompatibleError::new_err(msg),
+        CoreError::Codec(_) => CodecError::new_err(msg),
+        CoreError::StoreFull(_) => StoreFullError::new_err(msg),
+        CoreError::Store(_) => StoreError::new_err(msg),
+    }
+}
+
+/// `?`-friendly conversion for binding code: `core_call().map_err(to_py)?` reads as `.py()?`.
+pub trait IntoPyResult<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for statcore_core::Result<T> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}
