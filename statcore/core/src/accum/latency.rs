@@ -1,1 +1,240 @@
+//! Mergeable log-bucket latency histogram (milliseconds) with bounded relative error.
+//!
+//! Bucket `i` holds values in `(γ^(i-1), γ^i]` with `γ = (1+α)/(1−α)` and `α = 0.005`; it is
+//! reported as `2γ^i/(γ+1)`, which is within `α` (0.5 %) of every value in the bucket. Values
+//! below [`MIN_MS`] share one bucket, values above [`MAX_MS`] another; quantiles are clamped to
+//! the exact minimum and maximum seen. All state is integers (the sum is kept in integer
+//! nanoseconds), so merging is exact, associative and commutative.
 
+use super::Accumulator;
+use crate::error::{CoreError, Result};
+
+/// Relative accuracy of every bucket.
+pub const RELATIVE_ACCURACY: f64 = 0.005;
+/// Smallest latency resolved (1 µs); smaller values count in the lowest bucket.
+pub const MIN_MS: f64 = 1e-3;
+/// Largest latency resolved (~2.8 h); larger values count in the highest bucket.
+pub const MAX_MS: f64 = 1e7;
+
+fn gamma() -> f64 {
+    (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)
+}
+
+fn bucket_index(x: f64, ln_gamma: f64) -> i32 {
+    (x.ln() / ln_gamma).ceil() as i32
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyHistogram {
+    /// Dense counts for bucket indices `offset ..= offset + counts.len() - 1`.
+    counts: Vec<u64>,
+    offset: i32,
+    total: u64,
+    sum_ns: u128,
+    min_ms: f64,
+    max_ms: f64,
+    ln_gamma: f64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        let ln_gamma = gamma().ln();
+        let lo = bucket_index(MIN_MS, ln_gamma);
+        let hi = bucket_index(MAX_MS, ln_gamma);
+        LatencyHistogram {
+            counts: vec![0; (hi - lo + 1) as usize],
+            offset: lo,
+            total: 0,
+            sum_ns: 0,
+            min_ms: f64::INFINITY,
+            max_ms: f64::NEG_INFINITY,
+            ln_gamma,
+        }
+    }
+
+    /// Checks one latency: finite and non-negative.
+    pub fn validate(field: &str, x: f64) -> Result<()> {
+        if !x.is_finite() || x < 0.0 {
+            return Err(CoreError::invalid(field, format!("latency must be finite and >= 0, got {x}")));
+        }
+        Ok(())
+    }
+
+    fn slot(&self, x: f64) -> usize {
+        let i = bucket_index(x.clamp(MIN_MS, MAX_MS), self.ln_gamma);
+        (i - self.offset).clamp(0, self.counts.len() as i32 - 1) as usize
+    }
+
+    fn bucket_value(&self, slot: usize) -> f64 {
+        let g = gamma();
+        let i = self.offset + slot as i32;
+        2.0 * (f64::from(i) * self.ln_gamma).exp() / (g + 1.0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+    pub fn min(&self) -> Option<f64> {
+        (self.total > 0).then_some(self.min_ms)
+    }
+    pub fn max(&self) -> Option<f64> {
+        (self.total > 0).then_some(self.max_ms)
+    }
+    pub fn mean(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.sum_ns as f64 / 1e6 / self.total as f64)
+    }
+
+    /// The value of the `k`-th smallest observation (0-based), to within the relative accuracy.
+    fn order_statistic(&self, k: u64) -> f64 {
+        if k == 0 {
+            return self.min_ms;
+        }
+        if k + 1 >= self.total {
+            return self.max_ms;
+        }
+        let mut seen = 0u64;
+        for (slot, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen > k {
+                return self.bucket_value(slot).clamp(self.min_ms, self.max_ms);
+            }
+        }
+        self.max_ms
+    }
+
+    /// The `q`-quantile, `q` in `[0, 1]`, interpolated between order statistics as numpy's
+    /// default (`method="linear"`) does. `None` when empty.
+    pub fn quantile(&self, q: f64) -> Result<Option<f64>> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(CoreError::invalid("q", format!("must be in [0, 1], got {q}")));
+        }
+        if self.total == 0 {
+            return Ok(None);
+        }
+        let rank = q * (self.total - 1) as f64;
+        let lo = rank.floor() as u64;
+        let frac = rank - lo as f64;
+        let v_lo = self.order_statistic(lo);
+        if frac == 0.0 {
+            return Ok(Some(v_lo));
+        }
+        let v_hi = self.order_statistic(lo + 1);
+        Ok(Some(v_lo + (v_hi - v_lo) * frac))
+    }
+
+    /// Sparse (slot, count) pairs of the non-empty buckets, plus the scalar state, for codecs.
+    pub fn to_parts(&self) -> (Vec<(u32, u64)>, u64, u128, f64, f64) {
+        let sparse = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (i as u32, *c))
+            .collect();
+        (sparse, self.total, self.sum_ns, self.min_ms, self.max_ms)
+    }
+
+    pub fn from_parts(sparse: &[(u32, u64)], sum_ns: u128, min_ms: f64, max_ms: f64) -> Result<Self> {
+        let mut h = LatencyHistogram::new();
+        for &(slot, c) in sparse {
+            let cell = h
+                .counts
+                .get_mut(slot as usize)
+                .ok_or_else(|| CoreError::Codec(format!("latency bucket {slot} out of range")))?;
+            *cell += c;
+            h.total += c;
+        }
+        if h.total > 0 {
+            (h.sum_ns, h.min_ms, h.max_ms) = (sum_ns, min_ms, max_ms);
+        }
+        Ok(h)
+    }
+}
+
+impl Accumulator for LatencyHistogram {
+    type Item<'a> = f64;
+
+    /// `x` must have passed [`LatencyHistogram::validate`].
+    #[inline]
+    fn update(&mut self, x: f64) {
+        let s = self.slot(x);
+        self.counts[s] += 1;
+        self.total += 1;
+        self.sum_ns += (x * 1e6).round() as u128;
+        self.min_ms = self.min_ms.min(x);
+        self.max_ms = self.max_ms.max(x);
+    }
+
+    fn merge(&mut self, other: &Self) -> Result<()> {
+        self.counts.iter_mut().zip(&other.counts).for_each(|(a, b)| *a += b);
+        self.total += other.total;
+        self.sum_ns += other.sum_ns;
+        self.min_ms = self.min_ms.min(other.min_ms);
+        self.max_ms = self.max_ms.max(other.max_ms);
+        Ok(())
+    }
+
+    fn count(&self) -> u64 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn numpy_linear(sorted: &[f64], q: f64) -> f64 {
+        let rank = q * (sorted.len() - 1) as f64;
+        let lo = rank.floor() as usize;
+        let hi = rank.ceil() as usize;
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+    }
+
+    proptest! {
+        #[test]
+        fn quantiles_within_relative_accuracy(xs in proptest::collection::vec(0.01f64..5e4, 1..400), q in 0.0f64..=1.0) {
+            let mut h = LatencyHistogram::new();
+            h.update_many(xs.iter().copied());
+            let mut sorted = xs.clone();
+            sorted.sort_by(f64::total_cmp);
+            let exact = numpy_linear(&sorted, q);
+            let est = h.quantile(q).unwrap().unwrap();
+            prop_assert!((est - exact).abs() <= RELATIVE_ACCURACY * exact + 1e-12, "q={} est={} exact={}", q, est, exact);
+        }
+
+        #[test]
+        fn contract(xs in proptest::collection::vec(0.0f64..1e3, 0..80), ys in proptest::collection::vec(0.0f64..1e3, 0..80), zs in proptest::collection::vec(0.0f64..1e3, 0..80)) {
+            let h = |v: &[f64]| { let mut h = LatencyHistogram::new(); h.update_many(v.iter().copied()); h };
+            let mut looped = LatencyHistogram::new();
+            xs.iter().for_each(|x| looped.update(*x));
+            prop_assert_eq!(&looped, &h(&xs));
+            let (a, b, c) = (h(&xs), h(&ys), h(&zs));
+            let mut ab_c = a.clone(); ab_c.merge(&b).unwrap(); ab_c.merge(&c).unwrap();
+            let mut bc = b.clone(); bc.merge(&c).unwrap();
+            let mut a_bc = a.clone(); a_bc.merge(&bc).unwrap();
+            let mut ba = b.clone(); ba.merge(&a).unwrap();
+            let mut ab = a.clone(); ab.merge(&b).unwrap();
+            prop_assert_eq!(&ab_c, &a_bc);
+            prop_assert_eq!(&ab, &ba);
+        }
+    }
+
+    #[test]
+    fn extremes_and_validation() {
+        let mut h = LatencyHistogram::new();
+        assert_eq!(h.quantile(0.5).unwrap(), None);
+        h.update_many([0.0, 1e9]);
+        assert_eq!(h.quantile(0.0).unwrap(), Some(0.0));
+        assert_eq!(h.quantile(1.0).unwrap(), Some(1e9));
+        assert!(LatencyHistogram::validate("latency_ms", -1.0).is_err());
+        assert!(LatencyHistogram::validate("latency_ms", f64::NAN).is_err());
+        assert!(h.quantile(1.5).is_err());
+    }
+}

@@ -10,10 +10,10 @@ pub mod categorical;
 pub mod latency;
 pub mod outcomes;
 
-// pub use binned::BinnedCounts;
-// pub use categorical::CategoricalCounts;
-// pub use latency::LatencyHistogram;
-// pub use outcomes::{FieldOutcome, OutcomeCounts};
+pub use binned::BinnedCounts;
+pub use categorical::{CategoricalCounts, Vocabulary};
+pub use latency::LatencyHistogram;
+pub use outcomes::{FieldCounts, FieldOutcome, Outcome, OutcomeCounts};
 
 use crate::error::Result;
 
