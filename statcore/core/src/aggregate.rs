@@ -1,0 +1,357 @@
+//! One model's statistics over one time window, updated in batches and merged exactly.
+//!
+//! A batch is validated as a whole before any accumulator is touched, so a rejected batch leaves
+//! the aggregate unchanged. Merging requires the same layout (by fingerprint) and the same model;
+//! the merged window spans both inputs.
+
+use std::sync::Arc;
+
+use crate::accum::{
+    Accumulator, BinnedCounts, CategoricalCounts, FieldCounts, LatencyHistogram, Outcome, OutcomeCounts,
+};
+use crate::codec::{Reader, Writer};
+use crate::error::{CoreError, Result};
+use crate::layout::Layout;
+
+const MAGIC: &[u8; 4] = b"LWAG";
+const VERSION: u16 = 1;
+
+/// Columns of one batch of records. Row-major matrices have one row per record.
+#[derive(Clone, Copy, Default)]
+pub struct Batch<'a> {
+    pub len: usize,
+    /// `len × numeric features`, row-major; NaN means missing (counted apart), ±inf is refused.
+    pub numeric: &'a [f64],
+    /// `len × categorical features`, row-major vocabulary slots (`vocabulary size` = other).
+    pub categorical: &'a [u32],
+    /// Prediction confidence in `[0, 1]`, one per record.
+    pub confidence: &'a [f64],
+    /// Latency in milliseconds, finite and `>= 0`, one per record.
+    pub latency_ms: &'a [f64],
+    /// 1 where the record failed (counted as an error), else 0; empty means no errors.
+    pub error: &'a [u8],
+    /// 1 where a label came with the record; empty means none did.
+    pub labelled: &'a [u8],
+    /// 1 where the primary field was right (read only where labelled).
+    pub correct: &'a [u8],
+    /// `len × fields` outcome flags ([`crate::accum::FieldOutcome`]), read only where labelled.
+    pub field_flags: &'a [u8],
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    layout: Arc<Layout>,
+    pub model_type: String,
+    pub model_id: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    records: u64,
+    errors: u64,
+    numeric: Vec<BinnedCounts>,
+    categorical: Vec<CategoricalCounts>,
+    confidence: BinnedCounts,
+    outcomes: OutcomeCounts,
+    latency: LatencyHistogram,
+}
+
+fn check_len(field: &str, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(CoreError::invalid(field, format!("has {got} values, expected {want}")));
+    }
+    Ok(())
+}
+
+fn check_flags01(field: &str, v: &[u8]) -> Result<()> {
+    match v.iter().position(|b| *b > 1) {
+        Some(i) => Err(CoreError::invalid(format!("{field}[{i}]"), "must be 0 or 1")),
+        None => Ok(()),
+    }
+}
+
+impl Aggregate {
+    pub fn new(
+        layout: Arc<Layout>,
+        model_type: &str,
+        model_id: &str,
+        window_start_ms: i64,
+        window_end_ms: i64,
+    ) -> Result<Self> {
+        if model_type.is_empty() {
+            return Err(CoreError::invalid("model_type", "must not be empty"));
+        }
+        if model_id.is_empty() {
+            return Err(CoreError::invalid("model_id", "must not be empty"));
+        }
+        if window_end_ms < window_start_ms {
+            return Err(CoreError::invalid("window_end_ms", "is before window_start_ms"));
+        }
+        Ok(Aggregate {
+            numeric: layout.numeric_edges.iter().map(|e| BinnedCounts::new(Arc::clone(e))).collect(),
+            categorical: layout.vocabularies.iter().map(|v| CategoricalCounts::new(Arc::clone(v))).collect(),
+            confidence: BinnedCounts::new(Arc::clone(&layout.confidence_edges)),
+            outcomes: OutcomeCounts::new(layout.fields.len()),
+            latency: LatencyHistogram::new(),
+            layout,
+            model_type: model_type.to_owned(),
+            model_id: model_id.to_owned(),
+            window_start_ms,
+            window_end_ms,
+            records: 0,
+            errors: 0,
+        })
+    }
+
+    pub fn layout(&self) -> &Arc<Layout> {
+        &self.layout
+    }
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+    pub fn numeric(&self) -> &[BinnedCounts] {
+        &self.numeric
+    }
+    pub fn categorical(&self) -> &[CategoricalCounts] {
+        &self.categorical
+    }
+    pub fn confidence(&self) -> &BinnedCounts {
+        &self.confidence
+    }
+    pub fn outcomes(&self) -> &OutcomeCounts {
+        &self.outcomes
+    }
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.latency
+    }
+
+    /// Checks a whole batch without touching the aggregate.
+    pub fn validate(&self, b: &Batch<'_>) -> Result<()> {
+        let (n, l) = (b.len, &self.layout);
+        check_len("numeric", b.numeric.len(), n * l.numeric_names.len())?;
+        check_len("categorical", b.categorical.len(), n * l.categorical_names.len())?;
+        check_len("confidence", b.confidence.len(), n)?;
+        check_len("latency_ms", b.latency_ms.len(), n)?;
+        if !b.error.is_empty() {
+            check_len("error", b.error.len(), n)?;
+            check_flags01("error", b.error)?;
+        }
+        if let Some(i) = b.numeric.iter().position(|x| x.is_infinite()) {
+            let f = &l.numeric_names[i % l.numeric_names.len()];
+            return Err(CoreError::invalid(format!("numeric[{}][{f:?}]", i / l.numeric_names.len()), "is infinite"));
+        }
+        if !l.categorical_names.is_empty() {
+            let k = l.categorical_names.len();
+            for (i, s) in b.categorical.iter().enumerate() {
+                if *s as usize > l.vocabularies[i % k].names().len() {
+                    return Err(CoreError::invalid(format!("categorical[{}]", i / k), "slot out of range"));
+                }
+            }
+        }
+        if let Some(i) = b.confidence.iter().position(|c| !(0.0..=1.0).contains(c)) {
+            return Err(CoreError::invalid(
+                format!("confidence[{i}]"),
+                format!("must be a number in [0, 1], got {}", b.confidence[i]),
+            ));
+        }
+        for (i, x) in b.latency_ms.iter().enumerate() {
+            LatencyHistogram::validate(&format!("latency_ms[{i}]"), *x)?;
+        }
+        if !b.labelled.is_empty() {
+            check_len("labelled", b.labelled.len(), n)?;
+            check_flags01("labelled", b.labelled)?;
+            self.validate_outcomes(b.correct, b.field_flags, n)?;
+        }
+        Ok(())
+    }
+
+    fn validate_outcomes(&self, correct: &[u8], field_flags: &[u8], n: usize) -> Result<()> {
+        check_len("correct", correct.len(), n)?;
+        check_flags01("correct", correct)?;
+        check_len("field_flags", field_flags.len(), n * self.layout.fields.len())?;
+        for (i, f) in field_flags.iter().enumerate() {
+            OutcomeCounts::validate_flags(&format!("field_flags[{i}]"), *f)?;
+        }
+        Ok(())
+    }
+
+    /// Validates, then absorbs a batch. On error nothing changes.
+    pub fn update(&mut self, b: &Batch<'_>) -> Result<()> {
+        self.validate(b)?;
+        let n_num = self.layout.numeric_names.len();
+        if n_num > 0 {
+            for row in b.numeric.chunks_exact(n_num) {
+                for (h, x) in self.numeric.iter_mut().zip(row) {
+                    h.update(*x);
+                }
+            }
+        }
+        let n_cat = self.layout.categorical_names.len();
+        if n_cat > 0 {
+            for row in b.categorical.chunks_exact(n_cat) {
+                for (h, s) in self.categorical.iter_mut().zip(row) {
+                    h.update_slot(*s as usize);
+                }
+            }
+        }
+        self.confidence.update_many(b.confidence.iter().copied());
+        self.latency.update_many(b.latency_ms.iter().copied());
+        self.records += b.len as u64;
+        self.errors += b.error.iter().map(|e| u64::from(*e)).sum::<u64>();
+        if !b.labelled.is_empty() {
+            self.absorb_outcomes(Some(b.labelled), b.correct, b.field_flags);
+        }
+        Ok(())
+    }
+
+    /// Absorbs late labels (feedback) for records of this model: one `correct` flag per label and
+    /// `labels × fields` outcome flags. On error nothing changes.
+    pub fn update_outcomes(&mut self, correct: &[u8], field_flags: &[u8]) -> Result<()> {
+        self.validate_outcomes(correct, field_flags, correct.len())?;
+        self.absorb_outcomes(None, correct, field_flags);
+        Ok(())
+    }
+
+    fn absorb_outcomes(&mut self, labelled: Option<&[u8]>, correct: &[u8], field_flags: &[u8]) {
+        let k = self.layout.fields.len();
+        for i in 0..correct.len() {
+            if labelled.is_some_and(|l| l[i] == 0) {
+                continue;
+            }
+            let fields = if k == 0 { &[][..] } else { &field_flags[i * k..(i + 1) * k] };
+            self.outcomes.update(Outcome { correct: correct[i] == 1, fields });
+        }
+    }
+
+    /// Adds `other` into `self` (same layout and model); the window becomes the union span.
+    pub fn merge(&mut self, other: &Aggregate) -> Result<()> {
+        if self.layout.fingerprint() != other.layout.fingerprint() {
+            return Err(CoreError::Incompatible("aggregates have different layouts".into()));
+        }
+        if self.model_type != other.model_type || self.model_id != other.model_id {
+            return Err(CoreError::Incompatible(format!(
+                "cannot merge {}/{} into {}/{}",
+                other.model_type, other.model_id, self.model_type, self.model_id
+            )));
+        }
+        // Layouts are equal, so every part below merges without error: no partial merge.
+        for (a, b) in self.numeric.iter_mut().zip(&other.numeric) {
+            a.merge(b)?;
+        }
+        for (a, b) in self.categorical.iter_mut().zip(&other.categorical) {
+            a.merge(b)?;
+        }
+        self.confidence.merge(&other.confidence)?;
+        self.outcomes.merge(&other.outcomes)?;
+        self.latency.merge(&other.latency)?;
+        self.records += other.records;
+        self.errors += other.errors;
+        self.window_start_ms = self.window_start_ms.min(other.window_start_ms);
+        self.window_end_ms = self.window_end_ms.max(other.window_end_ms);
+        Ok(())
+    }
+
+    /// Versioned binary form: header, layout fingerprint, identity, then sparse counts.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::with_header(MAGIC, VERSION);
+        w.u64(self.layout.fingerprint());
+        w.str(&self.model_type)?;
+        w.str(&self.model_id)?;
+        w.i64(self.window_start_ms);
+        w.i64(self.window_end_ms);
+        w.u64(self.records);
+        w.u64(self.errors);
+        for h in &self.numeric {
+            write_sparse(&mut w, h.counts())?;
+            w.u64(h.nan());
+        }
+        for h in &self.categorical {
+            write_sparse(&mut w, h.counts())?;
+        }
+        write_sparse(&mut w, self.confidence.counts())?;
+        w.u64(self.outcomes.labelled());
+        w.u64(self.outcomes.correct());
+        for f in self.outcomes.fields() {
+            w.u64(f.tp);
+            w.u64(f.fp);
+            w.u64(f.fn_);
+        }
+        let (sparse, _total, sum_ns, min, max) = self.latency.to_parts();
+        w.len(sparse.len())?;
+        for (s, c) in sparse {
+            w.u32(s);
+            w.u64(c);
+        }
+        w.u64((sum_ns >> 64) as u64);
+        w.u64(sum_ns as u64);
+        w.f64(min);
+        w.f64(max);
+        Ok(w.finish())
+    }
+
+    /// Decodes bytes produced by [`Aggregate::encode`] over the same `layout`.
+    pub fn decode(bytes: &[u8], layout: &Arc<Layout>) -> Result<Self> {
+        let (mut r, _) = Reader::with_header(bytes, MAGIC, VERSION)?;
+        let fp = r.u64()?;
+        if fp != layout.fingerprint() {
+            return Err(CoreError::Incompatible(format!(
+                "aggregate was built over layout {fp:016x}, not {:016x}",
+                layout.fingerprint()
+            )));
+        }
+        let model_type = r.str()?;
+        let model_id = r.str()?;
+        let (start, end) = (r.i64()?, r.i64()?);
+        let mut agg = Aggregate::new(Arc::clone(layout), model_type, model_id, start, end)
+            .map_err(|e| CoreError::Codec(e.to_string()))?;
+        agg.records = r.u64()?;
+        agg.errors = r.u64()?;
+        for (i, e) in layout.numeric_edges.iter().enumerate() {
+            let counts = read_sparse(&mut r, e.len() + 1)?;
+            agg.numeric[i] = BinnedCounts::from_parts(Arc::clone(e), counts, r.u64()?)?;
+        }
+        for (i, v) in layout.vocabularies.iter().enumerate() {
+            let counts = read_sparse(&mut r, v.names().len() + 1)?;
+            agg.categorical[i] = CategoricalCounts::from_parts(Arc::clone(v), counts)?;
+        }
+        let counts = read_sparse(&mut r, layout.confidence_edges.len() + 1)?;
+        agg.confidence = BinnedCounts::from_parts(Arc::clone(&layout.confidence_edges), counts, 0)?;
+        let (labelled, correct) = (r.u64()?, r.u64()?);
+        let fields = (0..layout.fields.len())
+            .map(|_| Ok(FieldCounts { tp: r.u64()?, fp: r.u64()?, fn_: r.u64()? }))
+            .collect::<Result<Vec<_>>>()?;
+        agg.outcomes = OutcomeCounts::from_parts(labelled, correct, fields)?;
+        let n = r.len(12)?;
+        let sparse = (0..n).map(|_| Ok((r.u32()?, r.u64()?))).collect::<Result<Vec<_>>>()?;
+        let sum_ns = (u128::from(r.u64()?) << 64) | u128::from(r.u64()?);
+        let (min, max) = (r.f64()?, r.f64()?);
+        agg.latency = LatencyHistogram::from_parts(&sparse, sum_ns, min, max)?;
+        r.finish()?;
+        Ok(agg)
+    }
+}
+
+fn write_sparse(w: &mut Writer, counts: &[u64]) -> Result<()> {
+    let nz = counts.iter().filter(|c| **c > 0).count();
+    w.len(nz)?;
+    for (i, c) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        w.u32(i as u32);
+        w.u64(*c);
+    }
+    Ok(())
+}
+
+fn read_sparse(r: &mut Reader<'_>, slots: usize) -> Result<Vec<u64>> {
+    let mut counts = vec![0u64; slots];
+    let n = r.len(12)?;
+    for _ in 0..n {
+        let (i, c) = (r.u32()? as usize, r.u64()?);
+        *counts.get_mut(i).ok_or_else(|| CoreError::Codec(format!("slot {i} out of range")))? += c;
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+#[path = "aggregate_tests.rs"]
+mod tests;

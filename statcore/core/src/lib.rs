@@ -14,6 +14,7 @@ pub mod aggregate;
 pub mod codec;
 pub mod compare;
 pub mod edges;
+pub mod layout;
 pub mod error;
 pub mod proportions;
 pub mod routing;

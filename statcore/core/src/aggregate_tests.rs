@@ -1,0 +1,184 @@
+use super::*;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+
+fn layout() -> Arc<Layout> {
+    Arc::new(
+        Layout::new(
+            vec![("amount".into(), vec![0.0, 10.0, 100.0]), ("pages".into(), vec![1.0, 2.0, 5.0])],
+            vec![("lang".into(), vec!["de".into(), "en".into()])],
+            vec!["total".into()],
+            10,
+        )
+        .unwrap(),
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Rows {
+    numeric: Vec<f64>,
+    categorical: Vec<u32>,
+    confidence: Vec<f64>,
+    latency: Vec<f64>,
+    error: Vec<u8>,
+    labelled: Vec<u8>,
+    correct: Vec<u8>,
+    flags: Vec<u8>,
+}
+
+impl Rows {
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            len: self.confidence.len(),
+            numeric: &self.numeric,
+            categorical: &self.categorical,
+            confidence: &self.confidence,
+            latency_ms: &self.latency,
+            error: &self.error,
+            labelled: &self.labelled,
+            correct: &self.correct,
+            field_flags: &self.flags,
+        }
+    }
+}
+
+fn rows_strategy() -> impl Strategy<Value = Rows> {
+    proptest::collection::vec(
+        (
+            prop_oneof![-5.0f64..200.0, Just(f64::NAN)],
+            0.0f64..8.0,
+            0u32..=2,
+            0.0f64..=1.0,
+            0.0f64..500.0,
+            0u8..=1,
+            0u8..=1,
+            0u8..=1,
+            prop::sample::select(vec![0u8, 1, 2, 4, 6]),
+        ),
+        0..40,
+    )
+    .prop_map(|v| Rows {
+        numeric: v.iter().flat_map(|r| [r.0, r.1]).collect(),
+        categorical: v.iter().map(|r| r.2).collect(),
+        confidence: v.iter().map(|r| r.3).collect(),
+        latency: v.iter().map(|r| r.4).collect(),
+        error: v.iter().map(|r| r.5).collect(),
+        labelled: v.iter().map(|r| r.6).collect(),
+        correct: v.iter().map(|r| r.7).collect(),
+        flags: v.iter().map(|r| r.8).collect(),
+    })
+}
+
+fn agg(rows: &Rows, start: i64) -> Aggregate {
+    let mut a = Aggregate::new(layout(), "doc", "doc_1.0.0", start, start + 60_000).unwrap();
+    a.update(&rows.batch()).unwrap();
+    a
+}
+
+proptest! {
+    #[test]
+    fn merge_is_exact_associative_commutative(x in rows_strategy(), y in rows_strategy(), z in rows_strategy()) {
+        let (a, b, c) = (agg(&x, 0), agg(&y, 60_000), agg(&z, 120_000));
+        let mut ab_c = a.clone(); ab_c.merge(&b).unwrap(); ab_c.merge(&c).unwrap();
+        let mut bc = b.clone(); bc.merge(&c).unwrap();
+        let mut a_bc = a.clone(); a_bc.merge(&bc).unwrap();
+        let mut c_ba = c.clone(); let mut ba = b.clone(); ba.merge(&a).unwrap(); c_ba.merge(&ba).unwrap();
+        prop_assert_eq!(&ab_c, &a_bc);
+        prop_assert_eq!(&ab_c, &c_ba);
+        prop_assert_eq!(ab_c.records(), (x.confidence.len() + y.confidence.len() + z.confidence.len()) as u64);
+        prop_assert_eq!((ab_c.window_start_ms, ab_c.window_end_ms), (0, 180_000));
+    }
+
+    #[test]
+    fn codec_round_trips(x in rows_strategy()) {
+        let a = agg(&x, 5);
+        let bytes = a.encode().unwrap();
+        prop_assert_eq!(Aggregate::decode(&bytes, &layout()).unwrap(), a);
+    }
+}
+
+#[test]
+fn one_batch_equals_many_small_batches() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let rows = rows_strategy().new_tree(&mut runner).unwrap().current();
+    let whole = agg(&rows, 0);
+    let mut pieces = Aggregate::new(layout(), "doc", "doc_1.0.0", 0, 60_000).unwrap();
+    for i in 0..rows.confidence.len() {
+        let one = Batch {
+            len: 1,
+            numeric: &rows.numeric[2 * i..2 * i + 2],
+            categorical: &rows.categorical[i..=i],
+            confidence: &rows.confidence[i..=i],
+            latency_ms: &rows.latency[i..=i],
+            error: &rows.error[i..=i],
+            labelled: &rows.labelled[i..=i],
+            correct: &rows.correct[i..=i],
+            field_flags: &rows.flags[i..=i],
+        };
+        pieces.update(&one).unwrap();
+    }
+    assert_eq!(pieces, whole);
+}
+
+#[test]
+fn bad_batches_leave_the_aggregate_unchanged() {
+    let good = Rows {
+        numeric: vec![1.0, 2.0, 3.0, 4.0],
+        categorical: vec![0, 2],
+        confidence: vec![0.5, 0.9],
+        latency: vec![10.0, 20.0],
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
+    let mut a = agg(&good, 0);
+    let before = a.clone();
+    let cases: Vec<(Box<dyn Fn(&mut Rows)>, &str)> = vec![
+        (Box::new(|r| r.numeric[3] = f64::INFINITY), "numeric[1]"),
+        (Box::new(|r| r.confidence[1] = f64::NAN), "confidence[1]"),
+        (Box::new(|r| r.confidence[0] = 1.5), "confidence[0]"),
+        (Box::new(|r| r.latency[1] = -1.0), "latency_ms[1]"),
+        (Box::new(|r| r.latency.pop().map(|_| ()).unwrap_or(())), "latency_ms"),
+        (Box::new(|r| r.categorical[1] = 3), "categorical[1]"),
+        (Box::new(|r| r.error = vec![0, 2]), "error[1]"),
+        (Box::new(|r| { r.labelled = vec![1, 1]; r.correct = vec![1, 0]; r.flags = vec![1, 3]; }), "field_flags[1]"),
+    ];
+    for (mutate, field) in cases {
+        let mut bad = Rows { numeric: good.numeric.clone(), categorical: good.categorical.clone(), confidence: good.confidence.clone(), latency: good.latency.clone(), error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+        mutate(&mut bad);
+        match a.update(&bad.batch()) {
+            Err(CoreError::InvalidInput { field: f, .. }) => assert!(f.starts_with(field), "{f} vs {field}"),
+            other => panic!("expected InvalidInput for {field}, got {other:?}"),
+        }
+        assert_eq!(a, before);
+    }
+    assert!(a.update_outcomes(&[1, 0], &[1]).is_err());
+    assert_eq!(a, before);
+}
+
+#[test]
+fn merge_refuses_other_models_and_layouts_and_decode_refuses_garbage() {
+    let rows = Rows { numeric: vec![], categorical: vec![], confidence: vec![], latency: vec![], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let mut a = agg(&rows, 0);
+    let b = Aggregate::new(layout(), "doc", "doc_2.0.0", 0, 1).unwrap();
+    assert!(matches!(a.merge(&b), Err(CoreError::Incompatible(_))));
+    let other_layout = Arc::new(Layout::new(vec![], vec![], vec![], 10).unwrap());
+    let c = Aggregate::new(Arc::clone(&other_layout), "doc", "doc_1.0.0", 0, 1).unwrap();
+    assert!(matches!(a.merge(&c), Err(CoreError::Incompatible(_))));
+    let bytes = a.encode().unwrap();
+    assert!(matches!(Aggregate::decode(&bytes, &other_layout), Err(CoreError::Incompatible(_))));
+    for cut in [0, 3, 10, bytes.len() - 1] {
+        assert!(Aggregate::decode(&bytes[..cut], &layout()).is_err());
+    }
+}
+
+#[test]
+fn late_outcomes_update_accuracy_and_f1() {
+    let rows = Rows { numeric: vec![], categorical: vec![], confidence: vec![], latency: vec![], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let mut a = agg(&rows, 0);
+    a.update_outcomes(&[1, 1, 0, 1], &[1, 1, 6, 4]).unwrap();
+    assert_eq!(a.outcomes().accuracy(), Some(0.75));
+    let f = a.outcomes().fields()[0];
+    assert_eq!((f.tp, f.fp, f.fn_), (2, 1, 2));
+}
