@@ -155,8 +155,8 @@ impl Aggregate {
                 format!("must be a number in [0, 1], got {}", b.confidence[i]),
             ));
         }
-        for (i, x) in b.latency_ms.iter().enumerate() {
-            LatencyHistogram::validate(&format!("latency_ms[{i}]"), *x)?;
+        if let Some(i) = b.latency_ms.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+            LatencyHistogram::validate(&format!("latency_ms[{i}]"), b.latency_ms[i])?;
         }
         if !b.labelled.is_empty() {
             check_len("labelled", b.labelled.len(), n)?;
@@ -170,8 +170,8 @@ impl Aggregate {
         check_len("correct", correct.len(), n)?;
         check_flags01("correct", correct)?;
         check_len("field_flags", field_flags.len(), n * self.layout.fields.len())?;
-        for (i, f) in field_flags.iter().enumerate() {
-            OutcomeCounts::validate_flags(&format!("field_flags[{i}]"), *f)?;
+        if let Some(i) = field_flags.iter().position(|f| !OutcomeCounts::flags_valid(*f)) {
+            OutcomeCounts::validate_flags(&format!("field_flags[{i}]"), field_flags[i])?;
         }
         Ok(())
     }
@@ -180,12 +180,10 @@ impl Aggregate {
     pub fn update(&mut self, b: &Batch<'_>) -> Result<()> {
         self.validate(b)?;
         let n_num = self.layout.numeric_names.len();
-        if n_num > 0 {
-            for row in b.numeric.chunks_exact(n_num) {
-                for (h, x) in self.numeric.iter_mut().zip(row) {
-                    h.update(*x);
-                }
-            }
+        // Feature by feature: one feature's edges, grid and counts stay in L1 for the whole
+        // batch, which is several times faster than walking row by row across all features.
+        for (f, h) in self.numeric.iter_mut().enumerate() {
+            h.update_many(b.numeric.iter().skip(f).step_by(n_num).copied());
         }
         let n_cat = self.layout.categorical_names.len();
         if n_cat > 0 {

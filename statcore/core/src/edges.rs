@@ -67,6 +67,91 @@ pub fn slot(edges: &[f64], x: f64) -> usize {
     base + usize::from(edges[base] <= x)
 }
 
+/// Lanes probed at once by [`BinEdges::slot`]; the edge vector is padded with this many `+inf`.
+const LANES: usize = 8;
+/// Grid cells per edge.
+const CELLS_PER_EDGE: usize = 4;
+
+/// Validated edges plus a lookup grid that turns [`slot`] into one branch-free probe.
+///
+/// The range `[e_0, e_last)` is cut into `4·E` equal cells; each cell remembers the slot of its
+/// left bound. A value's slot lies between the slots of the cells around it (one cell of slack on
+/// each side against rounding); when that window holds at most 8 edges — nearly always — they are
+/// compared all at once (SIMD-friendly, no data-dependent branches), else a binary search runs.
+#[derive(Debug)]
+pub struct BinEdges {
+    /// The edges followed by `LANES` copies of `+inf`.
+    padded: Vec<f64>,
+    len: usize,
+    scale: f64,
+    cells: Vec<u32>,
+}
+
+impl PartialEq for BinEdges {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl BinEdges {
+    pub fn new(field: &str, edges: Vec<f64>) -> Result<Self> {
+        validate_edges(field, &edges)?;
+        let len = edges.len();
+        let (lo, hi) = (edges[0], edges[len - 1]);
+        let n_cells = CELLS_PER_EDGE * len;
+        let width = hi - lo;
+        let scale = if width > 0.0 && (n_cells as f64 / width).is_finite() { n_cells as f64 / width } else { 0.0 };
+        let cells = (0..=n_cells)
+            .map(|c| if scale > 0.0 { slot(&edges, lo + c as f64 / scale) as u32 } else { 0 })
+            .collect();
+        let mut padded = edges;
+        padded.extend_from_slice(&[f64::INFINITY; LANES]);
+        Ok(BinEdges { padded, len, scale, cells })
+    }
+
+    pub fn as_slice(&self) -> &[f64] {
+        &self.padded[..self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Same result as [`slot`] for any non-NaN `x`.
+    #[inline]
+    pub fn slot(&self, x: f64) -> usize {
+        let e = &self.padded;
+        let last = self.len - 1;
+        if x < e[0] {
+            return 0;
+        }
+        if x >= e[last] {
+            return self.len;
+        }
+        if self.scale == 0.0 {
+            return slot(self.as_slice(), x);
+        }
+        let n_cells = self.cells.len() - 1;
+        let c = (((x - e[0]) * self.scale) as usize).min(n_cells - 1);
+        let lo = self.cells[c.saturating_sub(1)] as usize;
+        let hi = ((self.cells[(c + 2).min(n_cells)] as usize) + 1).min(self.len);
+        if hi - lo <= LANES {
+            // Edges past `hi` are > x (or +inf padding), so counting a fixed window is exact.
+            let window: &[f64; LANES] = match e[lo..lo + LANES].try_into() {
+                Ok(w) => w,
+                Err(_) => return slot(self.as_slice(), x),
+            };
+            lo + window.iter().map(|v| usize::from(*v <= x)).sum::<usize>()
+        } else {
+            lo + slot(&e[lo..hi], x)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +183,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn grid_slot_equals_binary_search(raw in proptest::collection::vec(prop_oneof![-1e3f64..1e3, (-30.0f64..30.0).prop_map(f64::exp)], 1..300), xs in proptest::collection::vec(prop_oneof![-2e3f64..2e3, (-30.0f64..40.0).prop_map(f64::exp)], 1..50)) {
+            let mut e = raw;
+            e.sort_by(f64::total_cmp);
+            e.dedup();
+            let b = BinEdges::new("e", e.clone()).unwrap();
+            for x in xs.iter().copied().chain(e.iter().copied()) {
+                prop_assert_eq!(b.slot(x), slot(&e, x), "x={}", x);
+            }
+        }
+
         #[test]
         fn slot_equals_linear_count(mut e in proptest::collection::vec(-1e6f64..1e6, 1..60), x in -2e6f64..2e6) {
             e.sort_by(f64::total_cmp);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::accum::Vocabulary;
 use crate::codec::{Reader, Writer};
-use crate::edges::{quantile_edges, validate_edges};
+use crate::edges::{quantile_edges, BinEdges};
 use crate::error::{CoreError, Result};
 use crate::routing::hash;
 
@@ -21,12 +21,12 @@ pub const DEFAULT_CONFIDENCE_BINS: usize = 20;
 #[derive(Debug, PartialEq)]
 pub struct Layout {
     pub numeric_names: Vec<String>,
-    pub numeric_edges: Vec<Arc<[f64]>>,
+    pub numeric_edges: Vec<Arc<BinEdges>>,
     pub categorical_names: Vec<String>,
     pub vocabularies: Vec<Arc<Vocabulary>>,
     pub fields: Vec<String>,
     /// Uniform edges `k / bins`; a confidence of exactly 1.0 lands in the last (overflow) slot.
-    pub confidence_edges: Arc<[f64]>,
+    pub confidence_edges: Arc<BinEdges>,
     fingerprint: u64,
 }
 
@@ -58,16 +58,20 @@ impl Layout {
         check_names("numeric", &numeric_names, &mut seen)?;
         check_names("categorical", &categorical_names, &mut seen)?;
         check_names("fields", &fields, &mut HashSet::new())?;
-        for (name, e) in numeric_names.iter().zip(&edges) {
-            validate_edges(&format!("edges[{name:?}]"), e)?;
-        }
+        let numeric_edges = numeric_names
+            .iter()
+            .zip(edges)
+            .map(|(name, e)| BinEdges::new(&format!("edges[{name:?}]"), e).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
         let vocabularies =
             vocab.into_iter().map(|v| Vocabulary::new(v).map(Arc::new)).collect::<Result<Vec<_>>>()?;
-        let confidence_edges: Arc<[f64]> =
-            (0..=confidence_bins).map(|k| k as f64 / confidence_bins as f64).collect();
+        let confidence_edges = Arc::new(BinEdges::new(
+            "confidence_edges",
+            (0..=confidence_bins).map(|k| k as f64 / confidence_bins as f64).collect(),
+        )?);
         let mut layout = Layout {
             numeric_names,
-            numeric_edges: edges.into_iter().map(Arc::from).collect(),
+            numeric_edges,
             categorical_names,
             vocabularies,
             fields,
@@ -118,7 +122,7 @@ impl Layout {
         w.len(self.numeric_names.len())?;
         for (n, e) in self.numeric_names.iter().zip(&self.numeric_edges) {
             w.str(n)?;
-            w.f64s(e)?;
+            w.f64s(e.as_slice())?;
         }
         w.len(self.categorical_names.len())?;
         for (n, v) in self.categorical_names.iter().zip(&self.vocabularies) {

@@ -37,3 +37,8 @@ impl<T> IntoPyResult<T> for statcore_core::Result<T> {
         self.map_err(to_py)
     }
 }
+
+/// A binding-level input error (wrong type, non-contiguous array), raised as `InvalidInputError`.
+pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PyErr {
+    to_py(CoreError::invalid(field, reason))
+}

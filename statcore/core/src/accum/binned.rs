@@ -3,24 +3,23 @@
 use std::sync::Arc;
 
 use super::Accumulator;
-use crate::edges::slot;
+use crate::edges::BinEdges;
 use crate::error::{CoreError, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinnedCounts {
-    edges: Arc<[f64]>,
+    edges: Arc<BinEdges>,
     counts: Vec<u64>,
     nan: u64,
 }
 
 impl BinnedCounts {
-    /// `edges` must already be validated (see [`crate::edges::validate_edges`]).
-    pub fn new(edges: Arc<[f64]>) -> Self {
+    pub fn new(edges: Arc<BinEdges>) -> Self {
         let slots = edges.len() + 1;
         BinnedCounts { edges, counts: vec![0; slots], nan: 0 }
     }
 
-    pub fn from_parts(edges: Arc<[f64]>, counts: Vec<u64>, nan: u64) -> Result<Self> {
+    pub fn from_parts(edges: Arc<BinEdges>, counts: Vec<u64>, nan: u64) -> Result<Self> {
         if counts.len() != edges.len() + 1 {
             return Err(CoreError::Codec(format!(
                 "{} counts for {} edges (expected edges + 1)",
@@ -31,7 +30,7 @@ impl BinnedCounts {
         Ok(BinnedCounts { edges, counts, nan })
     }
 
-    pub fn edges(&self) -> &Arc<[f64]> {
+    pub fn edges(&self) -> &Arc<BinEdges> {
         &self.edges
     }
     /// Counts per slot: underflow, interior bins, overflow.
@@ -51,7 +50,7 @@ impl Accumulator for BinnedCounts {
         if x.is_nan() {
             self.nan += 1;
         } else {
-            self.counts[slot(&self.edges, x)] += 1;
+            self.counts[self.edges.slot(x)] += 1;
         }
     }
 
@@ -74,8 +73,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn edges() -> Arc<[f64]> {
-        Arc::from(vec![-1.0, 0.0, 0.5, 2.0])
+    fn edges() -> Arc<BinEdges> {
+        Arc::new(BinEdges::new("e", vec![-1.0, 0.0, 0.5, 2.0]).unwrap())
     }
 
     proptest! {
@@ -111,7 +110,7 @@ mod tests {
     fn different_edges_refuse_to_merge() {
         let mut a = BinnedCounts::new(edges());
         let before = a.clone();
-        let b = BinnedCounts::new(Arc::from(vec![0.0, 1.0]));
+        let b = BinnedCounts::new(Arc::new(BinEdges::new("e", vec![0.0, 1.0]).unwrap()));
         assert!(matches!(a.merge(&b), Err(CoreError::Incompatible(_))));
         assert_eq!(a, before);
     }

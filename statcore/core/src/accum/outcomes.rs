@@ -57,8 +57,14 @@ impl OutcomeCounts {
         Ok(OutcomeCounts { labelled, correct, fields })
     }
 
+    /// A true positive excludes FP and FN; anything above the three bits is invalid.
+    #[inline]
+    pub fn flags_valid(flags: u8) -> bool {
+        flags <= FieldOutcome::ALL && (flags & FieldOutcome::TP == 0 || flags == FieldOutcome::TP)
+    }
+
     pub fn validate_flags(field: &str, flags: u8) -> Result<()> {
-        if flags > FieldOutcome::ALL || (flags & FieldOutcome::TP != 0 && flags != FieldOutcome::TP) {
+        if !Self::flags_valid(flags) {
             return Err(CoreError::invalid(field, format!("invalid field outcome flags {flags}")));
         }
         Ok(())
