@@ -172,7 +172,7 @@ def merge_safetensors(blobs: list[bytes]) -> bytes:
 
 
 def _from_peft(model: Any) -> Artifact:  # pragma: no cover - needs torch and peft
-    from peft import get_peft_model_state_dict
+    from peft import get_peft_model_state_dict  # type: ignore[import-not-found,unused-ignore]
 
     adapter = getattr(model, "active_adapter", "default")
     config = model.peft_config[adapter]

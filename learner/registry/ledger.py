@@ -218,7 +218,7 @@ def check_consistency(conn: sqlite3.Connection) -> list[str]:
                 f"but was {before}"
             )
         if before in exclusive:
-            holders.pop((entry.model_type, before), None)  # type: ignore[arg-type]
+            holders.pop((entry.model_type, before), None)
         if entry.to_status in exclusive:
             key = (entry.model_type, entry.to_status)
             if key in holders:

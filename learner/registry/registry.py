@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,6 +52,11 @@ _PROMOTION_ACTIONS = frozenset(
     {LedgerAction.PROMOTE, LedgerAction.DEMOTE, LedgerAction.ROLLBACK, LedgerAction.RESTORE}
 )
 _FIRST_VERSION = ModelVersion(1, 0, 0)
+# Literal statuses so the planner may use the partial unique indexes.
+_HOLDER_SQL = {
+    status: f"SELECT {MODEL_COLUMNS} FROM models WHERE model_type = ? AND status = '{status.value}'"
+    for status in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
+}
 
 
 def _reason(reason: object) -> str:
@@ -88,6 +94,11 @@ class ModelRegistry:
         self._conn: sqlite3.Connection = open_database(
             self._config.database_path, self._config.busy_timeout_s, clock
         )
+        # Champion/challenger lookups are the hot path (one per routed request): their
+        # records are cached until this connection writes or ``PRAGMA data_version`` shows
+        # that another connection (any process) has committed.
+        self._holders: dict[tuple[str, ModelStatus], ModelRecord | None] = {}
+        self._seen_data_version = -1
 
     @property
     def config(self) -> RegistryConfig:
@@ -106,6 +117,14 @@ class ModelRegistry:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with write_transaction(self._conn) as conn:
+                yield conn
+        finally:
+            self._holders.clear()
 
     def _change(self, reason: str, statistics: Mapping[str, Any] | None, actor: str | None
                 ) -> transitions.Change:
@@ -148,7 +167,7 @@ class ModelRegistry:
         lineage = Lineage(base_model or artifact.base_model, training_job, data_window,
                           drift_report)
         ref = self._store.put(artifact.data)  # content-addressed: safe outside the transaction
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             chosen = self._next_version(conn, name, model_type, explicit, bump)
             model_id = model_id_for(name, chosen)
             conn.execute(
@@ -202,7 +221,7 @@ class ModelRegistry:
         (the evidence) go to the ledger and are merged into the model's metrics.
         """
         change = self._change(reason, metrics, actor)
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             return transitions.promote(conn, model_id, change, metrics)
 
     def set_challenger(
@@ -211,7 +230,7 @@ class ModelRegistry:
     ) -> str | None:
         """Make ``model_id`` its type's challenger; returns the challenger it replaced."""
         change = self._change(reason, statistics, actor)
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             return transitions.set_challenger(conn, model_id, change)
 
     def rollback_to_previous_champion(
@@ -221,19 +240,19 @@ class ModelRegistry:
         """Archive the champion and restore the previous one; returns the restored id."""
         validate_name(model_type, "model_type")
         change = self._change(reason, statistics, actor)
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             return transitions.rollback(conn, model_type, change)
 
     def archive_model(self, model_id: str, reason: str, *, actor: str | None = None) -> None:
         """Archive a registered model or challenger."""
         change = self._change(reason, None, actor)
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             transitions.retire(conn, model_id, ModelStatus.ARCHIVED, change)
 
     def deprecate_model(self, model_id: str, reason: str, *, actor: str | None = None) -> None:
         """Deprecate a model for good: never promoted or restored again."""
         change = self._change(reason, None, actor)
-        with write_transaction(self._conn) as conn:
+        with self._writing() as conn:
             transitions.retire(conn, model_id, ModelStatus.DEPRECATED, change)
 
     # -- queries -----------------------------------------------------------------------
@@ -243,11 +262,17 @@ class ModelRegistry:
         return transitions.fetch(self._conn, model_id)
 
     def _holder_record(self, model_type: str, status: ModelStatus) -> ModelRecord | None:
-        row = self._conn.execute(
-            f"SELECT {MODEL_COLUMNS} FROM models WHERE model_type = ? AND status = ?",
-            (model_type, status.value),
-        ).fetchone()
-        return None if row is None else ModelRecord.from_row(row)
+        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if data_version != self._seen_data_version:
+            self._holders.clear()
+            self._seen_data_version = data_version
+        key = (model_type, status)
+        if key in self._holders:
+            return self._holders[key]
+        row = self._conn.execute(_HOLDER_SQL[status], (model_type,)).fetchone()
+        record = None if row is None else ModelRecord.from_row(row)
+        self._holders[key] = record
+        return record
 
     def get_champion(self, model_type: str) -> dict[str, Any] | None:
         """The champion as a dict (``id``, ``version``, ``metrics``, ...), or None."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fsspec
+import fsspec  # type: ignore[import-untyped]
 
 from learner.registry.errors import ArtifactIntegrityError, ArtifactMissingError
 

@@ -245,3 +245,21 @@ def test_remote_artifact_url(tmp_path: Path) -> None:
             registry.load_artifact(model_id)["encoder.bias"], tiny_model(4)["encoder.bias"]
         )
         assert registry.get_artifact_path(model_id).parent == tmp_path / "cache"
+
+
+def test_champion_lookup_sees_other_connections_writes(tmp_path: Path) -> None:
+    with ModelRegistry(tmp_path) as reader, ModelRegistry(tmp_path) as writer:
+        a = writer.register_model(tiny_model(1), "clf", "docs")
+        b = writer.register_model(tiny_model(2), "clf", "docs")
+        assert reader.get_champion("docs") is None
+        writer.promote_to_champion(a, reason="first")
+        assert reader.get_champion("docs")["id"] == a  # type: ignore[index]
+        champion = reader.get_champion("docs")
+        champion["metrics"]["tampered"] = 1  # type: ignore[index]
+        assert "tampered" not in reader.get_champion("docs")["metrics"]  # type: ignore[index]
+        writer.set_challenger(b)
+        assert reader.get_challenger("docs")["id"] == b  # type: ignore[index]
+        reader.promote_to_champion(b, reason="reader writes too")
+        assert reader.get_champion("docs")["id"] == b  # type: ignore[index]
+        assert writer.get_champion("docs")["id"] == b  # type: ignore[index]
+        assert reader.get_challenger("docs") is None
