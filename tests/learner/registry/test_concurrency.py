@@ -11,7 +11,6 @@ from typing import Any
 
 from learner.registry import (
     InvalidTransitionError,
-    ModelNotFoundError,
     ModelRegistry,
     NoChampionError,
     NoPreviousChampionError,
@@ -22,7 +21,7 @@ _WORKERS = 4
 _OPS = 120
 _TYPES = ("docs", "images")
 # Races another process may legitimately win (e.g. promoting what was just archived).
-_EXPECTED = (InvalidTransitionError, NoChampionError, NoPreviousChampionError, ModelNotFoundError)
+_EXPECTED = (InvalidTransitionError, NoChampionError, NoPreviousChampionError)
 
 
 def _worker(root: str, worker: int, start: Any, results: Any) -> None:

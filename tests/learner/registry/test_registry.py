@@ -263,3 +263,13 @@ def test_champion_lookup_sees_other_connections_writes(tmp_path: Path) -> None:
         assert reader.get_champion("docs")["id"] == b  # type: ignore[index]
         assert writer.get_champion("docs")["id"] == b  # type: ignore[index]
         assert reader.get_challenger("docs") is None
+
+
+@pytest.mark.parametrize("module", ["version", "registry", "__init__"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    name = "learner.registry" if module == "__init__" else f"learner.registry.{module}"
+    failed, _ = doctest.testmod(importlib.import_module(name))
+    assert failed == 0
