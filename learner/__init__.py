@@ -1,1 +1,5 @@
 """Loopwise learner."""
+
+from learner.registry import ModelRegistry, ModelVersion
+
+__all__ = ["ModelRegistry", "ModelVersion"]
