@@ -110,7 +110,7 @@ impl Store {
         let map_size = env::round_up(config.map_size);
         let max_map_size = env::round_up(config.max_map_size);
         let env = LmdbEnv::open(path, map_size, max_map_size)?;
-        let next_seq = env.read(|rtxn, dbs| samples::load_counters(rtxn, dbs))?.next_seq;
+        let next_seq = env.read(samples::load_counters)?.next_seq;
         let bounds = Bounds { max_samples: config.max_samples, max_age_ms: config.max_age_ms };
         Ok(Store { env, bounds, pending: Vec::new(), next_seq })
     }
@@ -209,7 +209,7 @@ impl Store {
 
     /// The consumer's acknowledged position (0 before the first ack).
     pub fn cursor(&self) -> Result<u64> {
-        Ok(self.env.read(|rtxn, dbs| samples::load_counters(rtxn, dbs))?.cursor)
+        Ok(self.env.read(samples::load_counters)?.cursor)
     }
 
     pub fn pending(&self) -> usize {
