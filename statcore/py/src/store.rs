@@ -20,7 +20,8 @@ const DEFAULT_MAX_SAMPLES: i64 = 1_000_000;
 
 /// A Python int that must not be negative, with the field named in the error.
 fn non_negative(field: &str, v: i64) -> statcore_core::Result<u64> {
-    u64::try_from(v).map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
+    u64::try_from(v)
+        .map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
 }
 
 fn to_usize(field: &str, v: i64) -> statcore_core::Result<usize> {
@@ -304,7 +305,10 @@ impl PyStore {
         since_ms: i64,
     ) -> PyResult<Vec<(String, String, i64, Bound<'py, PyBytes>)>> {
         let windows = self.with(py, |s| s.windows_since(since_ms))?;
-        Ok(windows.into_iter().map(|(t, m, start, w)| (t, m, start, PyBytes::new(py, &w))).collect())
+        Ok(windows
+            .into_iter()
+            .map(|(t, m, start, w)| (t, m, start, PyBytes::new(py, &w)))
+            .collect())
     }
 
     fn delete_windows_before(&self, py: Python<'_>, before_ms: i64) -> PyResult<u64> {

@@ -128,12 +128,23 @@ impl Store {
 
     // ---- aggregate windows ----
 
-    pub fn put_window(&mut self, model_type: &str, model_id: &str, start_ms: i64, bytes: &[u8]) -> Result<()> {
+    pub fn put_window(
+        &mut self,
+        model_type: &str,
+        model_id: &str,
+        start_ms: i64,
+        bytes: &[u8],
+    ) -> Result<()> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
         self.env.write(|wtxn, dbs| windows::put(wtxn, dbs, &key, bytes))
     }
 
-    pub fn get_window(&self, model_type: &str, model_id: &str, start_ms: i64) -> Result<Option<Vec<u8>>> {
+    pub fn get_window(
+        &self,
+        model_type: &str,
+        model_id: &str,
+        start_ms: i64,
+    ) -> Result<Option<Vec<u8>>> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
         self.env.read(|rtxn, dbs| windows::get(rtxn, dbs, &key))
     }
@@ -181,8 +192,15 @@ impl Store {
     }
 
     /// Labels the latest sample with `request_id` and returns its seq; durable on return. If that
-    /// sample is still buffered, the buffer is flushed with `now_ms = ts_ms`.
-    pub fn attach_label(&mut self, request_id: &str, label: &[u8], human_correction: bool, ts_ms: i64) -> Result<u64> {
+    /// sample is still buffered, the buffer is flushed with `now_ms = ts_ms` (if that flush
+    /// fails, the label stays on the buffered sample and is written by the next flush).
+    pub fn attach_label(
+        &mut self,
+        request_id: &str,
+        label: &[u8],
+        human_correction: bool,
+        ts_ms: i64,
+    ) -> Result<u64> {
         if request_id.is_empty() {
             return Err(CoreError::invalid("request_id", "must not be empty"));
         }
@@ -193,7 +211,9 @@ impl Store {
             self.flush(ts_ms)?;
             return Ok(seq);
         }
-        self.env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, request_id, label, human_correction))
+        self.env.write(|wtxn, dbs| {
+            samples::attach_label(wtxn, dbs, request_id, label, human_correction)
+        })
     }
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.

@@ -53,7 +53,13 @@ fn decode_seq(bytes: &[u8]) -> Result<u64> {
 
 pub(crate) fn load_counters(rtxn: &RoTxn, dbs: Dbs) -> Result<Counters> {
     let Some(bytes) = dbs.meta.get(rtxn, COUNTERS_KEY)? else {
-        return Ok(Counters { next_seq: 1, cursor: 0, evicted_total: 0, sample_bytes: 0, last_flush_ms: None });
+        return Ok(Counters {
+            next_seq: 1,
+            cursor: 0,
+            evicted_total: 0,
+            sample_bytes: 0,
+            last_flush_ms: None,
+        });
     };
     let (mut r, _) = Reader::with_header(bytes, COUNTERS_MAGIC, COUNTERS_VERSION)?;
     let counters = Counters {
@@ -118,6 +124,9 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
     let count = dbs.samples.len(wtxn)?;
     let over = count.saturating_sub(bounds.max_samples);
     let cutoff = bounds.max_age_ms.map(|age| now_ms.saturating_sub(age));
+    if over == 0 && cutoff.is_none() {
+        return Ok(());
+    }
     let mut doomed: Vec<(u64, String, usize)> = Vec::new();
     for item in dbs.samples.iter(wtxn)? {
         let (key, value) = item?;
@@ -130,7 +139,8 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
     }
     for (seq, request_id, size) in &doomed {
         dbs.samples.delete(wtxn, &seq_key(*seq))?;
-        let indexed = dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
+        let indexed =
+            dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
         if indexed == Some(*seq) {
             dbs.by_request.delete(wtxn, request_id.as_bytes())?;
         }
@@ -148,7 +158,8 @@ pub(crate) fn attach_label(
     label: &[u8],
     human_correction: bool,
 ) -> Result<u64> {
-    let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
+    let not_found =
+        || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
     let seq = dbs.by_request.get(wtxn, request_id.as_bytes())?.ok_or_else(not_found)?;
     let seq = decode_seq(seq)?;
     let old = dbs.samples.get(wtxn, &seq_key(seq))?.ok_or_else(not_found)?;
