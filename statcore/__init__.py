@@ -5,12 +5,14 @@ from statcore.errors import (
     CodecError,
     IncompatibleError,
     InvalidInputError,
+    NotFoundError,
     StaleGenerationError,
     StatcoreError,
     StoreError,
     StoreFullError,
     UnknownModelTypeError,
 )
+from statcore._statcore import Sample, Store
 
 __version__: str = _statcore.__version__
 
@@ -18,8 +20,11 @@ __all__ = [
     "CodecError",
     "IncompatibleError",
     "InvalidInputError",
+    "NotFoundError",
+    "Sample",
     "StaleGenerationError",
     "StatcoreError",
+    "Store",
     "StoreError",
     "StoreFullError",
     "UnknownModelTypeError",

@@ -13,6 +13,7 @@ __all__ = [
     "StaleGenerationError",
     "IncompatibleError",
     "CodecError",
+    "NotFoundError",
     "StoreError",
     "StoreFullError",
 ]
@@ -40,6 +41,10 @@ class IncompatibleError(InvalidInputError):
 
 class CodecError(StatcoreError, ValueError):
     """Bytes that do not decode: wrong magic, unsupported version, truncated or corrupt."""
+
+
+class NotFoundError(StatcoreError, LookupError):
+    """A record looked up by key is not stored (e.g. no sample for a request id)."""
 
 
 class StoreError(StatcoreError, OSError):

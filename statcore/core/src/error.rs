@@ -27,6 +27,10 @@ pub enum CoreError {
     #[error("codec: {0}")]
     Codec(String),
 
+    /// A record looked up by key that is not stored (e.g. a request id with no sample).
+    #[error("not found: {0}")]
+    NotFound(String),
+
     /// The LMDB map is full and may not grow further (max_map_size reached).
     #[error("store full: {0}")]
     StoreFull(String),

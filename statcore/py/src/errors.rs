@@ -11,6 +11,7 @@ pyo3::import_exception!(statcore.errors, UnknownModelTypeError);
 pyo3::import_exception!(statcore.errors, StaleGenerationError);
 pyo3::import_exception!(statcore.errors, IncompatibleError);
 pyo3::import_exception!(statcore.errors, CodecError);
+pyo3::import_exception!(statcore.errors, NotFoundError);
 pyo3::import_exception!(statcore.errors, StoreFullError);
 pyo3::import_exception!(statcore.errors, StoreError);
 
@@ -22,6 +23,7 @@ pub fn to_py(err: CoreError) -> PyErr {
         CoreError::StaleGeneration { .. } => StaleGenerationError::new_err(msg),
         CoreError::Incompatible(_) => IncompatibleError::new_err(msg),
         CoreError::Codec(_) => CodecError::new_err(msg),
+        CoreError::NotFound(_) => NotFoundError::new_err(msg),
         CoreError::StoreFull(_) => StoreFullError::new_err(msg),
         CoreError::Store(_) => StoreError::new_err(msg),
     }

@@ -1,5 +1,354 @@
-use pyo3::prelude::*;
+//! `Store` and `Sample`: the Python face of the LMDB store in `statcore_core::store`.
+//!
+//! `Store` holds the core store behind a `Mutex` (so it is `Send + Sync` and usable from many
+//! Python threads); every call releases the GIL before taking the lock and touching LMDB.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use statcore_core::store::{Sample as CoreSample, Store as CoreStore, StoreConfig, StoreStats};
+use statcore_core::CoreError;
+
+use crate::detach::without_gil;
+use crate::errors::IntoPyResult;
+
+const DEFAULT_MAP_SIZE: i64 = 64 << 20;
+const DEFAULT_MAX_MAP_SIZE: i64 = 16 << 30;
+const DEFAULT_MAX_SAMPLES: i64 = 1_000_000;
+
+/// A Python int that must not be negative, with the field named in the error.
+fn non_negative(field: &str, v: i64) -> statcore_core::Result<u64> {
+    u64::try_from(v)
+        .map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
+}
+
+fn to_usize(field: &str, v: i64) -> statcore_core::Result<usize> {
+    usize::try_from(non_negative(field, v)?).map_err(|_| CoreError::invalid(field, "too large"))
+}
+
+/// One record of the durable sample log (immutable; `seq` is 0 until the store assigns one).
+#[pyclass(module = "statcore._statcore", name = "Sample", frozen)]
+pub struct PySample {
+    inner: CoreSample,
+}
+
+#[pymethods]
+impl PySample {
+    #[new]
+    #[pyo3(signature = (
+        *, request_id, ts_ms, prediction, confidence, payload = &[][..], model_type = String::new(),
+        model_id = String::new(), document_id = String::new(), label = None,
+        human_correction = false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        request_id: String,
+        ts_ms: i64,
+        prediction: &[u8],
+        confidence: f64,
+        payload: &[u8],
+        model_type: String,
+        model_id: String,
+        document_id: String,
+        label: Option<&[u8]>,
+        human_correction: bool,
+    ) -> PyResult<Self> {
+        let inner = CoreSample {
+            seq: 0,
+            ts_ms,
+            model_type,
+            model_id,
+            request_id,
+            document_id,
+            payload: payload.to_vec(),
+            prediction: prediction.to_vec(),
+            confidence,
+            label: label.map(<[u8]>::to_vec),
+            human_correction,
+        };
+        inner.validate().py()?;
+        Ok(PySample { inner })
+    }
+
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    #[getter]
+    fn ts_ms(&self) -> i64 {
+        self.inner.ts_ms
+    }
+    #[getter]
+    fn model_type(&self) -> &str {
+        &self.inner.model_type
+    }
+    #[getter]
+    fn model_id(&self) -> &str {
+        &self.inner.model_id
+    }
+    #[getter]
+    fn request_id(&self) -> &str {
+        &self.inner.request_id
+    }
+    #[getter]
+    fn document_id(&self) -> &str {
+        &self.inner.document_id
+    }
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.payload)
+    }
+    #[getter]
+    fn prediction<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.prediction)
+    }
+    #[getter]
+    fn confidence(&self) -> f64 {
+        self.inner.confidence
+    }
+    #[getter]
+    fn label<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.label.as_deref().map(|l| PyBytes::new(py, l))
+    }
+    #[getter]
+    fn human_correction(&self) -> bool {
+        self.inner.human_correction
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.inner;
+        format!(
+            "Sample(seq={}, ts_ms={}, model_type={:?}, model_id={:?}, request_id={:?}, \
+             confidence={}, labelled={})",
+            s.seq,
+            s.ts_ms,
+            s.model_type,
+            s.model_id,
+            s.request_id,
+            s.confidence,
+            if s.label.is_some() { "True" } else { "False" }
+        )
+    }
+}
+
+/// An LMDB-backed store (one directory): routing blob, aggregate windows, durable sample log.
+#[pyclass(module = "statcore._statcore", name = "Store", frozen)]
+pub struct PyStore {
+    inner: Mutex<Option<CoreStore>>,
+    path: PathBuf,
+}
+
+impl PyStore {
+    /// Runs `f` on the open store with the GIL released.
+    fn with<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: Send + FnOnce(&mut CoreStore) -> statcore_core::Result<T>,
+    {
+        without_gil(py, || {
+            let mut guard =
+                self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let store = guard.as_mut().ok_or_else(|| CoreError::Store("store is closed".into()))?;
+            f(store)
+        })
+        .py()
+    }
+}
+
+fn samples_from(batch: &[Bound<'_, PySample>]) -> Vec<CoreSample> {
+    batch.iter().map(|s| s.get().inner.clone()).collect()
+}
+
+fn samples_to(samples: Vec<CoreSample>) -> Vec<PySample> {
+    samples.into_iter().map(|inner| PySample { inner }).collect()
+}
+
+fn stats_dict<'py>(py: Python<'py>, s: &StoreStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (key, value) in [
+        ("samples", s.samples),
+        ("bytes", s.bytes),
+        ("oldest_seq", s.oldest_seq),
+        ("newest_seq", s.newest_seq),
+        ("next_seq", s.next_seq),
+        ("cursor", s.cursor),
+        ("evicted_total", s.evicted_total),
+        ("pending", s.pending),
+        ("map_size", s.map_size),
+    ] {
+        d.set_item(key, value)?;
+    }
+    if let Some(ms) = s.last_flush_ms {
+        d.set_item("last_flush_ms", ms)?;
+    }
+    Ok(d)
+}
+
+#[pymethods]
+impl PyStore {
+    #[new]
+    #[pyo3(signature = (
+        path, *, map_size = DEFAULT_MAP_SIZE, max_map_size = DEFAULT_MAX_MAP_SIZE,
+        max_samples = DEFAULT_MAX_SAMPLES, max_age_ms = None
+    ), text_signature = "(path, *, map_size=67108864, max_map_size=17179869184, \
+                          max_samples=1000000, max_age_ms=None)")]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        map_size: i64,
+        max_map_size: i64,
+        max_samples: i64,
+        max_age_ms: Option<i64>,
+    ) -> PyResult<Self> {
+        let config = StoreConfig {
+            map_size: to_usize("map_size", map_size).py()?,
+            max_map_size: to_usize("max_map_size", max_map_size).py()?,
+            max_samples: non_negative("max_samples", max_samples).py()?,
+            max_age_ms,
+        };
+        let store = without_gil(py, || CoreStore::open(&path, &config)).py()?;
+        Ok(PyStore { inner: Mutex::new(Some(store)), path })
+    }
+
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// Buffers the batch (validated as a whole first) and returns the assigned seqs.
+    fn append(&self, py: Python<'_>, samples: Vec<Bound<'_, PySample>>) -> PyResult<Vec<u64>> {
+        let batch = samples_from(&samples);
+        self.with(py, |s| s.append(batch))
+    }
+
+    /// Makes everything appended so far durable (one synced LMDB transaction).
+    fn flush(&self, py: Python<'_>, now_ms: i64) -> PyResult<()> {
+        self.with(py, |s| s.flush(now_ms))
+    }
+
+    fn append_and_flush(
+        &self,
+        py: Python<'_>,
+        samples: Vec<Bound<'_, PySample>>,
+        now_ms: i64,
+    ) -> PyResult<Vec<u64>> {
+        let batch = samples_from(&samples);
+        self.with(py, |s| s.append_and_flush(batch, now_ms))
+    }
+
+    fn attach_label(
+        &self,
+        py: Python<'_>,
+        request_id: &str,
+        label: &[u8],
+        human_correction: bool,
+        ts_ms: i64,
+    ) -> PyResult<u64> {
+        self.with(py, |s| s.attach_label(request_id, label, human_correction, ts_ms))
+    }
+
+    fn pull(&self, py: Python<'_>, after_seq: i64, limit: i64) -> PyResult<Vec<PySample>> {
+        let after = non_negative("after_seq", after_seq).py()?;
+        let limit = to_usize("limit", limit).py()?;
+        self.with(py, |s| s.pull(after, limit)).map(samples_to)
+    }
+
+    fn ack(&self, py: Python<'_>, seq: i64) -> PyResult<()> {
+        let seq = non_negative("seq", seq).py()?;
+        self.with(py, |s| s.ack(seq))
+    }
+
+    fn cursor(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |s| s.cursor())
+    }
+
+    fn put_routing(&self, py: Python<'_>, generation: i64, blob: &[u8]) -> PyResult<()> {
+        let generation = non_negative("generation", generation).py()?;
+        self.with(py, |s| s.put_routing(generation, blob))
+    }
+
+    fn get_routing<'py>(&self, py: Python<'py>) -> PyResult<Option<(u64, Bound<'py, PyBytes>)>> {
+        let routing = self.with(py, |s| s.get_routing())?;
+        Ok(routing.map(|(generation, blob)| (generation, PyBytes::new(py, &blob))))
+    }
+
+    fn put_window(
+        &self,
+        py: Python<'_>,
+        model_type: &str,
+        model_id: &str,
+        window_start_ms: i64,
+        data: &[u8],
+    ) -> PyResult<()> {
+        self.with(py, |s| s.put_window(model_type, model_id, window_start_ms, data))
+    }
+
+    fn get_window<'py>(
+        &self,
+        py: Python<'py>,
+        model_type: &str,
+        model_id: &str,
+        window_start_ms: i64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let window = self.with(py, |s| s.get_window(model_type, model_id, window_start_ms))?;
+        Ok(window.map(|w| PyBytes::new(py, &w)))
+    }
+
+    /// Every window (all models) with start >= since_ms, in (model_type, model_id, start)
+    /// order. Scans all stored windows.
+    #[allow(clippy::type_complexity)]
+    fn windows_since<'py>(
+        &self,
+        py: Python<'py>,
+        since_ms: i64,
+    ) -> PyResult<Vec<(String, String, i64, Bound<'py, PyBytes>)>> {
+        let windows = self.with(py, |s| s.windows_since(since_ms))?;
+        Ok(windows
+            .into_iter()
+            .map(|(t, m, start, w)| (t, m, start, PyBytes::new(py, &w)))
+            .collect())
+    }
+
+    fn delete_windows_before(&self, py: Python<'_>, before_ms: i64) -> PyResult<u64> {
+        self.with(py, |s| s.delete_windows_before(before_ms))
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.with(py, |s| s.stats())?;
+        stats_dict(py, &stats)
+    }
+
+    /// Closes the LMDB environment. Samples appended but not flushed are dropped. Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        without_gil(py, || {
+            let mut guard =
+                self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            guard.take();
+            Ok(())
+        })
+        .py()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySample>()?;
+    m.add_class::<PyStore>()?;
     Ok(())
 }

@@ -1,0 +1,263 @@
+//! Behaviour tests of the store against real LMDB files in a temp dir.
+
+use std::path::Path;
+
+use super::*;
+
+fn config() -> StoreConfig {
+    StoreConfig { map_size: 1 << 20, max_map_size: 64 << 20, max_samples: 1_000, max_age_ms: None }
+}
+
+fn open(path: &Path, config: &StoreConfig) -> Store {
+    Store::open(path, config).unwrap()
+}
+
+fn sample(request_id: &str, ts_ms: i64) -> Sample {
+    Sample {
+        ts_ms,
+        model_type: "clf".into(),
+        model_id: "m1".into(),
+        request_id: request_id.into(),
+        document_id: "doc".into(),
+        payload: format!("payload-{request_id}").into_bytes(),
+        prediction: br#"{"label":"a"}"#.to_vec(),
+        confidence: 0.5,
+        ..Sample::default()
+    }
+}
+
+fn batch(prefix: &str, n: usize, ts_ms: i64) -> Vec<Sample> {
+    (0..n).map(|i| sample(&format!("{prefix}-{i}"), ts_ms)).collect()
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+}
+
+#[test]
+fn store_routing_round_trip_and_stale_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    assert_eq!(store.get_routing().unwrap(), None);
+    store.put_routing(3, b"table-3").unwrap();
+    store.put_routing(3, b"table-3b").unwrap();
+    let err = store.put_routing(2, b"old").unwrap_err();
+    assert_eq!(err, CoreError::StaleGeneration { current: 3, offered: 2 });
+    drop(store);
+    let mut store = open(dir.path(), &config());
+    assert_eq!(store.get_routing().unwrap(), Some((3, b"table-3b".to_vec())));
+    store.put_routing(4, b"").unwrap();
+    assert_eq!(store.get_routing().unwrap(), Some((4, vec![])));
+}
+
+#[test]
+fn store_windows_round_trip_since_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    store.put_window("b", "m", 10, b"b10").unwrap();
+    store.put_window("a", "m2", 20, b"a2-20").unwrap();
+    store.put_window("a", "m", 30, b"a30").unwrap();
+    store.put_window("a", "m", -5, b"a-5").unwrap();
+    store.put_window("a", "m", 30, b"a30v2").unwrap();
+    assert_eq!(store.get_window("a", "m", 30).unwrap(), Some(b"a30v2".to_vec()));
+    assert_eq!(store.get_window("a", "m", 31).unwrap(), None);
+    let since: Vec<_> = store.windows_since(10).unwrap();
+    let keys: Vec<_> = since.iter().map(|(t, m, s, _)| (t.as_str(), m.as_str(), *s)).collect();
+    assert_eq!(keys, vec![("a", "m", 30), ("a", "m2", 20), ("b", "m", 10)]);
+    assert_eq!(store.delete_windows_before(20).unwrap(), 2);
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert_eq!(store.windows_since(i64::MIN).unwrap().len(), 2);
+    assert!(matches!(store.get_window("a\0", "m", 0), Err(CoreError::InvalidInput { .. })));
+}
+
+#[test]
+fn store_group_commit_is_durable_only_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    let seqs = store.append(batch("r", 500, 100)).unwrap();
+    assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+    assert_eq!(store.stats().unwrap().pending, 500);
+    assert!(store.pull(0, 10).unwrap().is_empty());
+    drop(store); // never flushed: lost, and the seqs are issued again
+    let mut store = open(dir.path(), &config());
+    assert_eq!(store.append(batch("r", 500, 100)).unwrap()[0], 1);
+    store.flush(200).unwrap();
+    drop(store);
+    let store = open(dir.path(), &config());
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.pending),
+        (500, 1, 500, 0)
+    );
+    assert_eq!(stats.last_flush_ms, Some(200));
+    let pulled = store.pull(0, 1_000).unwrap();
+    let mut expected = sample("r-7", 100);
+    expected.seq = 8;
+    assert_eq!(pulled[7], expected);
+    assert!(stats.bytes > 500 * 50);
+}
+
+#[test]
+fn store_rejected_batch_buffers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    let mut bad = batch("r", 3, 0);
+    bad[2].confidence = f64::NAN;
+    assert!(
+        matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "confidence")
+    );
+    let mut bad = batch("r", 3, 0);
+    bad[1].request_id.clear();
+    assert!(
+        matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "request_id")
+    );
+    assert_eq!(store.pending(), 0);
+    assert_eq!(store.append(batch("r", 1, 0)).unwrap(), vec![1]);
+}
+
+#[test]
+fn store_pull_ack_cursor_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    store.append_and_flush(batch("r", 10, 0), 0).unwrap();
+    assert_eq!(store.cursor().unwrap(), 0);
+    let page = store.pull(store.cursor().unwrap(), 4).unwrap();
+    assert_eq!(page.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    store.ack(4).unwrap();
+    store.ack(2).unwrap(); // redelivered ack: no-op
+    assert!(matches!(store.ack(11), Err(CoreError::InvalidInput { .. })));
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert_eq!(store.cursor().unwrap(), 4);
+    let page = store.pull(store.cursor().unwrap(), 100).unwrap();
+    assert_eq!(page.first().map(|s| s.seq), Some(5));
+    assert_eq!(page.len(), 6);
+}
+
+#[test]
+fn store_attach_label_stored_pending_and_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    store.append_and_flush(batch("r", 3, 0), 0).unwrap();
+    assert_eq!(store.attach_label("r-1", b"yes", true, 5).unwrap(), 2);
+    store.append(vec![sample("p", 6)]).unwrap();
+    assert_eq!(store.attach_label("p", b"no", false, 7).unwrap(), 4);
+    assert_eq!(store.pending(), 0);
+    assert!(matches!(store.attach_label("nope", b"x", false, 8), Err(CoreError::NotFound(_))));
+    drop(store);
+    let store = open(dir.path(), &config());
+    let all = store.pull(0, 10).unwrap();
+    assert_eq!((all[1].label.as_deref(), all[1].human_correction), (Some(&b"yes"[..]), true));
+    assert_eq!(all[3].label.as_deref(), Some(&b"no"[..]));
+    assert_eq!(all[0].label, None);
+}
+
+#[test]
+fn store_evicts_by_count_oldest_first_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { max_samples: 5, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    store.append_and_flush(batch("a", 4, 0), 0).unwrap();
+    store.append_and_flush(batch("b", 4, 0), 0).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total),
+        (5, 4, 8, 3)
+    );
+    assert!(matches!(store.attach_label("a-0", b"x", false, 0), Err(CoreError::NotFound(_))));
+    assert_eq!(store.attach_label("a-3", b"x", false, 0).unwrap(), 4);
+    drop(store);
+    // seqs keep rising after eviction and restart
+    let mut store = open(dir.path(), &cfg);
+    assert_eq!(store.append_and_flush(batch("c", 1, 0), 0).unwrap(), vec![9]);
+    assert_eq!(store.stats().unwrap().evicted_total, 4);
+}
+
+#[test]
+fn store_evicts_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { max_age_ms: Some(1_000), ..config() };
+    let mut store = open(dir.path(), &cfg);
+    store.append_and_flush(batch("old", 3, 0), 500).unwrap();
+    store.append_and_flush(batch("new", 2, 1_500), 1_000).unwrap();
+    assert_eq!(store.stats().unwrap().samples, 5);
+    store.flush(2_000).unwrap(); // cutoff 1000: the three at ts 0 go
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.oldest_seq, stats.evicted_total), (2, 4, 3));
+    store.flush(10_000).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total),
+        (0, 0, 0, 5)
+    );
+    assert_eq!(stats.bytes, 0);
+    drop(store);
+    let mut store = open(dir.path(), &cfg);
+    assert_eq!(store.append(batch("x", 1, 0)).unwrap(), vec![6]);
+}
+
+#[test]
+fn store_grows_the_map_when_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 64 << 20, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    let mut big = batch("r", 1_000, 0);
+    big.iter_mut().for_each(|s| s.payload = vec![7; 1_000]);
+    store.append(big).unwrap();
+    store.flush(0).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.pending), (1_000, 0));
+    assert!(stats.map_size > MAP_GRAIN as u64);
+    drop(store);
+    let store = open(dir.path(), &cfg);
+    assert_eq!(store.pull(999, 10).unwrap()[0].payload, vec![7; 1_000]);
+}
+
+#[test]
+fn store_full_at_max_keeps_the_batch_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 4 * MAP_GRAIN, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    store.put_window("t", "m", 0, &vec![1; 200_000]).unwrap();
+    store
+        .append(
+            batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect(),
+        )
+        .unwrap();
+    assert!(matches!(store.flush(0), Err(CoreError::StoreFull(_))));
+    assert_eq!(store.pending(), 100);
+    assert_eq!(store.stats().unwrap().samples, 0);
+    assert_eq!(store.stats().unwrap().map_size, 4 * MAP_GRAIN as u64);
+    assert_eq!(store.delete_windows_before(1).unwrap(), 1); // frees room
+                                                            // LMDB reuses pages freed by commit N from commit N+2 on (the previous snapshot stays
+                                                            // intact for crash recovery), so one more commit happens before the retry.
+    store.put_routing(1, b"r").unwrap();
+    store.flush(0).unwrap();
+    assert_eq!(store.stats().unwrap().samples, 100);
+    assert_eq!(store.pending(), 0);
+}
+
+#[test]
+fn store_refuses_a_future_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    drop(store);
+    {
+        let mut env = env::LmdbEnv::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        env::write_format_version(&mut env, STORE_FORMAT_VERSION + 1).unwrap();
+    }
+    match Store::open(dir.path(), &config()) {
+        Err(CoreError::Store(msg)) => assert!(msg.contains("newer than this build"), "{msg}"),
+        other => panic!("expected a format error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn store_refuses_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = StoreConfig { max_map_size: 1, ..config() };
+    assert!(matches!(Store::open(dir.path(), &bad), Err(CoreError::InvalidInput { .. })));
+}
