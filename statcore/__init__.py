@@ -12,6 +12,22 @@ from statcore.errors import (
     UnknownModelTypeError,
 )
 
+from statcore._statcore import (
+    DriftResult,
+    KsResult,
+    Msprt,
+    MsprtResult,
+    SrmResult,
+    ZTestResult,
+    compare_raw,
+    jensen_shannon,
+    ks,
+    psi,
+    srm,
+    wasserstein,
+    ztest_two_proportions,
+)
+
 __version__: str = _statcore.__version__
 
 __all__ = [
@@ -23,4 +39,17 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "UnknownModelTypeError",
+    "DriftResult",
+    "KsResult",
+    "Msprt",
+    "MsprtResult",
+    "SrmResult",
+    "ZTestResult",
+    "compare_raw",
+    "jensen_shannon",
+    "ks",
+    "psi",
+    "srm",
+    "wasserstein",
+    "ztest_two_proportions",
 ]
