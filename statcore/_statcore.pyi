@@ -115,6 +115,9 @@ def ztest_two_proportions(
     nobs_b: int,
     alternative: Literal["two-sided", "larger", "smaller"] = "two-sided",
 ) -> ZTestResult: ...
-def srm(observed: Sequence[int], expected_shares: Sequence[float]) -> SrmResult: ...
+def srm(
+    observed: Sequence[int] | NDArray[np.int64],
+    expected_shares: Sequence[float] | NDArray[np.float64],
+) -> SrmResult: ...
 
 # ---- store (store.rs) ----

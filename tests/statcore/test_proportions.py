@@ -17,7 +17,7 @@ ALTERNATIVES = ["two-sided", "larger", "smaller"]
 
 
 def _random_arms(rng: np.random.Generator, n_cases: int) -> list[tuple[int, int, int, int]]:
-    cases = []
+    cases: list[tuple[int, int, int, int]] = []
     while len(cases) < n_cases:
         na, nb = (int(v) for v in rng.integers(1, 100_000, size=2))
         p = rng.uniform(0.0, 1.0, size=2)

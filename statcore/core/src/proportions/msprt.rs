@@ -64,7 +64,7 @@ pub fn msprt_look(
     let (pa, pb) = (count_a as f64 / nobs_a as f64, count_b as f64 / nobs_b as f64);
     let estimate = pb - pa;
     let v = pa * (1.0 - pa) / nobs_a as f64 + pb * (1.0 - pb) / nobs_b as f64;
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return Ok(MsprtResult { estimate, pvalue: 1.0, ci_low: -1.0, ci_high: 1.0, rejected: false });
     }
     let tau2 = tau * tau;
