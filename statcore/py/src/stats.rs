@@ -292,7 +292,13 @@ impl PyMsprt {
         self.inner.looks()
     }
 
-    fn update(&mut self, count_a: i64, nobs_a: i64, count_b: i64, nobs_b: i64) -> PyResult<PyMsprtResult> {
+    fn update(
+        &mut self,
+        count_a: i64,
+        nobs_a: i64,
+        count_b: i64,
+        nobs_b: i64,
+    ) -> PyResult<PyMsprtResult> {
         self.inner
             .update(
                 count("count_a", count_a).py()?,
@@ -323,7 +329,12 @@ impl PyMsprt {
     }
 
     fn __repr__(&self) -> String {
-        format!("Msprt(alpha={:?}, tau={:?}, looks={})", self.inner.alpha(), self.inner.tau(), self.inner.looks())
+        format!(
+            "Msprt(alpha={:?}, tau={:?}, looks={})",
+            self.inner.alpha(),
+            self.inner.tau(),
+            self.inner.looks()
+        )
     }
 }
 

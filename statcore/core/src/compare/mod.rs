@@ -127,7 +127,8 @@ mod tests {
         let neg = [1.0, -2.0, 3.0];
         let nan = [1.0, f64::NAN, 3.0];
         let zero = [0.0, 0.0, 0.0];
-        let check = |r: &[f64], c: &[f64]| validate_pair(&Histogram::new(&e, r), &Histogram::new(&e, c));
+        let check =
+            |r: &[f64], c: &[f64]| validate_pair(&Histogram::new(&e, r), &Histogram::new(&e, c));
         assert!(check(&ok, &ok).is_ok());
         let field = |res: Result<()>| match res {
             Err(CoreError::InvalidInput { field, .. }) => field,
