@@ -14,6 +14,22 @@ from statcore.errors import (
 )
 from statcore._statcore import Sample, Store
 
+from statcore._statcore import (
+    DriftResult,
+    KsResult,
+    Msprt,
+    MsprtResult,
+    SrmResult,
+    ZTestResult,
+    compare_raw,
+    jensen_shannon,
+    ks,
+    psi,
+    srm,
+    wasserstein,
+    ztest_two_proportions,
+)
+
 __version__: str = _statcore.__version__
 
 __all__ = [
@@ -28,4 +44,17 @@ __all__ = [
     "StoreError",
     "StoreFullError",
     "UnknownModelTypeError",
+    "DriftResult",
+    "KsResult",
+    "Msprt",
+    "MsprtResult",
+    "SrmResult",
+    "ZTestResult",
+    "compare_raw",
+    "jensen_shannon",
+    "ks",
+    "psi",
+    "srm",
+    "wasserstein",
+    "ztest_two_proportions",
 ]

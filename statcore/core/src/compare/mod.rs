@@ -1,4 +1,156 @@
 //! Distances between two binned distributions over the same bins, one per file behind
 //! [`Comparison`]: PSI, Kolmogorov–Smirnov, Wasserstein-1, Jensen–Shannon.
 //!
-//! (Owned by the statistics work; see each file.)
+//! A [`Histogram`] uses the slot layout of [`crate::edges`]: `counts.len() == edges.len() + 1`
+//! (underflow, interior bins, overflow; NaN never counted). Statistics that only need the
+//! order of the slots (PSI, KS, JS) also accept a histogram built from counts alone
+//! ([`Histogram::from_counts`]); Wasserstein needs the edge positions.
+//!
+//! [`report::drift_report`] bins raw baseline/current samples on quantile edges of the
+//! baseline and computes all four at once.
+
+pub mod jensen_shannon;
+pub mod ks;
+pub mod psi;
+pub mod report;
+pub mod wasserstein;
+
+pub use jensen_shannon::JensenShannon;
+pub use ks::{Ks, KsResult};
+pub use psi::Psi;
+pub use report::{drift_report, DriftReport};
+pub use wasserstein::Wasserstein;
+
+use crate::edges::validate_edges;
+use crate::error::{CoreError, Result};
+
+/// Counts over the slots of a set of shared edges (see the module docs for the layout).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Histogram<'a> {
+    /// Strictly increasing edges, or empty when only the slot order is known.
+    pub edges: &'a [f64],
+    /// One non-negative finite count (or weight) per slot.
+    pub counts: &'a [f64],
+}
+
+impl<'a> Histogram<'a> {
+    /// A histogram over `edges`; checked when compared (see [`Comparison::compare`]).
+    pub fn new(edges: &'a [f64], counts: &'a [f64]) -> Self {
+        Histogram { edges, counts }
+    }
+
+    /// Counts whose slots are ordered but whose edge positions are unknown.
+    pub fn from_counts(counts: &'a [f64]) -> Self {
+        Histogram { edges: &[], counts }
+    }
+
+    /// Sum of the counts.
+    pub fn total(&self) -> f64 {
+        self.counts.iter().sum()
+    }
+
+    /// Checks this histogram alone; `field` names it in the error (`reference_counts`, …).
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if !self.edges.is_empty() {
+            validate_edges("edges", self.edges)?;
+            if self.counts.len() != self.edges.len() + 1 {
+                return Err(CoreError::invalid(
+                    field,
+                    format!(
+                        "has {} slots but {} edges need {} (underflow, bins, overflow)",
+                        self.counts.len(),
+                        self.edges.len(),
+                        self.edges.len() + 1
+                    ),
+                ));
+            }
+        }
+        if self.counts.is_empty() {
+            return Err(CoreError::invalid(field, "is empty"));
+        }
+        if let Some(i) = self.counts.iter().position(|c| !c.is_finite() || *c < 0.0) {
+            return Err(CoreError::invalid(
+                field,
+                format!("slot {i} is {} (counts must be finite and non-negative)", self.counts[i]),
+            ));
+        }
+        let total = self.total();
+        if !total.is_finite() || total <= 0.0 {
+            return Err(CoreError::invalid(field, "total count must be positive and finite"));
+        }
+        Ok(())
+    }
+
+    /// Proportion of the total in each slot.
+    pub fn proportions(&self) -> Vec<f64> {
+        let total = self.total();
+        self.counts.iter().map(|c| c / total).collect()
+    }
+}
+
+/// Checks both histograms and that they share a layout; every [`Comparison`] calls this first.
+pub fn validate_pair(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<()> {
+    reference.validate("reference_counts")?;
+    current.validate("current_counts")?;
+    if reference.counts.len() != current.counts.len() {
+        return Err(CoreError::Incompatible(format!(
+            "reference_counts has {} slots, current_counts has {}",
+            reference.counts.len(),
+            current.counts.len()
+        )));
+    }
+    if reference.edges != current.edges {
+        return Err(CoreError::Incompatible(
+            "reference and current histograms have different edges".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A statistic comparing a reference (baseline) histogram with a current one.
+pub trait Comparison {
+    type Output;
+
+    /// Validates both histograms ([`validate_pair`]) and computes the statistic.
+    fn compare(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<Self::Output>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let e = [0.0, 1.0];
+        let ok = [1.0, 2.0, 3.0];
+        let short = [1.0, 2.0];
+        let neg = [1.0, -2.0, 3.0];
+        let nan = [1.0, f64::NAN, 3.0];
+        let zero = [0.0, 0.0, 0.0];
+        let check =
+            |r: &[f64], c: &[f64]| validate_pair(&Histogram::new(&e, r), &Histogram::new(&e, c));
+        assert!(check(&ok, &ok).is_ok());
+        let field = |res: Result<()>| match res {
+            Err(CoreError::InvalidInput { field, .. }) => field,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(field(check(&short, &ok)), "reference_counts");
+        assert_eq!(field(check(&ok, &neg)), "current_counts");
+        assert_eq!(field(check(&nan, &ok)), "reference_counts");
+        assert_eq!(field(check(&ok, &zero)), "current_counts");
+        let bad_edges = [1.0, 0.0];
+        let res = validate_pair(&Histogram::new(&bad_edges, &ok), &Histogram::new(&bad_edges, &ok));
+        assert_eq!(field(res), "edges");
+    }
+
+    #[test]
+    fn different_layouts_are_incompatible() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [1.0, 2.0, 3.0, 4.0];
+        let res = validate_pair(&Histogram::from_counts(&a), &Histogram::from_counts(&b));
+        assert!(matches!(res, Err(CoreError::Incompatible(_))));
+        let (e1, e2) = ([0.0, 1.0], [0.0, 2.0]);
+        let res = validate_pair(&Histogram::new(&e1, &a), &Histogram::new(&e2, &a));
+        assert!(matches!(res, Err(CoreError::Incompatible(_))));
+    }
+}
