@@ -1,6 +1,41 @@
-"""statcore: Loopwise's streaming statistics core (compiled Rust, see ``statcore/core``)."""
+"""statcore: Loopwise's streaming statistics core (compiled Rust, see ``statcore/core``).
+
+Routing (``Router``, ``RoutingTable``, ``Route``, ``bucket``), mergeable window aggregates
+(``Layout``, ``Aggregate``, ``feature_drift``), statistics (``psi``, ``ks``, ``wasserstein``,
+``jensen_shannon``, ``compare_raw``, ``ztest_two_proportions``, ``Msprt``, ``srm``) and the
+LMDB store (``Store``, ``Sample``). Every error is a ``StatcoreError``; bad input is also a
+``ValueError``.
+"""
 
 from statcore import _statcore
+from statcore._statcore import (
+    BUCKETS,
+    Aggregate,
+    Arm,
+    DriftResult,
+    FeatureDrift,
+    FeatureKind,
+    KsResult,
+    Layout,
+    Msprt,
+    MsprtResult,
+    Route,
+    Router,
+    RoutingTable,
+    Sample,
+    SrmResult,
+    Store,
+    ZTestResult,
+    bucket,
+    compare_raw,
+    feature_drift,
+    jensen_shannon,
+    ks,
+    psi,
+    srm,
+    wasserstein,
+    ztest_two_proportions,
+)
 from statcore.errors import (
     CodecError,
     IncompatibleError,
@@ -12,45 +47,39 @@ from statcore.errors import (
     StoreFullError,
     UnknownModelTypeError,
 )
-from statcore._statcore import Sample, Store
-
-from statcore._statcore import (
-    DriftResult,
-    KsResult,
-    Msprt,
-    MsprtResult,
-    SrmResult,
-    ZTestResult,
-    compare_raw,
-    jensen_shannon,
-    ks,
-    psi,
-    srm,
-    wasserstein,
-    ztest_two_proportions,
-)
 
 __version__: str = _statcore.__version__
 
 __all__ = [
+    "BUCKETS",
+    "Aggregate",
+    "Arm",
     "CodecError",
+    "DriftResult",
+    "FeatureDrift",
+    "FeatureKind",
     "IncompatibleError",
     "InvalidInputError",
+    "KsResult",
+    "Layout",
+    "Msprt",
+    "MsprtResult",
     "NotFoundError",
+    "Route",
+    "Router",
+    "RoutingTable",
     "Sample",
+    "SrmResult",
     "StaleGenerationError",
     "StatcoreError",
     "Store",
     "StoreError",
     "StoreFullError",
     "UnknownModelTypeError",
-    "DriftResult",
-    "KsResult",
-    "Msprt",
-    "MsprtResult",
-    "SrmResult",
     "ZTestResult",
+    "bucket",
     "compare_raw",
+    "feature_drift",
     "jensen_shannon",
     "ks",
     "psi",

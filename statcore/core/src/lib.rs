@@ -13,6 +13,7 @@ pub mod accum;
 pub mod aggregate;
 pub mod codec;
 pub mod compare;
+pub mod drift;
 pub mod edges;
 pub mod layout;
 pub mod error;

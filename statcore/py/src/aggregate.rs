@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use statcore_core::accum::Accumulator;
 use statcore_core::aggregate::{Aggregate as CoreAggregate, Batch};
+use statcore_core::drift;
 use statcore_core::layout::{Layout as CoreLayout, DEFAULT_CONFIDENCE_BINS};
 
 use crate::detach::without_gil;
@@ -372,8 +373,77 @@ fn categorical_slots(layout: &CoreLayout, categorical: Option<BTreeMap<String, V
     Ok(slots)
 }
 
+/// Numeric (ordered, binned) or categorical (vocabulary) feature.
+#[pyclass(eq, eq_int, frozen, hash, module = "statcore._statcore")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureKind {
+    #[pyo3(name = "NUMERIC")]
+    Numeric,
+    #[pyo3(name = "CATEGORICAL")]
+    Categorical,
+}
+
+/// Drift of one feature against the reference (NaN where a statistic does not apply or a side
+/// has no observations).
+#[pyclass(frozen, get_all, module = "statcore._statcore")]
+pub struct FeatureDrift {
+    name: String,
+    kind: FeatureKind,
+    psi: f64,
+    ks_statistic: f64,
+    ks_bound: f64,
+    ks_pvalue: f64,
+    wasserstein: f64,
+    jensen_shannon: f64,
+    reference_n: u64,
+    current_n: u64,
+}
+
+#[pymethods]
+impl FeatureDrift {
+    fn __repr__(&self) -> String {
+        format!(
+            "FeatureDrift(name={:?}, psi={:.6}, ks_statistic={:.6}, ks_pvalue={:.3e}, n={}/{})",
+            self.name, self.psi, self.ks_statistic, self.ks_pvalue, self.reference_n, self.current_n
+        )
+    }
+}
+
+impl From<drift::FeatureDrift> for FeatureDrift {
+    fn from(d: drift::FeatureDrift) -> Self {
+        let kind = match d.kind {
+            drift::FeatureKind::Numeric => FeatureKind::Numeric,
+            drift::FeatureKind::Categorical => FeatureKind::Categorical,
+        };
+        FeatureDrift {
+            name: d.name,
+            kind,
+            psi: d.psi,
+            ks_statistic: d.ks_statistic,
+            ks_bound: d.ks_bound,
+            ks_pvalue: d.ks_pvalue,
+            wasserstein: d.wasserstein,
+            jensen_shannon: d.jensen_shannon,
+            reference_n: d.reference_n,
+            current_n: d.current_n,
+        }
+    }
+}
+
+/// Per-feature drift of `current` against `reference` (same layout), from their histograms:
+/// numeric features in layout order, then categorical ones.
+#[pyfunction]
+fn feature_drift(py: Python<'_>, reference: &Aggregate, current: &Aggregate) -> PyResult<Vec<FeatureDrift>> {
+    let (r, c) = (&reference.inner, &current.inner);
+    let out = without_gil(py, || drift::feature_drift(r, c)).py()?;
+    Ok(out.into_iter().map(FeatureDrift::from).collect())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Layout>()?;
     m.add_class::<Aggregate>()?;
+    m.add_class::<FeatureKind>()?;
+    m.add_class::<FeatureDrift>()?;
+    m.add_function(wrap_pyfunction!(feature_drift, m)?)?;
     Ok(())
 }
