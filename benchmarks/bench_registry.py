@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from learner.registry import ModelRegistry
+from results import write_section
 
 _TYPES = 10
-_RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
@@ -167,15 +167,6 @@ Machine:
 """
 
 
-def write_section(section: str) -> None:
-    text = _RESULTS.read_text() if _RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("\n## Registry\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end:] if end >= 0 else text[:start]
-    _RESULTS.write_text(text.rstrip("\n") + "\n\n" + section)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", type=int, default=10_000)
@@ -187,7 +178,7 @@ def main() -> int:
     section = render(results, args.versions, time.perf_counter() - started)
     print(section)
     if args.write:
-        write_section(section)
+        write_section("Registry", section)
     p50, p99, _ = results["get_champion"]
     return 0 if max(p50, p99) <= 1.0 else 1
 

@@ -205,7 +205,9 @@ class FeatureDrift:
     @property
     def current_n(self) -> int: ...
 
-def feature_drift(reference: Aggregate, current: Aggregate) -> list[FeatureDrift]: ...
+def feature_drift(
+    reference: Aggregate, current: Aggregate, *, wasserstein: bool = True, jensen_shannon: bool = False
+) -> list[FeatureDrift]: ...
 
 # ---- statistics (stats.rs) ----
 

@@ -195,7 +195,7 @@ def test_feature_drift_matches_raw_statistics(layout: Layout, baseline: np.ndarr
     )
     current = batch(20_000, np.random.default_rng(12), shift=0.3)
     cur = aggregate(layout, current)
-    drift = {d.name: d for d in statcore.feature_drift(ref, cur)}
+    drift = {d.name: d for d in statcore.feature_drift(ref, cur, jensen_shannon=True)}
     assert list(drift) == [*FEATURES, "lang"]
     amount = drift["amount"]
     raw_current = current["numeric"][:, 0].copy()

@@ -35,9 +35,25 @@ fn as_f64(counts: &[u64]) -> Vec<f64> {
     counts.iter().map(|c| *c as f64).collect()
 }
 
+/// Which optional statistics to compute (PSI and KS are always computed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extras {
+    pub wasserstein: bool,
+    pub jensen_shannon: bool,
+}
+
+impl Default for Extras {
+    /// Wasserstein-1 is cheap (one pass, no logarithms); Jensen–Shannon costs two logarithms
+    /// per slot, so it is opt-in.
+    fn default() -> Self {
+        Extras { wasserstein: true, jensen_shannon: false }
+    }
+}
+
 /// Drift of every feature of `current` against `reference`. Both must share a layout; features
 /// with no observation on either side are reported with NaN statistics (never an alarm).
-pub fn feature_drift(reference: &Aggregate, current: &Aggregate) -> Result<Vec<FeatureDrift>> {
+/// Statistics not requested in `extras` are NaN.
+pub fn feature_drift(reference: &Aggregate, current: &Aggregate, extras: Extras) -> Result<Vec<FeatureDrift>> {
     let layout = reference.layout();
     if layout.fingerprint() != current.layout().fingerprint() {
         return Err(CoreError::Incompatible("reference and current aggregates have different layouts".into()));
@@ -45,18 +61,24 @@ pub fn feature_drift(reference: &Aggregate, current: &Aggregate) -> Result<Vec<F
     let mut out = Vec::with_capacity(layout.numeric_names.len() + layout.categorical_names.len());
     for (i, name) in layout.numeric_names.iter().enumerate() {
         let (r, c) = (as_f64(reference.numeric()[i].counts()), as_f64(current.numeric()[i].counts()));
-        let edges = layout.numeric_edges[i].as_slice();
-        out.push(compare(name, FeatureKind::Numeric, Histogram::new(edges, &r), Histogram::new(edges, &c))?);
+        let edges = &layout.numeric_edges[i];
+        out.push(compare(name, FeatureKind::Numeric, Histogram::over(edges, &r), Histogram::over(edges, &c), extras)?);
     }
     for (i, name) in layout.categorical_names.iter().enumerate() {
         let (r, c) = (as_f64(reference.categorical()[i].counts()), as_f64(current.categorical()[i].counts()));
         let kind = FeatureKind::Categorical;
-        out.push(compare(name, kind, Histogram::from_counts(&r), Histogram::from_counts(&c))?);
+        out.push(compare(name, kind, Histogram::from_counts(&r), Histogram::from_counts(&c), extras)?);
     }
     Ok(out)
 }
 
-fn compare(name: &str, kind: FeatureKind, reference: Histogram<'_>, current: Histogram<'_>) -> Result<FeatureDrift> {
+fn compare(
+    name: &str,
+    kind: FeatureKind,
+    reference: Histogram<'_>,
+    current: Histogram<'_>,
+    extras: Extras,
+) -> Result<FeatureDrift> {
     let (reference_n, current_n) = (reference.total() as u64, current.total() as u64);
     let mut d = FeatureDrift {
         name: name.to_owned(),
@@ -74,11 +96,15 @@ fn compare(name: &str, kind: FeatureKind, reference: Histogram<'_>, current: His
         return Ok(d);
     }
     d.psi = Psi::compare(&reference, &current)?;
-    d.jensen_shannon = JensenShannon::compare(&reference, &current)?;
+    if extras.jensen_shannon {
+        d.jensen_shannon = JensenShannon::compare(&reference, &current)?;
+    }
     if kind == FeatureKind::Numeric {
         let ks = Ks::compare(&reference, &current)?;
         (d.ks_statistic, d.ks_bound, d.ks_pvalue) = (ks.statistic, ks.bound, ks.pvalue);
-        d.wasserstein = Wasserstein::compare(&reference, &current)?;
+        if extras.wasserstein {
+            d.wasserstein = Wasserstein::compare(&reference, &current)?;
+        }
     }
     Ok(d)
 }
@@ -106,7 +132,8 @@ mod tests {
         let base: Vec<f64> = (0..5000).map(|i| (f64::from(i) * 0.37).sin() * 3.0).collect();
         let cur: Vec<f64> = base.iter().map(|x| x + 0.4).collect();
         let layout = Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 64, 10).unwrap());
-        let d = feature_drift(&agg(&layout, &base, &[]), &agg(&layout, &cur, &[])).unwrap();
+        let all = Extras { wasserstein: true, jensen_shannon: true };
+        let d = feature_drift(&agg(&layout, &base, &[]), &agg(&layout, &cur, &[]), all).unwrap();
         let raw = drift_report(&base, &cur, 64).unwrap();
         assert_eq!(d[0].psi, raw.psi);
         assert_eq!(d[0].ks_statistic, raw.ks_statistic);
@@ -124,7 +151,7 @@ mod tests {
         );
         let r = agg(&layout, &[f64::NAN, f64::NAN], &[0, 1]);
         let c = agg(&layout, &[f64::NAN, f64::NAN], &[2, 2]);
-        let d = feature_drift(&r, &c).unwrap();
+        let d = feature_drift(&r, &c, Extras { wasserstein: false, jensen_shannon: true }).unwrap();
         assert!(d[0].psi.is_nan() && d[0].current_n == 0);
         assert_eq!(d[1].kind, FeatureKind::Categorical);
         assert!(d[1].psi > 1.0 && d[1].ks_statistic.is_nan());

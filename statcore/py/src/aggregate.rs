@@ -431,11 +431,20 @@ impl From<drift::FeatureDrift> for FeatureDrift {
 }
 
 /// Per-feature drift of `current` against `reference` (same layout), from their histograms:
-/// numeric features in layout order, then categorical ones.
+/// numeric features in layout order, then categorical ones. PSI and KS always; Wasserstein-1
+/// (default on) and Jensen–Shannon (default off: two logarithms per slot) on request.
 #[pyfunction]
-fn feature_drift(py: Python<'_>, reference: &Aggregate, current: &Aggregate) -> PyResult<Vec<FeatureDrift>> {
+#[pyo3(signature = (reference, current, *, wasserstein=true, jensen_shannon=false))]
+fn feature_drift(
+    py: Python<'_>,
+    reference: &Aggregate,
+    current: &Aggregate,
+    wasserstein: bool,
+    jensen_shannon: bool,
+) -> PyResult<Vec<FeatureDrift>> {
     let (r, c) = (&reference.inner, &current.inner);
-    let out = without_gil(py, || drift::feature_drift(r, c)).py()?;
+    let extras = drift::Extras { wasserstein, jensen_shannon };
+    let out = without_gil(py, || drift::feature_drift(r, c, extras)).py()?;
     Ok(out.into_iter().map(FeatureDrift::from).collect())
 }
 

@@ -40,15 +40,16 @@ impl Comparison for Ks {
     fn compare(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<KsResult> {
         validate_pair(reference, current)?;
         let (n, m) = (reference.total(), current.total());
+        let (inv_n, inv_m) = (1.0 / n, 1.0 / m);
         let (mut cum_ref, mut cum_cur) = (0.0f64, 0.0f64);
         let (mut statistic, mut upper) = (0.0f64, 0.0f64);
         for (r, c) in reference.counts.iter().zip(current.counts) {
-            let d = cum_ref / n - cum_cur / m;
-            let (p_ref, p_cur) = (r / n, c / m);
+            let d = cum_ref * inv_n - cum_cur * inv_m;
+            let (p_ref, p_cur) = (r * inv_n, c * inv_m);
             upper = upper.max((d + p_ref).abs()).max((d - p_cur).abs());
             cum_ref += r;
             cum_cur += c;
-            statistic = statistic.max((cum_ref / n - cum_cur / m).abs());
+            statistic = statistic.max((cum_ref * inv_n - cum_cur * inv_m).abs());
         }
         // The last boundary is +inf where both CDFs are 1: rounding may leave a tiny residue.
         let statistic = statistic.min(1.0);

@@ -22,15 +22,16 @@ impl Comparison for Psi {
 
     fn compare(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<f64> {
         validate_pair(reference, current)?;
-        let (ref_total, cur_total) = (reference.total(), current.total());
+        let (inv_ref, inv_cur) = (1.0 / reference.total(), 1.0 / current.total());
         let psi = reference
             .counts
             .iter()
             .zip(current.counts)
             .map(|(r, c)| {
-                let expected = (r / ref_total).max(PSI_EPSILON);
-                let actual = (c / cur_total).max(PSI_EPSILON);
-                (actual - expected) * (actual / expected).ln()
+                let expected = (r * inv_ref).max(PSI_EPSILON);
+                let actual = (c * inv_cur).max(PSI_EPSILON);
+                // Equal proportions (e.g. a slot empty on both sides) add exactly 0: skip the log.
+                if actual == expected { 0.0 } else { (actual - expected) * (actual / expected).ln() }
             })
             .sum();
         Ok(psi)
