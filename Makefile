@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: build test test-rust test-py stubtest bench wheel clean
+.PHONY: build demo test test-rust test-py stubtest bench wheel clean
 
 $(VENV)/bin/maturin:
 	python3 -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/bin/maturin:
 build: $(VENV)/bin/maturin
 	@mkdir -p target
 	flock target/.build.lock maturin develop --release --extras dev -q
+
+# The main job on embedded defaults (SQLite registry, safetensors artifacts, statcore in-process).
+demo: build
+	$(PY) -m learner.demo
 
 test: build test-rust stubtest test-py
 
