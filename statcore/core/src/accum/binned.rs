@@ -71,6 +71,7 @@ impl Accumulator for BinnedCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accum::check_merge_laws;
     use proptest::prelude::*;
 
     fn edges() -> Arc<BinEdges> {
@@ -95,14 +96,8 @@ mod tests {
             zs in proptest::collection::vec(-3.0f64..3.0, 0..50),
         ) {
             let h = |v: &[f64]| { let mut h = BinnedCounts::new(edges()); h.update_many(v.iter().copied()); h };
-            let (a, b, c) = (h(&xs), h(&ys), h(&zs));
-            let mut ab_c = a.clone(); ab_c.merge(&b).unwrap(); ab_c.merge(&c).unwrap();
-            let mut bc = b.clone(); bc.merge(&c).unwrap();
-            let mut a_bc = a.clone(); a_bc.merge(&bc).unwrap();
-            let mut ba = b.clone(); ba.merge(&a).unwrap();
-            let mut ab = a.clone(); ab.merge(&b).unwrap();
-            prop_assert_eq!(&ab_c, &a_bc);
-            prop_assert_eq!(&ab, &ba);
+            let all: Vec<f64> = xs.iter().chain(&ys).chain(&zs).copied().collect();
+            prop_assert_eq!(check_merge_laws(&h(&xs), &h(&ys), &h(&zs), &h(&all)), Ok(()));
         }
     }
 

@@ -36,3 +36,27 @@ pub trait Accumulator: Clone + PartialEq + std::fmt::Debug {
     /// Number of observations absorbed so far.
     fn count(&self) -> u64;
 }
+
+/// The contract every accumulator's property tests check: `merge` is associative and
+/// commutative, and merging the parts equals absorbing everything into one accumulator.
+#[cfg(test)]
+pub(crate) fn check_merge_laws<A: Accumulator>(a: &A, b: &A, c: &A, whole: &A) -> std::result::Result<(), String> {
+    let merged = |x: &A, y: &A| -> std::result::Result<A, String> {
+        let mut m = x.clone();
+        m.merge(y).map_err(|e| e.to_string())?;
+        Ok(m)
+    };
+    let ab_c = merged(&merged(a, b)?, c)?;
+    let a_bc = merged(a, &merged(b, c)?)?;
+    let c_ba = merged(c, &merged(b, a)?)?;
+    if ab_c != a_bc {
+        return Err(format!("not associative: {ab_c:?} != {a_bc:?}"));
+    }
+    if ab_c != c_ba {
+        return Err(format!("not commutative: {ab_c:?} != {c_ba:?}"));
+    }
+    if &ab_c != whole {
+        return Err(format!("merge of the parts {ab_c:?} != the whole {whole:?}"));
+    }
+    Ok(())
+}
