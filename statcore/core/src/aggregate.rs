@@ -290,6 +290,67 @@ impl Aggregate {
 
     /// Decodes bytes produced by [`Aggregate::encode`] over the same `layout`.
     pub fn decode(bytes: &[u8], layout: &Arc<Layout>) -> Result<Self> {
+        let d = Decoded::parse(bytes, layout)?;
+        let mut agg = Aggregate::new(Arc::clone(layout), d.model_type, d.model_id, d.start, d.end)
+            .map_err(|e| CoreError::Codec(e.to_string()))?;
+        agg.absorb(&d);
+        Ok(agg)
+    }
+
+    /// Merges encoded bytes straight into `self` without building an intermediate aggregate:
+    /// only the non-empty slots are touched, so merging many small windows is cheap. The bytes
+    /// are parsed and checked completely first; on any error `self` is unchanged.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        let d = Decoded::parse(bytes, &self.layout)?;
+        if d.model_type != self.model_type || d.model_id != self.model_id {
+            return Err(CoreError::Incompatible(format!(
+                "cannot merge {}/{} into {}/{}",
+                d.model_type, d.model_id, self.model_type, self.model_id
+            )));
+        }
+        self.absorb(&d);
+        Ok(())
+    }
+
+    fn absorb(&mut self, d: &Decoded<'_>) {
+        self.records += d.records;
+        self.errors += d.errors;
+        for (h, (slots, nan)) in self.numeric.iter_mut().zip(&d.numeric) {
+            h.add_slots(slots.pairs(), *nan);
+        }
+        for (h, slots) in self.categorical.iter_mut().zip(&d.categorical) {
+            h.add_slots(slots.pairs());
+        }
+        self.confidence.add_slots(d.confidence.pairs(), 0);
+        self.outcomes.add_counts(d.labelled, d.correct, &d.fields);
+        self.latency.add_parts(d.latency.pairs(), d.sum_ns, d.min_ms, d.max_ms);
+        self.window_start_ms = self.window_start_ms.min(d.start);
+        self.window_end_ms = self.window_end_ms.max(d.end);
+    }
+}
+
+/// An encoded aggregate parsed and checked against a layout, kept sparse (non-empty slots).
+struct Decoded<'a> {
+    model_type: &'a str,
+    model_id: &'a str,
+    start: i64,
+    end: i64,
+    records: u64,
+    errors: u64,
+    numeric: Vec<(SparseRun<'a>, u64)>,
+    categorical: Vec<SparseRun<'a>>,
+    confidence: SparseRun<'a>,
+    labelled: u64,
+    correct: u64,
+    fields: Vec<FieldCounts>,
+    latency: SparseRun<'a>,
+    sum_ns: u128,
+    min_ms: f64,
+    max_ms: f64,
+}
+
+impl<'a> Decoded<'a> {
+    fn parse(bytes: &'a [u8], layout: &Layout) -> Result<Self> {
         let (mut r, _) = Reader::with_header(bytes, MAGIC, VERSION)?;
         let fp = r.u64()?;
         if fp != layout.fingerprint() {
@@ -298,35 +359,48 @@ impl Aggregate {
                 layout.fingerprint()
             )));
         }
-        let model_type = r.str()?;
-        let model_id = r.str()?;
-        let (start, end) = (r.i64()?, r.i64()?);
-        let mut agg = Aggregate::new(Arc::clone(layout), model_type, model_id, start, end)
-            .map_err(|e| CoreError::Codec(e.to_string()))?;
-        agg.records = r.u64()?;
-        agg.errors = r.u64()?;
-        for (i, e) in layout.numeric_edges.iter().enumerate() {
-            let counts = read_sparse(&mut r, e.len() + 1)?;
-            agg.numeric[i] = BinnedCounts::from_parts(Arc::clone(e), counts, r.u64()?)?;
+        let (model_type, model_id) = (r.str()?, r.str()?);
+        let (start, end, records, errors) = (r.i64()?, r.i64()?, r.u64()?, r.u64()?);
+        let mut numeric = Vec::with_capacity(layout.numeric_edges.len());
+        for e in &layout.numeric_edges {
+            let slots = read_sparse(&mut r, e.len() + 1)?;
+            numeric.push((slots, r.u64()?));
         }
-        for (i, v) in layout.vocabularies.iter().enumerate() {
-            let counts = read_sparse(&mut r, v.names().len() + 1)?;
-            agg.categorical[i] = CategoricalCounts::from_parts(Arc::clone(v), counts)?;
-        }
-        let counts = read_sparse(&mut r, layout.confidence_edges.len() + 1)?;
-        agg.confidence = BinnedCounts::from_parts(Arc::clone(&layout.confidence_edges), counts, 0)?;
+        let categorical = layout
+            .vocabularies
+            .iter()
+            .map(|v| read_sparse(&mut r, v.names().len() + 1))
+            .collect::<Result<Vec<_>>>()?;
+        let confidence = read_sparse(&mut r, layout.confidence_edges.len() + 1)?;
         let (labelled, correct) = (r.u64()?, r.u64()?);
+        if correct > labelled {
+            return Err(CoreError::Codec("more correct than labelled outcomes".into()));
+        }
         let fields = (0..layout.fields.len())
             .map(|_| Ok(FieldCounts { tp: r.u64()?, fp: r.u64()?, fn_: r.u64()? }))
             .collect::<Result<Vec<_>>>()?;
-        agg.outcomes = OutcomeCounts::from_parts(labelled, correct, fields)?;
-        let n = r.len(12)?;
-        let sparse = (0..n).map(|_| Ok((r.u32()?, r.u64()?))).collect::<Result<Vec<_>>>()?;
+        let latency = read_sparse(&mut r, LatencyHistogram::SLOTS)?;
         let sum_ns = (u128::from(r.u64()?) << 64) | u128::from(r.u64()?);
-        let (min, max) = (r.f64()?, r.f64()?);
-        agg.latency = LatencyHistogram::from_parts(&sparse, sum_ns, min, max)?;
+        let (min_ms, max_ms) = (r.f64()?, r.f64()?);
         r.finish()?;
-        Ok(agg)
+        Ok(Decoded {
+            model_type,
+            model_id,
+            start,
+            end,
+            records,
+            errors,
+            numeric,
+            categorical,
+            confidence,
+            labelled,
+            correct,
+            fields,
+            latency,
+            sum_ns,
+            min_ms,
+            max_ms,
+        })
     }
 }
 
@@ -340,14 +414,32 @@ fn write_sparse(w: &mut Writer, counts: &[u64]) -> Result<()> {
     Ok(())
 }
 
-fn read_sparse(r: &mut Reader<'_>, slots: usize) -> Result<Vec<u64>> {
-    let mut counts = vec![0u64; slots];
-    let n = r.len(12)?;
-    for _ in 0..n {
-        let (i, c) = (r.u32()? as usize, r.u64()?);
-        *counts.get_mut(i).ok_or_else(|| CoreError::Codec(format!("slot {i} out of range")))? += c;
+/// The encoded `(u32 slot, u64 count)` pairs of one histogram, checked once and then read
+/// again in place (no allocation per histogram when merging many windows).
+#[derive(Clone, Copy)]
+struct SparseRun<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> SparseRun<'a> {
+    fn pairs(&self) -> impl Iterator<Item = (u32, u64)> + 'a {
+        self.bytes.chunks_exact(12).map(|p| {
+            let mut slot = [0u8; 4];
+            let mut count = [0u8; 8];
+            slot.copy_from_slice(&p[..4]);
+            count.copy_from_slice(&p[4..]);
+            (u32::from_le_bytes(slot), u64::from_le_bytes(count))
+        })
     }
-    Ok(counts)
+}
+
+fn read_sparse<'a>(r: &mut Reader<'a>, slots: usize) -> Result<SparseRun<'a>> {
+    let n = r.len(12)?;
+    let run = SparseRun { bytes: r.take(n * 12)? };
+    if let Some((i, _)) = run.pairs().find(|(i, _)| *i as usize >= slots) {
+        return Err(CoreError::Codec(format!("slot {i} out of range (< {slots})")));
+    }
+    Ok(run)
 }
 
 #[cfg(test)]

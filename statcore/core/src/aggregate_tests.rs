@@ -182,3 +182,29 @@ fn late_outcomes_update_accuracy_and_f1() {
     let f = a.outcomes().fields()[0];
     assert_eq!((f.tp, f.fp, f.fn_), (2, 1, 2));
 }
+
+proptest! {
+    #[test]
+    fn merging_bytes_equals_merging_decoded(x in rows_strategy(), y in rows_strategy()) {
+        let (a, b) = (agg(&x, 0), agg(&y, 60_000));
+        let mut via_bytes = a.clone();
+        via_bytes.merge_encoded(&b.encode().unwrap()).unwrap();
+        let mut via_decode = a.clone();
+        via_decode.merge(&Aggregate::decode(&b.encode().unwrap(), &layout()).unwrap()).unwrap();
+        prop_assert_eq!(&via_bytes, &via_decode);
+    }
+}
+
+#[test]
+fn merging_bad_bytes_changes_nothing() {
+    let rows = Rows { numeric: vec![1.0, 2.0], categorical: vec![1], confidence: vec![0.4], latency: vec![3.0], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let mut a = agg(&rows, 0);
+    let before = a.clone();
+    let bytes = agg(&rows, 60_000).encode().unwrap();
+    for cut in [5, bytes.len() / 2, bytes.len() - 1] {
+        assert!(a.merge_encoded(&bytes[..cut]).is_err());
+        assert_eq!(a, before);
+    }
+    let other = Aggregate::new(layout(), "doc", "doc_9.9.9", 0, 1).unwrap();
+    assert!(matches!(a.merge_encoded(&other.encode().unwrap()), Err(CoreError::Incompatible(_))));
+}

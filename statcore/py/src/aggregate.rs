@@ -225,18 +225,17 @@ impl Aggregate {
 
     /// Decodes and merges many encoded aggregates in one call, without the GIL.
     #[staticmethod]
-    fn merge_encoded(py: Python<'_>, layout: &Layout, blobs: Vec<Vec<u8>>) -> PyResult<Option<Aggregate>> {
+    fn merge_encoded(py: Python<'_>, layout: &Layout, blobs: Vec<Bound<'_, PyBytes>>) -> PyResult<Option<Aggregate>> {
         let layout = Arc::clone(&layout.inner);
+        // Borrow the bytes (immutable, kept alive by `blobs`) instead of copying them.
+        let blobs: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
         let merged = without_gil(py, || -> statcore_core::Result<Option<CoreAggregate>> {
-            let mut acc: Option<CoreAggregate> = None;
-            for b in &blobs {
-                let a = CoreAggregate::decode(b, &layout)?;
-                match acc.as_mut() {
-                    Some(m) => m.merge(&a)?,
-                    None => acc = Some(a),
-                }
+            let Some((first, rest)) = blobs.split_first() else { return Ok(None) };
+            let mut acc = CoreAggregate::decode(first, &layout)?;
+            for b in rest {
+                acc.merge_encoded(b)?;
             }
-            Ok(acc)
+            Ok(Some(acc))
         })
         .py()?;
         Ok(merged.map(|inner| Aggregate { inner }))

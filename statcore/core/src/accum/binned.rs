@@ -19,17 +19,6 @@ impl BinnedCounts {
         BinnedCounts { edges, counts: vec![0; slots], nan: 0 }
     }
 
-    pub fn from_parts(edges: Arc<BinEdges>, counts: Vec<u64>, nan: u64) -> Result<Self> {
-        if counts.len() != edges.len() + 1 {
-            return Err(CoreError::Codec(format!(
-                "{} counts for {} edges (expected edges + 1)",
-                counts.len(),
-                edges.len()
-            )));
-        }
-        Ok(BinnedCounts { edges, counts, nan })
-    }
-
     pub fn edges(&self) -> &Arc<BinEdges> {
         &self.edges
     }
@@ -39,6 +28,14 @@ impl BinnedCounts {
     }
     pub fn nan(&self) -> u64 {
         self.nan
+    }
+
+    /// Adds sparse `(slot, count)` pairs (slots already checked against this layout).
+    pub fn add_slots(&mut self, slots: impl IntoIterator<Item = (u32, u64)>, nan: u64) {
+        for (i, c) in slots {
+            self.counts[i as usize] += c;
+        }
+        self.nan += nan;
     }
 }
 

@@ -66,19 +66,19 @@ impl CategoricalCounts {
         CategoricalCounts { vocab, counts: vec![0; slots] }
     }
 
-    pub fn from_parts(vocab: Arc<Vocabulary>, counts: Vec<u64>) -> Result<Self> {
-        if counts.len() != vocab.names.len() + 1 {
-            return Err(CoreError::Codec("categorical counts do not match the vocabulary".into()));
-        }
-        Ok(CategoricalCounts { vocab, counts })
-    }
-
     pub fn vocabulary(&self) -> &Arc<Vocabulary> {
         &self.vocab
     }
     /// Counts per category in vocabulary order, then "other".
     pub fn counts(&self) -> &[u64] {
         &self.counts
+    }
+
+    /// Adds sparse `(slot, count)` pairs (slots already checked against this vocabulary).
+    pub fn add_slots(&mut self, slots: impl IntoIterator<Item = (u32, u64)>) {
+        for (i, c) in slots {
+            self.counts[i as usize] += c;
+        }
     }
 
     /// Counts a value already mapped to its slot (see [`Vocabulary::slot`]).

@@ -43,12 +43,15 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// Number of buckets (the same for every histogram: merges need no layout check).
+    pub const SLOTS: usize = 2303;
+
     pub fn new() -> Self {
         let ln_gamma = gamma().ln();
         let lo = bucket_index(MIN_MS, ln_gamma);
-        let hi = bucket_index(MAX_MS, ln_gamma);
+        debug_assert_eq!((bucket_index(MAX_MS, ln_gamma) - lo + 1) as usize, Self::SLOTS);
         LatencyHistogram {
-            counts: vec![0; (hi - lo + 1) as usize],
+            counts: vec![0; Self::SLOTS],
             offset: lo,
             total: 0,
             sum_ns: 0,
@@ -140,20 +143,20 @@ impl LatencyHistogram {
         (sparse, self.total, self.sum_ns, self.min_ms, self.max_ms)
     }
 
-    pub fn from_parts(sparse: &[(u32, u64)], sum_ns: u128, min_ms: f64, max_ms: f64) -> Result<Self> {
-        let mut h = LatencyHistogram::new();
-        for &(slot, c) in sparse {
-            let cell = h
-                .counts
-                .get_mut(slot as usize)
-                .ok_or_else(|| CoreError::Codec(format!("latency bucket {slot} out of range")))?;
-            *cell += c;
-            h.total += c;
+    /// Adds decoded parts: sparse `(slot, count)` pairs (slots `< SLOTS`, already checked),
+    /// the sum in nanoseconds and the extremes. Empty parts change nothing.
+    pub fn add_parts(&mut self, sparse: impl IntoIterator<Item = (u32, u64)>, sum_ns: u128, min_ms: f64, max_ms: f64) {
+        let mut added = 0;
+        for (slot, c) in sparse {
+            self.counts[slot as usize] += c;
+            added += c;
         }
-        if h.total > 0 {
-            (h.sum_ns, h.min_ms, h.max_ms) = (sum_ns, min_ms, max_ms);
+        if added > 0 {
+            self.total += added;
+            self.sum_ns += sum_ns;
+            self.min_ms = self.min_ms.min(min_ms);
+            self.max_ms = self.max_ms.max(max_ms);
         }
-        Ok(h)
     }
 }
 
@@ -219,6 +222,13 @@ mod tests {
             let all: Vec<f64> = xs.iter().chain(&ys).chain(&zs).copied().collect();
             prop_assert_eq!(check_merge_laws(&h(&xs), &h(&ys), &h(&zs), &h(&all)), Ok(()));
         }
+    }
+
+    #[test]
+    fn slot_count_covers_the_range() {
+        let ln_gamma = gamma().ln();
+        let span = bucket_index(MAX_MS, ln_gamma) - bucket_index(MIN_MS, ln_gamma) + 1;
+        assert_eq!(span as usize, LatencyHistogram::SLOTS);
     }
 
     #[test]

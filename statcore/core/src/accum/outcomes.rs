@@ -50,11 +50,15 @@ impl OutcomeCounts {
         OutcomeCounts { labelled: 0, correct: 0, fields: vec![FieldCounts::default(); n_fields] }
     }
 
-    pub fn from_parts(labelled: u64, correct: u64, fields: Vec<FieldCounts>) -> Result<Self> {
-        if correct > labelled {
-            return Err(CoreError::Codec("more correct than labelled outcomes".into()));
+    /// Adds decoded counts (`fields` has one entry per tracked field).
+    pub fn add_counts(&mut self, labelled: u64, correct: u64, fields: &[FieldCounts]) {
+        self.labelled += labelled;
+        self.correct += correct;
+        for (a, b) in self.fields.iter_mut().zip(fields) {
+            a.tp += b.tp;
+            a.fp += b.fp;
+            a.fn_ += b.fn_;
         }
-        Ok(OutcomeCounts { labelled, correct, fields })
     }
 
     /// A true positive excludes FP and FN; anything above the three bits is invalid.
@@ -103,13 +107,7 @@ impl Accumulator for OutcomeCounts {
         if self.fields.len() != other.fields.len() {
             return Err(CoreError::Incompatible("outcome counts track different fields".into()));
         }
-        self.labelled += other.labelled;
-        self.correct += other.correct;
-        for (a, b) in self.fields.iter_mut().zip(&other.fields) {
-            a.tp += b.tp;
-            a.fp += b.fp;
-            a.fn_ += b.fn_;
-        }
+        self.add_counts(other.labelled, other.correct, &other.fields);
         Ok(())
     }
 
