@@ -183,7 +183,7 @@ impl Aggregate {
         // Feature by feature: one feature's edges, grid and counts stay in L1 for the whole
         // batch, which is several times faster than walking row by row across all features.
         for (f, h) in self.numeric.iter_mut().enumerate() {
-            h.update_many(b.numeric.iter().skip(f).step_by(n_num).copied());
+            h.update_column(b.numeric, f, n_num);
         }
         let n_cat = self.layout.categorical_names.len();
         if n_cat > 0 {
