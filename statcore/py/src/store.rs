@@ -274,6 +274,25 @@ impl PyStore {
         Ok(routing.map(|(generation, blob)| (generation, PyBytes::new(py, &blob))))
     }
 
+    fn put_blob(&self, py: Python<'_>, name: &str, value: &[u8]) -> PyResult<()> {
+        self.with(py, |s| s.put_blob(name, value))
+    }
+
+    fn get_blob<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let blob = self.with(py, |s| s.get_blob(name))?;
+        Ok(blob.map(|b| PyBytes::new(py, &b)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn blobs_with_prefix<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &str,
+    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+        let blobs = self.with(py, |s| s.blobs_with_prefix(prefix))?;
+        Ok(blobs.into_iter().map(|(n, b)| (n, PyBytes::new(py, &b))).collect())
+    }
+
     fn put_window(
         &self,
         py: Python<'_>,
