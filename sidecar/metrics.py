@@ -85,9 +85,9 @@ class StateCollector(Collector):
         f1 = GaugeMetricFamily(f"{PREFIX}_model_f1_ratio",
                                "F1 per extraction field in the current window.",
                                labels=ids + ["field"])
-        lat = GaugeMetricFamily(f"{PREFIX}_inference_latency_seconds",
-                                "Inference latency quantiles in the current window.",
-                                labels=ids + ["quantile"])
+        lat_name = f"{PREFIX}_inference_latency_seconds"
+        lat = Metric(lat_name, "Inference latency (p50, p95, p99) in the current window.",
+                     "summary")
         psi = GaugeMetricFamily(f"{PREFIX}_feature_psi",
                                 "PSI of each numeric feature, current window vs baseline.",
                                 labels=ids + ["feature"])
@@ -99,9 +99,14 @@ class StateCollector(Collector):
                 if value is not None:
                     f1.add_metric(who + [name], value)
             qs = (0.5, 0.95, 0.99)
+            labels = dict(zip(ids, who))
             for q, v in zip(qs, agg.latency_quantiles(list(qs))):
                 if v is not None:
-                    lat.add_metric(who + [str(q)], v / 1000.0)
+                    lat.add_sample(lat_name, labels | {"quantile": str(q)}, v / 1000.0)
+            if agg.latency_count:
+                lat.add_sample(f"{lat_name}_count", labels, agg.latency_count)
+                mean_ms = agg.latency_mean_ms or 0.0
+                lat.add_sample(f"{lat_name}_sum", labels, mean_ms * agg.latency_count / 1000.0)
             for name, value in self.baselines.psi(agg).items():
                 psi.add_metric(who + [name], value)
         yield from (acc, f1, lat, psi)
