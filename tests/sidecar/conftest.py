@@ -57,11 +57,13 @@ def planes(addrs: dict[str, str]) -> Planes:
     return Planes(sidecar_pb2_grpc.SidecarStub(dc), admin_pb2_grpc.AdminStub(ac), dc, ac, addrs)
 
 
-def batch(n: int, *, prefix: str = "r", model_type: str = "invoice", model_id: str = "inv-v1",
+def batch(n: int, *, prefix: str = "r", model_type: str | list[str] = "invoice",
+          model_id: str | list[str] = "inv-v1",
           ts_ms: int | None = None, **overrides: Any) -> sidecar_pb2.RecordBatch:
     cols: dict[str, Any] = dict(
         request_id=[f"{prefix}{i}" for i in range(n)],
-        model_type=[model_type] * n, model_id=[model_id] * n,
+        model_type=model_type if isinstance(model_type, list) else [model_type] * n,
+        model_id=model_id if isinstance(model_id, list) else [model_id] * n,
         confidence=[0.5 + 0.4 * (i % 2) for i in range(n)],
         latency_ms=[10.0 + i for i in range(n)],
         prediction=[json.dumps({"doc_type": "invoice", "total": i}) for i in range(n)],
