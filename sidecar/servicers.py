@@ -60,11 +60,13 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         self._d = domain
         self._router = domain.routing.router
 
-    def _decide(self, request: sidecar_pb2.RouteRequest) -> sidecar_pb2.RouteResponse:
+    def _decide(self, request: sidecar_pb2.RouteRequest, counted: bool = True
+                ) -> sidecar_pb2.RouteResponse:
         if not request.model_type:
             raise Rejected(RejectReason.EMPTY_ID, "model_type", "must not be empty")
         model_id, arm = self._router.decide(request.model_type, request.key or None)
-        self._d.metrics.routed(request.model_type, arm.value)
+        if counted:
+            self._d.metrics.routed(request.model_type, arm.value)
         return sidecar_pb2.RouteResponse(model_id=model_id, arm=ARM_TO_PROTO[arm],
                                          generation=self._router.generation, tag=request.tag)
 
@@ -80,14 +82,31 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
 
     def RouteStream(self, request_iterator: Iterable[sidecar_pb2.RouteRequest],
                     context: grpc.ServicerContext) -> Iterator[sidecar_pb2.RouteResponse]:
-        for request in request_iterator:
-            t0 = time.perf_counter()
-            try:
-                response = self._decide(request)
-            except Exception as e:  # noqa: BLE001
-                _reject(self._d, context, e)
-            self._d.metrics.rpc("RouteStream", time.perf_counter() - t0)
-            yield response
+        # Metrics are batched per stream (every 256 messages and at the end): on one long
+        # stream the per-message metric calls would otherwise be a visible share of latency.
+        counts: dict[tuple[str, int], int] = {}
+        pending = 0
+        try:
+            for request in request_iterator:
+                try:
+                    response = self._decide(request, counted=False)
+                except Exception as e:  # noqa: BLE001
+                    _reject(self._d, context, e)
+                key = (request.model_type, response.arm)
+                counts[key] = counts.get(key, 0) + 1
+                pending += 1
+                if pending >= 256:
+                    self._flush_counts(counts)
+                    pending = 0
+                yield response
+        finally:
+            self._flush_counts(counts)
+
+    def _flush_counts(self, counts: dict[tuple[str, int], int]) -> None:
+        for (model_type, arm), n in counts.items():
+            label = "champion" if arm == common_pb2.ARM_CHAMPION else "challenger"
+            self._d.metrics.route_decisions.labels(model_type, label).inc(n)
+        counts.clear()
 
     def _record(self, batch: sidecar_pb2.RecordBatch) -> int:
         cols = decode_batch(batch, self._d.config, self._d.routing.model_types(),
