@@ -184,6 +184,9 @@ class IngestConfig:
     retention_s: int = _help("Aggregate windows older than this are deleted.", 7 * 86_400)
     max_batch_records: int = _help("Most records in one batch (larger: INVALID_ARGUMENT).", 10_000)
     max_payload_bytes: int = _help("Largest payload + prediction of one record, bytes.", 1 << 20)
+    flush_max_pending: int = _help(
+        "Flush early once this many samples wait in memory (bounds memory under load).", 100_000
+    )
     log_samples: bool = _help(
         "Append every record to the durable sample log (needed for feedback joins).", True
     )
@@ -209,7 +212,8 @@ class IngestConfig:
             issues.append(ConfigIssue("window_s", "must be at least 1"))
         if self.retention_s < self.window_s:
             issues.append(ConfigIssue("retention_s", "must be at least window_s"))
-        for key in ("max_batch_records", "max_payload_bytes", "document_index_size", "pull_limit"):
+        for key in ("max_batch_records", "max_payload_bytes", "document_index_size", "pull_limit",
+                    "flush_max_pending"):
             if getattr(self, key) < 1:
                 issues.append(ConfigIssue(key, "must be positive"))
         if not self.primary_field:

@@ -25,7 +25,7 @@ from loopwise_proto.v1 import sidecar_pb2
 from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason
 from sidecar.windows import WindowBook
-from statcore import Sample, Store
+from statcore import Store
 from statcore._statcore import Layout
 
 
@@ -177,6 +177,14 @@ def _categorical_for(layout: Layout, cols: Columns, rows: np.ndarray | None
     return out
 
 
+def _codes(values: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct values (sorted) and each row's index into them."""
+    if values.count(values[0]) == len(values):
+        return [values[0]], np.zeros(len(values), dtype=np.intp)
+    names, codes = np.unique(np.array(values), return_inverse=True)
+    return [str(v) for v in names], codes
+
+
 class DocumentIndex:
     """The latest request id per document id (bounded, least recently recorded evicted)."""
 
@@ -209,13 +217,33 @@ class Ingest:
         self._windows = windows
         self._layout_for = layout_for
         self._documents = documents
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self.on_backlog: Callable[[], None] = lambda: None
+
+    def flushed(self) -> None:
+        """Called by the flusher after each flush of the sample log."""
+        with self._pending_lock:
+            self._pending = 0
 
     def apply(self, cols: Columns) -> dict[str, int]:
         """Absorbs ``cols``; returns records per model type."""
-        samples = self._samples(cols) if self._config.log_samples else []
         groups = self._groups(cols)
-        # decode_batch and Sample() validated everything statcore checks, so no group fails
-        # after another was applied.
+        if self._config.log_samples and cols.n:
+            # Validated as a whole by statcore before anything is buffered; done first so a
+            # refused batch changes nothing.
+            self._store.append_columns(
+                request_id=cols.request_id, ts_ms=cols.ts_ms,
+                prediction=cols.prediction or ["{}"] * cols.n, confidence=cols.confidence,
+                model_type=cols.model_type, model_id=cols.model_id,
+                document_id=cols.document_id or None, payload=cols.payload or None)
+            with self._pending_lock:
+                self._pending += cols.n
+                backlog = self._pending >= self._config.flush_max_pending
+            if backlog:
+                self.on_backlog()
+        # decode_batch validated everything Aggregate.update checks, so no group fails after
+        # another was applied.
         for (model_type, model_id, start), rows in groups:
             layout = self._layout_for(model_type)
             sel = (slice(None) if rows is None else rows)
@@ -227,8 +255,6 @@ class Ingest:
                 categorical=_categorical_for(layout, cols, rows),
                 error=np.ascontiguousarray(cols.error[sel]),
             )
-        if samples:
-            self._store.append(samples)
         if cols.document_id:
             self._documents.add(cols.document_id, cols.request_id)
         counts: dict[str, int] = {}
@@ -237,29 +263,32 @@ class Ingest:
         return counts
 
     def _groups(self, cols: Columns) -> list[tuple[tuple[str, str, int], np.ndarray | None]]:
-        """(model_type, model_id, window_start) groups; ``None`` rows means the whole batch."""
-        starts = [self._windows.window_start(mt, int(t))
-                  for mt, t in zip(cols.model_type, cols.ts_ms.tolist())]
-        keys = list(zip(cols.model_type, cols.model_id, starts))
-        first = keys[0] if keys else None
-        if first is None:
-            return []
-        if keys.count(first) == len(keys):
-            return [(first, None)]
-        rows: dict[tuple[str, str, int], list[int]] = {}
-        for i, k in enumerate(keys):
-            rows.setdefault(k, []).append(i)
-        return [(k, np.array(v, dtype=np.intp)) for k, v in rows.items()]
-
-    def _samples(self, cols: Columns) -> list[Sample]:
+        """(model_type, model_id, window_start) groups, vectorised; ``None`` rows: the whole
+        batch."""
         n = cols.n
-        doc = cols.document_id or [""] * n
-        pred = [p.encode() for p in cols.prediction] if cols.prediction else [b"{}"] * n
-        payload = cols.payload or [b""] * n
-        return [
-            Sample(request_id=r, ts_ms=t, prediction=p, confidence=c, payload=b,
-                   model_type=mt, model_id=mi, document_id=d)
-            for r, t, p, c, b, mt, mi, d in zip(
-                cols.request_id, cols.ts_ms.tolist(), pred, cols.confidence.tolist(), payload,
-                cols.model_type, cols.model_id, doc)
-        ]
+        if n == 0:
+            return []
+        ts = cols.ts_ms
+        starts = ts - ts % self._windows.window_ms
+        mt_names, mt_codes = _codes(cols.model_type)
+        mi_names, mi_codes = _codes(cols.model_id)
+        for j, model_type in enumerate(mt_names):
+            epoch = self._windows.epoch(model_type)
+            if epoch:
+                mask = (starts <= epoch) & (ts >= epoch)
+                if len(mt_names) > 1:
+                    mask &= mt_codes == j
+                starts[mask] = epoch
+        s_names, s_codes = np.unique(starts, return_inverse=True)
+        if len(mt_names) == 1 and len(mi_names) == 1 and len(s_names) == 1:
+            return [((mt_names[0], mi_names[0], int(s_names[0])), None)]
+        combined = (mt_codes * len(mi_names) + mi_codes) * len(s_names) + s_codes
+        order = np.argsort(combined, kind="stable")
+        bounds = np.flatnonzero(np.diff(combined[order])) + 1
+        out = []
+        for rows in np.split(order, bounds):
+            code = int(combined[rows[0]])
+            code, s = divmod(code, len(s_names))
+            m, i = divmod(code, len(mi_names))
+            out.append(((mt_names[m], mi_names[i], int(s_names[s])), rows))
+        return out

@@ -82,15 +82,22 @@ class Flusher(threading.Thread):
         self._interval = interval_s
         self._retention = retention_ms
         self._stop_event = threading.Event()
+        self._wake = threading.Event()
+        domain.ingest.on_backlog = self._wake.set
 
     def flush_once(self) -> None:
         now = self._d.clock.now_ms()
         self._d.windows.flush(now)
         self._d.store.flush(now)
+        self._d.ingest.flushed()
 
     def run(self) -> None:
         ticks = 0
-        while not self._stop_event.wait(self._interval):
+        while not self._stop_event.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop_event.is_set():
+                return
             try:
                 self.flush_once()
                 ticks += 1
@@ -101,7 +108,9 @@ class Flusher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join()
+        self._wake.set()
+        if self.is_alive():
+            self.join()
 
 
 class SidecarServer:

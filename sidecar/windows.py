@@ -34,6 +34,10 @@ class WindowBook:
         self._dirty: set[WindowKey] = set()
         self._epoch: dict[str, int] = {}
 
+    def epoch(self, model_type: str) -> int:
+        """When ``model_type``'s current layout took effect (0: from the start)."""
+        return self._epoch.get(model_type, 0)
+
     def window_start(self, model_type: str, ts_ms: int) -> int:
         aligned = ts_ms - ts_ms % self.window_ms
         epoch = self._epoch.get(model_type, 0)
