@@ -6,7 +6,8 @@ categorical features in records are accepted but not histogrammed (documented po
 baseline's layout applies to windows from the moment it is set.
 
 Persistence (statcore ``Store`` blobs): ``baseline/<model_type>`` holds the serialized
-``SetBaselineRequest``; ``layout/<fingerprint hex>`` holds every layout windows were built over,
+``SetBaselineRequest`` and ``since/<model_type>`` when it took effect (u64 LE ms);
+``layout/<fingerprint hex>`` holds every layout windows were built over,
 so ``GetAggregates`` can always ship the layout that decodes a window.
 """
 
@@ -77,14 +78,20 @@ class BaselineBook:
     def _remember_layout(self, layout: Layout) -> None:
         self._store.put_blob(f"layout/{layout.fingerprint:016x}", layout.encode())
 
-    def set(self, req: admin_pb2.SetBaselineRequest) -> Baseline:
-        """Validates and durably installs a baseline; returns it."""
+    def install(self, req: admin_pb2.SetBaselineRequest, now_ms: int) -> Baseline:
+        """Validates and durably installs a baseline effective from ``now_ms``; returns it."""
         baseline = _parse(req)
         with self._lock:
             self._remember_layout(baseline.layout)
+            self._store.put_blob(f"since/{baseline.model_type}", now_ms.to_bytes(8, "little"))
             self._store.put_blob(f"baseline/{baseline.model_type}", req.SerializeToString())
             self._baselines[baseline.model_type] = baseline
         return baseline
+
+    def epochs(self) -> dict[str, int]:
+        """When each model type's current layout took effect (Unix ms)."""
+        return {name.removeprefix("since/"): int.from_bytes(v, "little")
+                for name, v in self._store.blobs_with_prefix("since/")}
 
     def get(self, model_type: str) -> Baseline | None:
         return self._baselines.get(model_type)

@@ -275,7 +275,7 @@ class Ingest:
         for j, model_type in enumerate(mt_names):
             epoch = self._windows.epoch(model_type)
             if epoch:
-                mask = (starts <= epoch) & (ts >= epoch)
+                mask = starts <= epoch
                 if len(mt_names) > 1:
                     mask &= mt_codes == j
                 starts[mask] = epoch
@@ -285,7 +285,7 @@ class Ingest:
         combined = (mt_codes * len(mi_names) + mi_codes) * len(s_names) + s_codes
         order = np.argsort(combined, kind="stable")
         bounds = np.flatnonzero(np.diff(combined[order])) + 1
-        out = []
+        out: list[tuple[tuple[str, str, int], np.ndarray | None]] = []
         for rows in np.split(order, bounds):
             code = int(combined[rows[0]])
             code, s = divmod(code, len(s_names))

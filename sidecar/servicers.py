@@ -195,8 +195,9 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def SetBaseline(self, request: admin_pb2.SetBaselineRequest, context: grpc.ServicerContext
                     ) -> admin_pb2.SetBaselineResponse:
         try:
-            baseline = self._d.baselines.set(request)
-            self._d.windows.layout_changed(baseline.model_type, self._d.clock.now_ms())
+            now = self._d.clock.now_ms()
+            baseline = self._d.baselines.install(request, now)
+            self._d.windows.layout_changed(baseline.model_type, now)
         except Exception as e:  # noqa: BLE001
             _reject(self._d, context, e)
         return admin_pb2.SetBaselineResponse(layout_fingerprint=baseline.layout.fingerprint)

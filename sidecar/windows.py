@@ -25,23 +25,27 @@ WindowKey = tuple[str, str, int]
 class WindowBook:
     """The open aggregate windows; thread-safe."""
 
-    def __init__(self, store: Store, window_ms: int, layout_for: Callable[[str], Layout]) -> None:
+    def __init__(self, store: Store, window_ms: int, layout_for: Callable[[str], Layout],
+                 epochs: dict[str, int] | None = None) -> None:
         self._store = store
         self.window_ms = window_ms
         self._layout_for = layout_for
         self._lock = threading.Lock()
         self._open: dict[WindowKey, Aggregate] = {}
         self._dirty: set[WindowKey] = set()
-        self._epoch: dict[str, int] = {}
+        self._epoch: dict[str, int] = dict(epochs or {})
 
     def epoch(self, model_type: str) -> int:
         """When ``model_type``'s current layout took effect (0: from the start)."""
         return self._epoch.get(model_type, 0)
 
     def window_start(self, model_type: str, ts_ms: int) -> int:
+        """The window a record at ``ts_ms`` counts in: aligned to ``window_ms``, except that
+        nothing counts before the model type's layout epoch (late records land in the epoch's
+        window), so a window over an older layout is never reopened."""
         aligned = ts_ms - ts_ms % self.window_ms
         epoch = self._epoch.get(model_type, 0)
-        return epoch if aligned <= epoch < aligned + self.window_ms and ts_ms >= epoch else aligned
+        return epoch if aligned <= epoch else aligned
 
     def restore(self, now_ms: int) -> int:
         """Loads the stored windows of the current and previous period; returns how many."""
@@ -61,7 +65,8 @@ class WindowBook:
         if agg is None:
             model_type, model_id, start = key
             layout = self._layout_for(model_type)
-            agg = Aggregate(layout, model_type, model_id, start, start + self.window_ms)
+            end = start - start % self.window_ms + self.window_ms
+            agg = Aggregate(layout, model_type, model_id, start, end)
             self._open[key] = agg
         return agg
 

@@ -176,3 +176,35 @@ def test_windows_roll_over_with_the_clock(inproc: Inproc, clock: FakeClock) -> N
         w.window_start_ms for w in sorted(r.windows, key=lambda w: w.window_start_ms)]
     assert len(r.windows) == 2
     assert sum(a.records for a in server.domain.windows.current(clock.now_ms())) == 2
+
+
+def test_baseline_survives_a_restart(tmp_path, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    from sidecar.config import load_config
+    from sidecar.server import create_server
+    from tests.sidecar.conftest import planes, write_token
+
+    config = load_config(overrides={
+        "data_addr": "127.0.0.1:0", "admin_addr": "127.0.0.1:0", "metrics_addr": "127.0.0.1:0",
+        "db": str(tmp_path / "db"), "admin_token_file": str(write_token(tmp_path))})
+    layout = Layout([("x", [0.0, 1.0, 2.0])], {}, ["doc_type", "total"])
+    for round_ in range(2):
+        server, ports = create_server(config, clock=clock, registry=CollectorRegistry())
+        server.start()
+        p = planes({"data_addr": ports.data_addr, "admin_addr": ports.admin_addr})
+        try:
+            if round_ == 0:
+                p.set_table(1)
+                p.admin_call("SetBaseline", admin_pb2.SetBaselineRequest(
+                    model_type="invoice", layout=layout.encode()))
+                clock.advance(5)
+                p.data.Record(batch(4, numeric_names=["x"], numeric=[0.5, 1.5, 2.5, -1.0]))
+            else:
+                assert server.domain.baselines.layout_for("invoice") == layout
+                p.data.Record(batch(1, prefix="z", numeric_names=["x"], numeric=[0.5]))
+                (agg,) = server.domain.windows.current(clock.now_ms())
+                assert agg.records == 5 and agg.layout == layout
+                status = p.admin_call("GetStatus", admin_pb2.GetStatusRequest())
+                assert list(status.baselines) == ["invoice"]
+        finally:
+            p.close()
+            server.stop()
