@@ -68,8 +68,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=10_000_000)
     ap.add_argument("--rate-records", type=int, default=300_000)
+    ap.add_argument("--max-samples", type=int, default=None,
+                    help="the sidecar's store.max_samples (default: its default, 1,000,000)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
+    if args.max_samples is not None:
+        os.environ["SIDECAR_STORE_MAX_SAMPLES"] = str(args.max_samples)
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     batches = make_batches(50)
@@ -113,6 +117,8 @@ def main() -> None:
         f"\nClaim ≥ 300,000 records/s (sidecar on one core): {best['sidecar']:,.0f} "
         f"{ok(best['sidecar'] >= 300_000)}\n"
         f"\nClaim ≥ 0.5× the bare stream: ratio {ratio:.3f} {ok(ratio >= 0.5)}\n"
+        f"\nSample log bound (store.max_samples): "
+        f"{os.environ.get('SIDECAR_STORE_MAX_SAMPLES', '1,000,000 (default)')}.\n"
         f"\nResident memory after {total:,} records into the sidecar "
         f"(soak of the last {remaining * BATCH:,} took {soak_s:.1f} s): "
         f"VmRSS {rss.get('VmRSS', 0):.0f} MB (anon {rss.get('RssAnon', 0):.0f} MB, file-backed "
@@ -121,7 +127,8 @@ def main() -> None:
         f"\n```\n{machine()}\n```")
     print(body)
     if args.write:
-        write_section("Record ingestion (bench_sidecar_record.py)", body)
+        suffix = f", max_samples={args.max_samples:,}" if args.max_samples else ""
+        write_section(f"Record ingestion (bench_sidecar_record.py{suffix})", body)
 
 
 if __name__ == "__main__":
