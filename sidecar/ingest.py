@@ -132,7 +132,10 @@ def decode_batch(
     prediction = list(batch.prediction)
     payload = list(batch.payload)
     limit = config.max_payload_bytes
-    for name, col in (("prediction", prediction), ("payload", payload)):
+    # A batch no larger than the limit cannot hold an oversized record: skip the scan.
+    checked = () if batch.ByteSize() <= limit else (("prediction", prediction),
+                                                    ("payload", payload))
+    for name, col in checked:
         if col and max(map(len, col)) > limit:
             i = next(i for i, v in enumerate(col) if len(v) > limit)
             raise _bad(RejectReason.OVERSIZED, f"{name}[{i}]", f"larger than {limit} bytes")
