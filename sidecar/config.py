@@ -183,7 +183,9 @@ class IngestConfig:
     window_s: int = _help("Aggregate window length, seconds.", 60)
     retention_s: int = _help("Aggregate windows older than this are deleted.", 7 * 86_400)
     max_batch_records: int = _help("Most records in one batch (larger: INVALID_ARGUMENT).", 10_000)
-    max_payload_bytes: int = _help("Largest payload, prediction or feedback label of one record, bytes.", 1 << 20)
+    max_payload_bytes: int = _help(
+        "Largest payload, prediction or feedback label of one record, bytes.", 1 << 20
+    )
     flush_max_pending: int = _help(
         "Flush early once this many samples wait in memory (bounds memory under load).", 100_000
     )
