@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: build demo test test-rust test-py stubtest bench wheel clean
+.PHONY: build demo test test-rust test-py stubtest bench wheel clean proto
 
 $(VENV)/bin/maturin:
 	python3 -m venv $(VENV)
@@ -42,3 +42,7 @@ wheel: $(VENV)/bin/maturin
 
 clean:
 	rm -rf target dist statcore/_statcore*.so
+
+# Regenerates loopwise_proto/v1 from proto/loopwise/v1 (the generated code is committed).
+proto: build
+	$(PY) -m loopwise_proto.codegen

@@ -11,8 +11,10 @@ use pyo3::types::{PyBytes, PyDict};
 use statcore_core::store::{Sample as CoreSample, Store as CoreStore, StoreConfig, StoreStats};
 use statcore_core::CoreError;
 
+use numpy::PyReadonlyArray1;
+
 use crate::detach::without_gil;
-use crate::errors::IntoPyResult;
+use crate::errors::{invalid, IntoPyResult};
 
 const DEFAULT_MAP_SIZE: i64 = 64 << 20;
 const DEFAULT_MAX_MAP_SIZE: i64 = 16 << 30;
@@ -272,6 +274,89 @@ impl PyStore {
     fn get_routing<'py>(&self, py: Python<'py>) -> PyResult<Option<(u64, Bound<'py, PyBytes>)>> {
         let routing = self.with(py, |s| s.get_routing())?;
         Ok(routing.map(|(generation, blob)| (generation, PyBytes::new(py, &blob))))
+    }
+
+    /// Buffers one sample per row of the columns (one crossing per batch; validated as a whole
+    /// first, nothing buffered on error). Returns the seq of the first row (seqs are
+    /// consecutive). Optional columns: `None` or empty means empty for every row.
+    #[pyo3(signature = (
+        *, request_id, ts_ms, prediction, confidence, model_type, model_id,
+        document_id = None, payload = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn append_columns(
+        &self,
+        py: Python<'_>,
+        request_id: Vec<String>,
+        ts_ms: PyReadonlyArray1<'_, i64>,
+        prediction: Vec<String>,
+        confidence: PyReadonlyArray1<'_, f64>,
+        model_type: Vec<String>,
+        model_id: Vec<String>,
+        document_id: Option<Vec<String>>,
+        payload: Option<Vec<Bound<'_, PyBytes>>>,
+    ) -> PyResult<u64> {
+        let n = request_id.len();
+        let ts = ts_ms.as_slice().map_err(|_| invalid("ts_ms", "must be C-contiguous"))?;
+        let conf =
+            confidence.as_slice().map_err(|_| invalid("confidence", "must be C-contiguous"))?;
+        let document_id = document_id.unwrap_or_default();
+        let payload = payload.unwrap_or_default();
+        for (name, len, optional) in [
+            ("ts_ms", ts.len(), false),
+            ("prediction", prediction.len(), false),
+            ("confidence", conf.len(), false),
+            ("model_type", model_type.len(), false),
+            ("model_id", model_id.len(), false),
+            ("document_id", document_id.len(), true),
+            ("payload", payload.len(), true),
+        ] {
+            if len != n && !(optional && len == 0) {
+                return Err(invalid(name, format!("has {len} values, expected {n}")));
+            }
+        }
+        let mut document_id = document_id.into_iter();
+        let mut payload = payload.iter();
+        let batch: Vec<CoreSample> = request_id
+            .into_iter()
+            .zip(prediction)
+            .zip(model_type.into_iter().zip(model_id))
+            .enumerate()
+            .map(|(i, ((request_id, prediction), (model_type, model_id)))| CoreSample {
+                seq: 0,
+                ts_ms: ts[i],
+                model_type,
+                model_id,
+                request_id,
+                document_id: document_id.next().unwrap_or_default(),
+                payload: payload.next().map(|b| b.as_bytes().to_vec()).unwrap_or_default(),
+                prediction: prediction.into_bytes(),
+                confidence: conf[i],
+                label: None,
+                human_correction: false,
+            })
+            .collect();
+        let seqs = self.with(py, |s| s.append(batch))?;
+        Ok(seqs.first().copied().unwrap_or(0))
+    }
+
+    fn put_blob(&self, py: Python<'_>, name: &str, value: &[u8]) -> PyResult<()> {
+        self.with(py, |s| s.put_blob(name, value))
+    }
+
+    fn get_blob<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let blob = self.with(py, |s| s.get_blob(name))?;
+        Ok(blob.map(|b| PyBytes::new(py, &b)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn blobs_with_prefix<'py>(
+        &self,
+        py: Python<'py>,
+        prefix: &str,
+    ) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+        let blobs = self.with(py, |s| s.blobs_with_prefix(prefix))?;
+        Ok(blobs.into_iter().map(|(n, b)| (n, PyBytes::new(py, &b))).collect())
     }
 
     fn put_window(

@@ -15,6 +15,7 @@
 //!
 //! Nothing here reads the clock: `now_ms` is an argument.
 
+mod blobs;
 mod env;
 mod routing;
 mod sample;
@@ -26,6 +27,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use blobs::MAX_BLOB_NAME_BYTES;
 pub use env::{MAP_GRAIN, STORE_FORMAT_VERSION};
 pub use sample::{Sample, MAX_REQUEST_ID_BYTES};
 pub use samples::Bounds;
@@ -124,6 +126,22 @@ impl Store {
 
     pub fn get_routing(&self) -> Result<Option<(u64, Vec<u8>)>> {
         self.env.read(routing::get)
+    }
+
+    // ---- named blobs ----
+
+    /// Stores `value` under `name` (durable on return; replaces an existing blob).
+    pub fn put_blob(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        self.env.write(|wtxn, dbs| blobs::put(wtxn, dbs, name, value))
+    }
+
+    pub fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.env.read(|rtxn, dbs| blobs::get(rtxn, dbs, name))
+    }
+
+    /// Every blob whose name starts with `prefix`, in name order.
+    pub fn blobs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.env.read(|rtxn, dbs| blobs::with_prefix(rtxn, dbs, prefix))
     }
 
     // ---- aggregate windows ----

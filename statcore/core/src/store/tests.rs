@@ -261,3 +261,24 @@ fn store_refuses_bad_config() {
     let bad = StoreConfig { max_map_size: 1, ..config() };
     assert!(matches!(Store::open(dir.path(), &bad), Err(CoreError::InvalidInput { .. })));
 }
+
+#[test]
+fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(dir.path(), &config());
+        assert_eq!(s.get_blob("baseline/a").unwrap(), None);
+        s.put_blob("baseline/a", b"one").unwrap();
+        s.put_blob("baseline/b", b"two").unwrap();
+        s.put_blob("other", b"x").unwrap();
+        s.put_blob("baseline/a", b"uno").unwrap();
+        s.append_and_flush(batch("r", 3, 1), 1).unwrap();
+        assert!(s.put_blob("", b"x").is_err());
+        assert!(s.put_blob(&"n".repeat(MAX_BLOB_NAME_BYTES + 1), b"x").is_err());
+    }
+    let s = open(dir.path(), &config());
+    assert_eq!(s.get_blob("baseline/a").unwrap().as_deref(), Some(&b"uno"[..]));
+    let listed = s.blobs_with_prefix("baseline/").unwrap();
+    assert_eq!(listed, vec![("baseline/a".into(), b"uno".to_vec()), ("baseline/b".into(), b"two".to_vec())]);
+    assert_eq!(s.stats().unwrap().samples, 3);
+}

@@ -1,0 +1,122 @@
+"""Feedback: joins a late label (or a human correction) to its recorded prediction.
+
+The label is a JSON object with the prediction's fields. Scoring (plain functions):
+
+* ``correct``: the label's primary field (``ingest.primary_field``, default ``doc_type``)
+  equals the prediction's.
+* per extraction field of the model type's layout: equal values are a true positive; a
+  predicted value the label lacks is a false positive; a labelled value the prediction lacks is
+  a false negative; a wrong value is both (FP | FN); absent from both: nothing.
+
+The label is committed to the sample log (``Store.attach_label``, durable) before the serving
+model's current window absorbs the outcome and before the reply. A label for an unknown
+request is ``Rejected(UNKNOWN_REQUEST)`` (NOT_FOUND). Labelling the same request twice counts
+its outcome twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import statcore
+from loopwise_proto.v1 import sidecar_pb2
+from sidecar.clock import Clock
+from sidecar.errors import Rejected, RejectReason
+from sidecar.ingest import DocumentIndex
+from sidecar.windows import WindowBook
+from statcore import Store
+from statcore._statcore import Layout
+
+TP, FP, FN = 1, 2, 4
+_MISSING = object()
+
+
+def field_flags(prediction: dict[str, Any], label: dict[str, Any], fields: list[str]) -> list[int]:
+    """Outcome flags per field.
+
+    >>> field_flags({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 5, "d": 4}, ["a", "b", "c", "d", "e"])
+    [1, 6, 2, 4, 0]
+    """
+    out = []
+    for f in fields:
+        p, l = prediction.get(f, _MISSING), label.get(f, _MISSING)
+        if p is _MISSING and l is _MISSING:
+            out.append(0)
+        elif p is _MISSING:
+            out.append(FN)
+        elif l is _MISSING:
+            out.append(FP)
+        else:
+            out.append(TP if p == l else FP | FN)
+    return out
+
+
+def _json_object(field: str, text: str | bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Rejected(RejectReason.MALFORMED, field, f"is not valid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise Rejected(RejectReason.MALFORMED, field, "must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The outcome of one feedback."""
+
+    seq: int
+    request_id: str
+    model_type: str
+    model_id: str
+    correct: bool
+
+
+class FeedbackJoiner:
+    def __init__(self, store: Store, windows: WindowBook, documents: DocumentIndex,
+                 layout_for: Any, primary_field: str, max_label_bytes: int, clock: Clock) -> None:
+        self._store = store
+        self._windows = windows
+        self._documents = documents
+        self._layout_for = layout_for
+        self._primary = primary_field
+        self._max = max_label_bytes
+        self._clock = clock
+
+    def join(self, req: sidecar_pb2.FeedbackRequest) -> Joined:
+        if len(req.label) > self._max:
+            raise Rejected(RejectReason.OVERSIZED, "label", f"larger than {self._max} bytes")
+        label = _json_object("label", req.label)
+        request_id = req.request_id
+        if not request_id:
+            if not req.document_id:
+                raise Rejected(RejectReason.EMPTY_ID, "request_id",
+                               "request_id or document_id is required")
+            found = self._documents.get(req.document_id)
+            if found is None:
+                raise Rejected(RejectReason.UNKNOWN_REQUEST, "document_id",
+                               f"no recorded request for document {req.document_id!r}")
+            request_id = found
+        now = self._clock.now_ms()
+        try:
+            seq = self._store.attach_label(request_id, req.label.encode(), req.human_correction,
+                                           req.ts_ms or now)
+        except statcore.NotFoundError as e:
+            raise Rejected(RejectReason.UNKNOWN_REQUEST, "request_id",
+                           f"no recorded prediction for request {request_id!r}") from e
+        sample = self._store.pull(seq - 1, 1)[0]
+        try:
+            prediction = _json_object("prediction", sample.prediction)
+        except Rejected:
+            prediction = {}  # an unparseable recorded prediction scores as empty
+        layout: Layout = self._layout_for(sample.model_type)
+        correct = prediction.get(self._primary, _MISSING) == label.get(self._primary, None)
+        flags = np.array([field_flags(prediction, label, layout.fields)], dtype=np.uint8)
+        key = (sample.model_type, sample.model_id,
+               self._windows.window_start(sample.model_type, now))
+        self._windows.update_outcomes(key, np.array([correct], dtype=np.uint8), flags)
+        return Joined(seq, request_id, sample.model_type, sample.model_id, bool(correct))

@@ -1,0 +1,254 @@
+"""Server factory and lifecycle: ``create_server(config) -> (server, ports)``, ``serve(config)``.
+
+``create_server`` builds every object once (store, routing, baselines, windows, ingest,
+feedback, metrics), binds the data plane, the admin plane and the metrics endpoint (port 0
+picks a free port) and returns without serving. ``SidecarServer.start`` serves;
+``SidecarServer.stop`` drains RPCs, flushes windows and the sample log, and closes the store.
+``serve`` runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, sidecar_pb2, sidecar_pb2_grpc
+from sidecar.auth import BearerTokenInterceptor
+from sidecar.baselines import BaselineBook
+from sidecar.clock import Clock, SystemClock
+from sidecar.config import SidecarConfig
+from sidecar.errors import RejectReason
+from sidecar.feedback import FeedbackJoiner
+from sidecar.ingest import DocumentIndex, Ingest
+from sidecar.metrics import SidecarMetrics, StateCollector
+from sidecar.routing_state import RoutingState
+from sidecar.servicers import AdminServicer, Domain, SidecarServicer
+from sidecar.windows import WindowBook
+from statcore import Store
+
+log = logging.getLogger(__name__)
+
+DATA_SERVICE = sidecar_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The addresses actually bound (port 0 resolved)."""
+
+    data_addr: str
+    admin_addr: str
+    metrics_addr: str
+
+    def as_json(self) -> str:
+        return json.dumps({"pid": os.getpid(), "data_addr": self.data_addr,
+                           "admin_addr": self.admin_addr, "metrics_addr": self.metrics_addr})
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def _bind(server: grpc.Server, addr: str, creds: grpc.ServerCredentials | None) -> str:
+    port = server.add_secure_port(addr, creds) if creds else server.add_insecure_port(addr)
+    if addr.startswith("unix:"):
+        return addr
+    if port == 0:
+        raise OSError(f"cannot bind {addr}")
+    return f"{addr.rpartition(':')[0]}:{port}"
+
+
+class Flusher(threading.Thread):
+    """Every ``interval_s``: writes changed windows, flushes the sample log (one synced
+    transaction), and deletes windows past retention."""
+
+    def __init__(self, domain: Domain, interval_s: float, retention_ms: int) -> None:
+        super().__init__(name="sidecar-flusher", daemon=True)
+        self._d = domain
+        self._interval = interval_s
+        self._retention = retention_ms
+        self._stop_event = threading.Event()
+        self._wake = threading.Event()
+        domain.ingest.on_backlog = self._wake.set
+
+    def flush_once(self) -> None:
+        now = self._d.clock.now_ms()
+        self._d.windows.flush(now)
+        self._d.store.flush(now)
+        self._d.ingest.flushed()
+
+    def run(self) -> None:
+        ticks = 0
+        while not self._stop_event.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop_event.is_set():
+                return
+            try:
+                self.flush_once()
+                ticks += 1
+                if ticks % 600 == 1:
+                    self._d.store.delete_windows_before(self._d.clock.now_ms() - self._retention)
+            except Exception:  # noqa: BLE001 - keep flushing; the data stays buffered
+                log.exception("flush failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._wake.set()
+        if self.is_alive():
+            self.join()
+
+
+class SidecarServer:
+    """The data and admin gRPC servers, the metrics endpoint and the flusher."""
+
+    def __init__(self, domain: Domain, data: grpc.Server, admin: grpc.Server,
+                 metrics_httpd: ThreadingWSGIServer, health_servicers: list[health.HealthServicer],
+                 flusher: Flusher, grace_s: float) -> None:
+        self.domain = domain
+        self._data, self._admin, self._httpd = data, admin, metrics_httpd
+        self._health = health_servicers
+        self._flusher = flusher
+        self._grace = grace_s
+        self._stopped = False
+
+    def start(self) -> None:
+        self._data.start()
+        self._admin.start()
+        threading.Thread(target=self._httpd.serve_forever, name="sidecar-metrics",
+                         daemon=True).start()
+        self._flusher.start()
+
+    def stop(self) -> None:
+        """Graceful: refuse new RPCs, drain, flush everything, close the store. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for h in self._health:
+            h.enter_graceful_shutdown()
+        self.domain.routing.close()
+        done = [self._data.stop(self._grace), self._admin.stop(self._grace)]
+        for event in done:
+            event.wait()
+        self._flusher.stop()
+        try:
+            self._flusher.flush_once()
+        finally:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self.domain.store.close()
+
+
+def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistry) -> Domain:
+    ing = config.ingest
+    store_cfg = config.store
+    store = Store(
+        store_cfg.db, map_size=store_cfg.map_size, max_map_size=store_cfg.max_map_size,
+        max_samples=store_cfg.max_samples,
+        max_age_ms=None if store_cfg.max_age_s is None else int(store_cfg.max_age_s * 1000))
+    routing = RoutingState(store)
+    baselines = BaselineBook(store, ing.fields)
+    windows = WindowBook(store, ing.window_s * 1000, baselines.layout_for, baselines.epochs())
+    windows.restore(clock.now_ms())
+    documents = DocumentIndex(ing.document_index_size)
+    metrics = SidecarMetrics(registry)
+    registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
+    return Domain(
+        config=ing, store=store, routing=routing, baselines=baselines, windows=windows,
+        ingest=Ingest(ing, store, windows, baselines.layout_for, documents),
+        feedback=FeedbackJoiner(store, windows, documents, baselines.layout_for,
+                                ing.primary_field, ing.max_payload_bytes, clock),
+        metrics=metrics, clock=clock)
+
+
+def _grpc_server(config: SidecarConfig, interceptors: list[grpc.ServerInterceptor]
+                 ) -> grpc.Server:
+    size = config.server.max_message_bytes
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.server.workers),
+        interceptors=interceptors,
+        options=[("grpc.max_receive_message_length", size),
+                 ("grpc.max_send_message_length", size),
+                 ("grpc.so_reuseport", 0)])
+
+
+def _with_health_and_reflection(server: grpc.Server, services: list[str]
+                                ) -> health.HealthServicer:
+    h = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(h, server)
+    for name in ["", *services]:
+        h.set(name, health_pb2.HealthCheckResponse.SERVING)
+    names = [*services, health.SERVICE_NAME, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    return h
+
+
+def create_server(config: SidecarConfig, *, clock: Clock | None = None,
+                  registry: CollectorRegistry | None = None) -> tuple[SidecarServer, Ports]:
+    """Builds and binds everything (nothing is served until ``start``)."""
+    clock = clock or SystemClock()
+    registry = registry if registry is not None else CollectorRegistry()
+    domain = build_domain(config, clock, registry)
+    try:
+        token = config.server.admin_token_file.read_text().strip()
+        data = _grpc_server(config, [])
+        sidecar_pb2_grpc.add_SidecarServicer_to_server(SidecarServicer(domain), data)
+        admin = _grpc_server(config, [BearerTokenInterceptor(
+            token, lambda: domain.metrics.reject(RejectReason.UNAUTHENTICATED))])
+        admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(domain), admin)
+        healths = [_with_health_and_reflection(data, [DATA_SERVICE]),
+                   _with_health_and_reflection(admin, [ADMIN_SERVICE])]
+        creds = None
+        if config.server.tls_cert_file and config.server.tls_key_file:
+            creds = grpc.ssl_server_credentials([(config.server.tls_key_file.read_bytes(),
+                                                  config.server.tls_cert_file.read_bytes())])
+        data_addr = _bind(data, config.server.data_addr, creds)
+        admin_addr = _bind(admin, config.server.admin_addr, None)
+        host, _, port = config.server.metrics_addr.rpartition(":")
+        httpd = make_server(host, int(port), make_wsgi_app(registry),
+                            ThreadingWSGIServer, handler_class=_QuietHandler)
+    except Exception:
+        domain.store.close()
+        raise
+    ports = Ports(data_addr, admin_addr, f"{host}:{httpd.server_port}")
+    flusher = Flusher(domain, config.ingest.flush_interval_s, config.ingest.retention_s * 1000)
+    server = SidecarServer(domain, data, admin, httpd, healths, flusher, config.server.grace_s)
+    return server, ports
+
+
+def _write_ready(path: pathlib.Path, ports: Ports) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(ports.as_json())
+    os.replace(tmp, path)
+
+
+def serve(config: SidecarConfig) -> int:
+    """Serves until SIGTERM or SIGINT, then shuts down gracefully (flushing). Returns 0."""
+    server, ports = create_server(config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    log.info("sidecar serving: data=%s admin=%s metrics=%s", ports.data_addr,
+             ports.admin_addr, ports.metrics_addr)
+    if config.server.ready_file is not None:
+        _write_ready(config.server.ready_file, ports)
+    print(ports.as_json(), flush=True)
+    stop.wait()
+    log.info("shutting down")
+    server.stop()
+    return 0

@@ -1,0 +1,63 @@
+"""Ingest: batch decoding, vectorised grouping by (model, window), document index."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from sidecar.config import IngestConfig
+from sidecar.errors import Rejected, RejectReason
+from sidecar.ingest import DocumentIndex, Ingest, decode_batch
+from sidecar.windows import WindowBook
+from statcore import Store
+from statcore._statcore import Layout
+from tests.sidecar.conftest import batch
+
+KNOWN = frozenset({"a", "b"})
+
+
+@pytest.fixture
+def ingest(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "db")
+    layout = Layout([], {}, ["doc_type"])
+    windows = WindowBook(store, 1000, lambda mt: layout)
+    yield Ingest(IngestConfig(), store, windows, lambda mt: layout, DocumentIndex(2)), windows
+    store.close()
+
+
+def test_groups_split_by_model_and_window(ingest) -> None:  # type: ignore[no-untyped-def]
+    ing, windows = ingest
+    cols = decode_batch(batch(6, model_type=["a", "b", "a", "a", "b", "a"],
+                              model_id=["m1", "m2", "m1", "m3", "m2", "m1"],
+                              ts_ms=None) , IngestConfig(), KNOWN, 5_500)
+    cols.ts_ms[:] = [5_100, 5_200, 6_100, 5_300, 5_400, 5_999]
+    groups = {key: (None if rows is None else rows.tolist()) for key, rows in ing._groups(cols)}
+    assert groups == {("a", "m1", 5000): [0, 5], ("a", "m1", 6000): [2], ("a", "m3", 5000): [3],
+                      ("b", "m2", 5000): [1, 4]}
+    assert ing.apply(cols) == {"a": 4, "b": 2}
+    assert sorted((x.model_id, x.records) for x in windows.current(5_500)) == [
+        ("m1", 2), ("m2", 2), ("m3", 1)]
+
+
+def test_layout_epoch_starts_a_new_window(ingest) -> None:  # type: ignore[no-untyped-def]
+    ing, windows = ingest
+    windows.layout_changed("a", 5_400)
+    cols = decode_batch(batch(3, model_type="a"), IngestConfig(), KNOWN, 5_500)
+    cols.ts_ms[:] = [5_300, 5_450, 6_050]
+    keys = sorted(k for k, _ in ing._groups(cols))
+    assert keys == [("a", "inv-v1", 5_400), ("a", "inv-v1", 6_000)]
+
+
+def test_decode_refuses_ragged_optional_columns() -> None:
+    with pytest.raises(Rejected) as e:
+        decode_batch(batch(3, model_type="a", document_id=["x"]), IngestConfig(), KNOWN, 1)
+    assert e.value.reason is RejectReason.MALFORMED and e.value.field == "document_id"
+
+
+def test_document_index_is_bounded() -> None:
+    idx = DocumentIndex(2)
+    idx.add(["d1", "d2", "", "d3"], ["r1", "r2", "r0", "r3"])
+    assert (idx.get("d1"), idx.get("d2"), idx.get("d3")) == (None, "r2", "r3")
+    assert np.isnan(np.nan)
