@@ -206,7 +206,12 @@ class FeatureDrift:
     def current_n(self) -> int: ...
 
 def feature_drift(
-    reference: Aggregate, current: Aggregate, *, wasserstein: bool = True, jensen_shannon: bool = False
+    reference: Aggregate,
+    current: Aggregate,
+    *,
+    wasserstein: bool = True,
+    jensen_shannon: bool = False,
+    psi_groups: int = 10,
 ) -> list[FeatureDrift]: ...
 
 # ---- statistics (stats.rs) ----

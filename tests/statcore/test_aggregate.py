@@ -195,7 +195,7 @@ def test_feature_drift_matches_raw_statistics(layout: Layout, baseline: np.ndarr
     )
     current = batch(20_000, np.random.default_rng(12), shift=0.3)
     cur = aggregate(layout, current)
-    drift = {d.name: d for d in statcore.feature_drift(ref, cur, jensen_shannon=True)}
+    drift = {d.name: d for d in statcore.feature_drift(ref, cur, jensen_shannon=True, psi_groups=0)}
     assert list(drift) == [*FEATURES, "lang"]
     amount = drift["amount"]
     raw_current = current["numeric"][:, 0].copy()
@@ -208,3 +208,34 @@ def test_feature_drift_matches_raw_statistics(layout: Layout, baseline: np.ndarr
     assert amount.ks_pvalue < 1e-10 and amount.psi > 0.05
     assert drift["lines"].ks_pvalue > 1e-4
     assert drift["lang"].kind == statcore.FeatureKind.CATEGORICAL and np.isnan(drift["lang"].ks_statistic)
+
+
+def numpy_coarsen(reference: np.ndarray, current: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Oracle: close a group at the first slot where the reference mass reaches k/groups."""
+    cum, total = np.cumsum(reference), reference.sum()
+    cuts = []
+    k = 1
+    for i, c in enumerate(cum):
+        if k < groups and c >= total * k / groups:
+            cuts.append(i + 1)
+            while k < groups and c >= total * k / groups:
+                k += 1
+    bounds = [0, *cuts] + ([len(reference)] if not cuts or cuts[-1] != len(reference) else [])
+    r = np.array([reference[a:b].sum() for a, b in zip(bounds, bounds[1:])])
+    c = np.array([current[a:b].sum() for a, b in zip(bounds, bounds[1:])])
+    return r, c
+
+
+def test_alarm_psi_uses_ten_groups_of_equal_reference_mass(layout: Layout, baseline: np.ndarray) -> None:
+    ref = Aggregate(layout, "doc", "baseline", 0, 1)
+    n = len(baseline)
+    ref.update(numeric=np.ascontiguousarray(baseline), categorical={"lang": ["en"] * n},
+               confidence=np.full(n, 0.5), latency_ms=np.ones(n))
+    small = aggregate(layout, batch(300, np.random.default_rng(2)))  # stationary, 300 records
+    coarse = {d.name: d.psi for d in statcore.feature_drift(ref, small)}
+    fine = {d.name: d.psi for d in statcore.feature_drift(ref, small, psi_groups=0)}
+    for name in ["amount", "lines"]:
+        r, c = numpy_coarsen(ref.numeric_counts(name).astype(float), small.numeric_counts(name).astype(float), 10)
+        assert len(r) == 10
+        assert coarse[name] == pytest.approx(statcore.psi(r, c), rel=1e-12)
+        assert coarse[name] < 0.1 < fine[name]

@@ -1,5 +1,9 @@
 //! Per-feature drift of one aggregate against a reference aggregate over the same layout.
 //!
+//! PSI is computed over `psi_groups` groups of equal reference mass (default 10, see
+//! [`crate::compare::coarsen`]), the resolution its 0.25 alarm threshold was calibrated for;
+//! KS, Wasserstein and Jensen–Shannon use the fine slots.
+//!
 //! This is the production path: the learner merges the sidecars' windows into one aggregate and
 //! compares it with the baseline's reference aggregate, slot by slot, without raw data. Numeric
 //! features get PSI, KS (statistic, error bound, p-value), Wasserstein-1 and Jensen–Shannon over
@@ -7,7 +11,7 @@
 //! (KS and Wasserstein need an order and are reported as NaN). NaN feature values are excluded.
 
 use crate::aggregate::Aggregate;
-use crate::compare::{Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein};
+use crate::compare::{coarsen, Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein, DEFAULT_PSI_GROUPS};
 use crate::error::{CoreError, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +44,15 @@ fn as_f64(counts: &[u64]) -> Vec<f64> {
 pub struct Extras {
     pub wasserstein: bool,
     pub jensen_shannon: bool,
+    /// Groups of equal reference mass for PSI; 0 computes PSI over the fine slots.
+    pub psi_groups: usize,
 }
 
 impl Default for Extras {
     /// Wasserstein-1 is cheap (one pass, no logarithms); Jensen–Shannon costs two logarithms
     /// per slot, so it is opt-in.
     fn default() -> Self {
-        Extras { wasserstein: true, jensen_shannon: false }
+        Extras { wasserstein: true, jensen_shannon: false, psi_groups: DEFAULT_PSI_GROUPS }
     }
 }
 
@@ -95,7 +101,12 @@ fn compare(
     if reference_n == 0 || current_n == 0 {
         return Ok(d);
     }
-    d.psi = Psi::compare(&reference, &current)?;
+    d.psi = if extras.psi_groups == 0 {
+        Psi::compare(&reference, &current)?
+    } else {
+        let (r, c) = coarsen(reference.counts, current.counts, extras.psi_groups)?;
+        Psi::compare(&Histogram::from_counts(&r), &Histogram::from_counts(&c))?
+    };
     if extras.jensen_shannon {
         d.jensen_shannon = JensenShannon::compare(&reference, &current)?;
     }
@@ -132,7 +143,7 @@ mod tests {
         let base: Vec<f64> = (0..5000).map(|i| (f64::from(i) * 0.37).sin() * 3.0).collect();
         let cur: Vec<f64> = base.iter().map(|x| x + 0.4).collect();
         let layout = Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 64, 10).unwrap());
-        let all = Extras { wasserstein: true, jensen_shannon: true };
+        let all = Extras { wasserstein: true, jensen_shannon: true, psi_groups: 0 };
         let d = feature_drift(&agg(&layout, &base, &[]), &agg(&layout, &cur, &[]), all).unwrap();
         let raw = drift_report(&base, &cur, 64).unwrap();
         assert_eq!(d[0].psi, raw.psi);
@@ -144,6 +155,18 @@ mod tests {
     }
 
     #[test]
+    fn coarse_psi_is_not_inflated_on_small_stationary_samples() {
+        let base: Vec<f64> = (0..20_000).map(|i| (f64::from(i) * 0.618).fract()).collect();
+        let layout = Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 1024, 10).unwrap());
+        let small: Vec<f64> = (0..300).map(|i| (f64::from(i) * 0.377 + 0.1).fract()).collect();
+        let (r, c) = (agg(&layout, &base, &[]), agg(&layout, &small, &[]));
+        let fine = feature_drift(&r, &c, Extras { psi_groups: 0, ..Extras::default() }).unwrap();
+        let coarse = feature_drift(&r, &c, Extras::default()).unwrap();
+        assert!(fine[0].psi > 1.0, "fine-bin PSI on 300 records: {}", fine[0].psi);
+        assert!(coarse[0].psi < 0.05, "decile PSI on 300 records: {}", coarse[0].psi);
+    }
+
+    #[test]
     fn categorical_and_empty_features() {
         let layout = Arc::new(
             Layout::new(vec![("x".into(), vec![0.0, 1.0])], vec![("lang".into(), vec!["de".into(), "en".into()])], vec![], 10)
@@ -151,7 +174,7 @@ mod tests {
         );
         let r = agg(&layout, &[f64::NAN, f64::NAN], &[0, 1]);
         let c = agg(&layout, &[f64::NAN, f64::NAN], &[2, 2]);
-        let d = feature_drift(&r, &c, Extras { wasserstein: false, jensen_shannon: true }).unwrap();
+        let d = feature_drift(&r, &c, Extras { wasserstein: false, jensen_shannon: true, psi_groups: 0 }).unwrap();
         assert!(d[0].psi.is_nan() && d[0].current_n == 0);
         assert_eq!(d[1].kind, FeatureKind::Categorical);
         assert!(d[1].psi > 1.0 && d[1].ks_statistic.is_nan());

@@ -9,12 +9,14 @@
 //! [`report::drift_report`] bins raw baseline/current samples on quantile edges of the
 //! baseline and computes all four at once.
 
+pub mod coarsen;
 pub mod jensen_shannon;
 pub mod ks;
 pub mod psi;
 pub mod report;
 pub mod wasserstein;
 
+pub use coarsen::{coarsen, DEFAULT_PSI_GROUPS};
 pub use jensen_shannon::JensenShannon;
 pub use ks::{Ks, KsResult};
 pub use psi::Psi;
