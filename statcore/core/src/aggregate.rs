@@ -139,7 +139,10 @@ impl Aggregate {
         }
         if let Some(i) = b.numeric.iter().position(|x| x.is_infinite()) {
             let f = &l.numeric_names[i % l.numeric_names.len()];
-            return Err(CoreError::invalid(format!("numeric[{}][{f:?}]", i / l.numeric_names.len()), "is infinite"));
+            return Err(CoreError::invalid(
+                format!("numeric[{}][{f:?}]", i / l.numeric_names.len()),
+                "is infinite",
+            ));
         }
         if !l.categorical_names.is_empty() {
             let k = l.categorical_names.len();

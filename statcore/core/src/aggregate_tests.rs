@@ -142,10 +142,26 @@ fn bad_batches_leave_the_aggregate_unchanged() {
         (Box::new(|r| r.latency.pop().map(|_| ()).unwrap_or(())), "latency_ms"),
         (Box::new(|r| r.categorical[1] = 3), "categorical[1]"),
         (Box::new(|r| r.error = vec![0, 2]), "error[1]"),
-        (Box::new(|r| { r.labelled = vec![1, 1]; r.correct = vec![1, 0]; r.flags = vec![1, 3]; }), "field_flags[1]"),
+        (
+            Box::new(|r| {
+                r.labelled = vec![1, 1];
+                r.correct = vec![1, 0];
+                r.flags = vec![1, 3];
+            }),
+            "field_flags[1]",
+        ),
     ];
     for (mutate, field) in cases {
-        let mut bad = Rows { numeric: good.numeric.clone(), categorical: good.categorical.clone(), confidence: good.confidence.clone(), latency: good.latency.clone(), error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+        let mut bad = Rows {
+            numeric: good.numeric.clone(),
+            categorical: good.categorical.clone(),
+            confidence: good.confidence.clone(),
+            latency: good.latency.clone(),
+            error: vec![],
+            labelled: vec![],
+            correct: vec![],
+            flags: vec![],
+        };
         mutate(&mut bad);
         match a.update(&bad.batch()) {
             Err(CoreError::InvalidInput { field: f, .. }) => assert!(f.starts_with(field), "{f} vs {field}"),
@@ -159,7 +175,16 @@ fn bad_batches_leave_the_aggregate_unchanged() {
 
 #[test]
 fn merge_refuses_other_models_and_layouts_and_decode_refuses_garbage() {
-    let rows = Rows { numeric: vec![], categorical: vec![], confidence: vec![], latency: vec![], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let rows = Rows {
+        numeric: vec![],
+        categorical: vec![],
+        confidence: vec![],
+        latency: vec![],
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
     let mut a = agg(&rows, 0);
     let b = Aggregate::new(layout(), "doc", "doc_2.0.0", 0, 1).unwrap();
     assert!(matches!(a.merge(&b), Err(CoreError::Incompatible(_))));
@@ -175,7 +200,16 @@ fn merge_refuses_other_models_and_layouts_and_decode_refuses_garbage() {
 
 #[test]
 fn late_outcomes_update_accuracy_and_f1() {
-    let rows = Rows { numeric: vec![], categorical: vec![], confidence: vec![], latency: vec![], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let rows = Rows {
+        numeric: vec![],
+        categorical: vec![],
+        confidence: vec![],
+        latency: vec![],
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
     let mut a = agg(&rows, 0);
     a.update_outcomes(&[1, 1, 0, 1], &[1, 1, 6, 4]).unwrap();
     assert_eq!(a.outcomes().accuracy(), Some(0.75));
@@ -197,7 +231,16 @@ proptest! {
 
 #[test]
 fn merging_bad_bytes_changes_nothing() {
-    let rows = Rows { numeric: vec![1.0, 2.0], categorical: vec![1], confidence: vec![0.4], latency: vec![3.0], error: vec![], labelled: vec![], correct: vec![], flags: vec![] };
+    let rows = Rows {
+        numeric: vec![1.0, 2.0],
+        categorical: vec![1],
+        confidence: vec![0.4],
+        latency: vec![3.0],
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
     let mut a = agg(&rows, 0);
     let before = a.clone();
     let bytes = agg(&rows, 60_000).encode().unwrap();

@@ -96,9 +96,10 @@ impl<'a> Reader<'a> {
     }
     /// The next `n` raw bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
-            CoreError::Codec(format!("truncated: need {n} bytes at offset {}", self.pos))
-        })?;
+        let end =
+            self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
+                CoreError::Codec(format!("truncated: need {n} bytes at offset {}", self.pos))
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)

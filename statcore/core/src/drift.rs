@@ -11,7 +11,9 @@
 //! (KS and Wasserstein need an order and are reported as NaN). NaN feature values are excluded.
 
 use crate::aggregate::Aggregate;
-use crate::compare::{coarsen, Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein, DEFAULT_PSI_GROUPS};
+use crate::compare::{
+    coarsen, Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein, DEFAULT_PSI_GROUPS,
+};
 use crate::error::{CoreError, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,16 +61,28 @@ impl Default for Extras {
 /// Drift of every feature of `current` against `reference`. Both must share a layout; features
 /// with no observation on either side are reported with NaN statistics (never an alarm).
 /// Statistics not requested in `extras` are NaN.
-pub fn feature_drift(reference: &Aggregate, current: &Aggregate, extras: Extras) -> Result<Vec<FeatureDrift>> {
+pub fn feature_drift(
+    reference: &Aggregate,
+    current: &Aggregate,
+    extras: Extras,
+) -> Result<Vec<FeatureDrift>> {
     let layout = reference.layout();
     if layout.fingerprint() != current.layout().fingerprint() {
-        return Err(CoreError::Incompatible("reference and current aggregates have different layouts".into()));
+        return Err(CoreError::Incompatible(
+            "reference and current aggregates have different layouts".into(),
+        ));
     }
     let mut out = Vec::with_capacity(layout.numeric_names.len() + layout.categorical_names.len());
     for (i, name) in layout.numeric_names.iter().enumerate() {
         let (r, c) = (as_f64(reference.numeric()[i].counts()), as_f64(current.numeric()[i].counts()));
         let edges = &layout.numeric_edges[i];
-        out.push(compare(name, FeatureKind::Numeric, Histogram::over(edges, &r), Histogram::over(edges, &c), extras)?);
+        out.push(compare(
+            name,
+            FeatureKind::Numeric,
+            Histogram::over(edges, &r),
+            Histogram::over(edges, &c),
+            extras,
+        )?);
     }
     for (i, name) in layout.categorical_names.iter().enumerate() {
         let (r, c) = (as_f64(reference.categorical()[i].counts()), as_f64(current.categorical()[i].counts()));
@@ -133,7 +147,14 @@ mod tests {
         let mut a = Aggregate::new(Arc::clone(layout), "doc", "m", 0, 1).unwrap();
         let n = xs.len();
         let (conf, lat) = (vec![0.5; n], vec![1.0; n]);
-        let b = Batch { len: n, numeric: xs, categorical: cats, confidence: &conf, latency_ms: &lat, ..Batch::default() };
+        let b = Batch {
+            len: n,
+            numeric: xs,
+            categorical: cats,
+            confidence: &conf,
+            latency_ms: &lat,
+            ..Batch::default()
+        };
         a.update(&b).unwrap();
         a
     }
@@ -142,7 +163,8 @@ mod tests {
     fn matches_raw_drift_report_on_the_same_edges() {
         let base: Vec<f64> = (0..5000).map(|i| (f64::from(i) * 0.37).sin() * 3.0).collect();
         let cur: Vec<f64> = base.iter().map(|x| x + 0.4).collect();
-        let layout = Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 64, 10).unwrap());
+        let layout =
+            Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 64, 10).unwrap());
         let all = Extras { wasserstein: true, jensen_shannon: true, psi_groups: 0 };
         let d = feature_drift(&agg(&layout, &base, &[]), &agg(&layout, &cur, &[]), all).unwrap();
         let raw = drift_report(&base, &cur, 64).unwrap();
@@ -157,7 +179,8 @@ mod tests {
     #[test]
     fn coarse_psi_is_not_inflated_on_small_stationary_samples() {
         let base: Vec<f64> = (0..20_000).map(|i| (f64::from(i) * 0.618).fract()).collect();
-        let layout = Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 1024, 10).unwrap());
+        let layout =
+            Arc::new(Layout::from_baseline(vec![("x".into(), &base)], vec![], vec![], 1024, 10).unwrap());
         let small: Vec<f64> = (0..300).map(|i| (f64::from(i) * 0.377 + 0.1).fract()).collect();
         let (r, c) = (agg(&layout, &base, &[]), agg(&layout, &small, &[]));
         let fine = feature_drift(&r, &c, Extras { psi_groups: 0, ..Extras::default() }).unwrap();
@@ -169,12 +192,18 @@ mod tests {
     #[test]
     fn categorical_and_empty_features() {
         let layout = Arc::new(
-            Layout::new(vec![("x".into(), vec![0.0, 1.0])], vec![("lang".into(), vec!["de".into(), "en".into()])], vec![], 10)
-                .unwrap(),
+            Layout::new(
+                vec![("x".into(), vec![0.0, 1.0])],
+                vec![("lang".into(), vec!["de".into(), "en".into()])],
+                vec![],
+                10,
+            )
+            .unwrap(),
         );
         let r = agg(&layout, &[f64::NAN, f64::NAN], &[0, 1]);
         let c = agg(&layout, &[f64::NAN, f64::NAN], &[2, 2]);
-        let d = feature_drift(&r, &c, Extras { wasserstein: false, jensen_shannon: true, psi_groups: 0 }).unwrap();
+        let d = feature_drift(&r, &c, Extras { wasserstein: false, jensen_shannon: true, psi_groups: 0 })
+            .unwrap();
         assert!(d[0].psi.is_nan() && d[0].current_n == 0);
         assert_eq!(d[1].kind, FeatureKind::Categorical);
         assert!(d[1].psi > 1.0 && d[1].ks_statistic.is_nan());

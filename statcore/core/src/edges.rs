@@ -101,7 +101,8 @@ impl BinEdges {
         let (lo, hi) = (edges[0], edges[len - 1]);
         let n_cells = CELLS_PER_EDGE * len;
         let width = hi - lo;
-        let scale = if width > 0.0 && (n_cells as f64 / width).is_finite() { n_cells as f64 / width } else { 0.0 };
+        let scale =
+            if width > 0.0 && (n_cells as f64 / width).is_finite() { n_cells as f64 / width } else { 0.0 };
         let cells = (0..=n_cells)
             .map(|c| if scale > 0.0 { slot(&edges, lo + c as f64 / scale) as u32 } else { 0 })
             .collect();

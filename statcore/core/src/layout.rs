@@ -188,12 +188,7 @@ mod tests {
 
     #[test]
     fn duplicate_names_and_bad_edges_are_refused() {
-        let dup = Layout::new(
-            vec![("a".into(), vec![0.0, 1.0])],
-            vec![("a".into(), vec![])],
-            vec![],
-            20,
-        );
+        let dup = Layout::new(vec![("a".into(), vec![0.0, 1.0])], vec![("a".into(), vec![])], vec![], 20);
         assert!(matches!(dup, Err(CoreError::InvalidInput { .. })));
         let bad = Layout::new(vec![("a".into(), vec![1.0, 0.0])], vec![], vec![], 20);
         assert!(matches!(bad, Err(CoreError::InvalidInput { .. })));

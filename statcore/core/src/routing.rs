@@ -79,10 +79,9 @@ impl ModelRoute {
             Some(c) if *c == self.champion => {
                 Err(CoreError::invalid(field("challenger"), "must differ from the champion"))
             }
-            None if self.challenger_share > 0.0 => Err(CoreError::invalid(
-                field("challenger_share"),
-                "is positive but there is no challenger",
-            )),
+            None if self.challenger_share > 0.0 => {
+                Err(CoreError::invalid(field("challenger_share"), "is positive but there is no challenger"))
+            }
             _ => Ok(()),
         }
     }

@@ -34,7 +34,10 @@ fn contiguous<'a, T: numpy::Element>(field: &str, a: &'a PyReadonlyArray1<'_, T>
 
 impl Layout {
     fn index_of(names: &[String], kind: &str, name: &str) -> PyResult<usize> {
-        names.iter().position(|n| n == name).ok_or_else(|| invalid(kind, format!("no feature named {name:?}")))
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| invalid(kind, format!("no feature named {name:?}")))
     }
 }
 
@@ -48,7 +51,8 @@ impl Layout {
         fields: Vec<String>,
         confidence_bins: usize,
     ) -> PyResult<Self> {
-        let layout = CoreLayout::new(numeric, categorical.into_iter().collect(), fields, confidence_bins).py()?;
+        let layout =
+            CoreLayout::new(numeric, categorical.into_iter().collect(), fields, confidence_bins).py()?;
         Ok(Layout { inner: Arc::new(layout) })
     }
 
@@ -149,9 +153,21 @@ fn flags(field: &str, a: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
 #[pymethods]
 impl Aggregate {
     #[new]
-    fn new(layout: &Layout, model_type: &str, model_id: &str, window_start_ms: i64, window_end_ms: i64) -> PyResult<Self> {
-        let inner =
-            CoreAggregate::new(Arc::clone(&layout.inner), model_type, model_id, window_start_ms, window_end_ms).py()?;
+    fn new(
+        layout: &Layout,
+        model_type: &str,
+        model_id: &str,
+        window_start_ms: i64,
+        window_end_ms: i64,
+    ) -> PyResult<Self> {
+        let inner = CoreAggregate::new(
+            Arc::clone(&layout.inner),
+            model_type,
+            model_id,
+            window_start_ms,
+            window_end_ms,
+        )
+        .py()?;
         Ok(Aggregate { inner })
     }
 
@@ -179,7 +195,10 @@ impl Aggregate {
             Some(a) => {
                 let shape = a.shape();
                 if shape[1] != layout.numeric_names.len() {
-                    return Err(invalid("numeric", format!("has {} columns, layout has {}", shape[1], layout.numeric_names.len())));
+                    return Err(invalid(
+                        "numeric",
+                        format!("has {} columns, layout has {}", shape[1], layout.numeric_names.len()),
+                    ));
                 }
                 a.as_slice().map_err(|_| invalid("numeric", "must be a C-contiguous 2-D array"))?
             }
@@ -187,9 +206,12 @@ impl Aggregate {
             None => return Err(invalid("numeric", "is required: the layout has numeric features")),
         };
         let cat_slots = categorical_slots(&layout, categorical, n)?;
-        let (error, labelled, correct) = (flags("error", error)?, flags("labelled", labelled)?, flags("correct", correct)?);
+        let (error, labelled, correct) =
+            (flags("error", error)?, flags("labelled", labelled)?, flags("correct", correct)?);
         let ff: &[u8] = match &field_flags {
-            Some(a) => a.as_slice().map_err(|_| invalid("field_flags", "must be a C-contiguous 2-D array"))?,
+            Some(a) => {
+                a.as_slice().map_err(|_| invalid("field_flags", "must be a C-contiguous 2-D array"))?
+            }
             None => &[],
         };
         let batch = Batch {
@@ -209,7 +231,11 @@ impl Aggregate {
 
     /// Absorbs late labels for this model: `correct` (n) and `field_flags` (n × fields).
     #[pyo3(signature = (correct, field_flags=None))]
-    fn update_outcomes(&mut self, correct: &Bound<'_, PyAny>, field_flags: Option<PyReadonlyArray2<'_, u8>>) -> PyResult<()> {
+    fn update_outcomes(
+        &mut self,
+        correct: &Bound<'_, PyAny>,
+        field_flags: Option<PyReadonlyArray2<'_, u8>>,
+    ) -> PyResult<()> {
         let correct = flags("correct", Some(correct))?;
         let ff: Vec<u8> = match &field_flags {
             Some(a) => a.as_slice().map_err(|_| invalid("field_flags", "must be C-contiguous"))?.to_vec(),
@@ -225,7 +251,11 @@ impl Aggregate {
 
     /// Decodes and merges many encoded aggregates in one call, without the GIL.
     #[staticmethod]
-    fn merge_encoded(py: Python<'_>, layout: &Layout, blobs: Vec<Bound<'_, PyBytes>>) -> PyResult<Option<Aggregate>> {
+    fn merge_encoded(
+        py: Python<'_>,
+        layout: &Layout,
+        blobs: Vec<Bound<'_, PyBytes>>,
+    ) -> PyResult<Option<Aggregate>> {
         let layout = Arc::clone(&layout.inner);
         // Borrow the bytes (immutable, kept alive by `blobs`) instead of copying them.
         let blobs: Vec<&[u8]> = blobs.iter().map(|b| b.as_bytes()).collect();
@@ -296,7 +326,11 @@ impl Aggregate {
     /// Per extraction field: `(tp, fp, fn)`.
     fn field_counts(&self) -> BTreeMap<String, (u64, u64, u64)> {
         let l = self.inner.layout();
-        l.fields.iter().cloned().zip(self.inner.outcomes().fields().iter().map(|f| (f.tp, f.fp, f.fn_))).collect()
+        l.fields
+            .iter()
+            .cloned()
+            .zip(self.inner.outcomes().fields().iter().map(|f| (f.tp, f.fp, f.fn_)))
+            .collect()
     }
     /// Per extraction field F1 (`None` for a field never seen).
     fn f1(&self) -> BTreeMap<String, Option<f64>> {
@@ -339,14 +373,22 @@ impl Aggregate {
     fn __repr__(&self) -> String {
         format!(
             "Aggregate(model_type={:?}, model_id={:?}, window=[{}, {}], records={})",
-            self.inner.model_type, self.inner.model_id, self.inner.window_start_ms, self.inner.window_end_ms, self.inner.records()
+            self.inner.model_type,
+            self.inner.model_id,
+            self.inner.window_start_ms,
+            self.inner.window_end_ms,
+            self.inner.records()
         )
     }
 }
 
 /// Maps `{feature: [n strings]}` to row-major vocabulary slots (one pass, GIL held: the
 /// strings are Python objects).
-fn categorical_slots(layout: &CoreLayout, categorical: Option<BTreeMap<String, Vec<String>>>, n: usize) -> PyResult<Vec<u32>> {
+fn categorical_slots(
+    layout: &CoreLayout,
+    categorical: Option<BTreeMap<String, Vec<String>>>,
+    n: usize,
+) -> PyResult<Vec<u32>> {
     let k = layout.categorical_names.len();
     if k == 0 {
         return match categorical {
@@ -354,12 +396,17 @@ fn categorical_slots(layout: &CoreLayout, categorical: Option<BTreeMap<String, V
             _ => Ok(Vec::new()),
         };
     }
-    let mut columns = categorical.ok_or_else(|| invalid("categorical", "is required: the layout has categorical features"))?;
+    let mut columns = categorical
+        .ok_or_else(|| invalid("categorical", "is required: the layout has categorical features"))?;
     let mut slots = vec![0u32; n * k];
     for (j, name) in layout.categorical_names.iter().enumerate() {
-        let col = columns.remove(name).ok_or_else(|| invalid(format!("categorical[{name:?}]"), "is missing"))?;
+        let col =
+            columns.remove(name).ok_or_else(|| invalid(format!("categorical[{name:?}]"), "is missing"))?;
         if col.len() != n {
-            return Err(invalid(format!("categorical[{name:?}]"), format!("has {} values, expected {n}", col.len())));
+            return Err(invalid(
+                format!("categorical[{name:?}]"),
+                format!("has {} values, expected {n}", col.len()),
+            ));
         }
         let vocab = &layout.vocabularies[j];
         for (i, v) in col.iter().enumerate() {

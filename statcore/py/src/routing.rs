@@ -1,7 +1,7 @@
 //! Routing: `Route`, `RoutingTable`, `Router`, `Arm`, `bucket`.
 
-use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -118,7 +118,11 @@ impl RoutingTable {
         Ok(RoutingTable { inner: Arc::new(core::RoutingTable::decode(data).py()?) })
     }
     fn __repr__(&self) -> String {
-        format!("RoutingTable(generation={}, model_types={:?})", self.inner.generation, self.inner.routes.keys())
+        format!(
+            "RoutingTable(generation={}, model_types={:?})",
+            self.inner.generation,
+            self.inner.routes.keys()
+        )
     }
 }
 

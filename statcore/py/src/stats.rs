@@ -8,9 +8,7 @@ use std::borrow::Cow;
 
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
-use statcore_core::compare::{
-    drift_report, Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein,
-};
+use statcore_core::compare::{drift_report, Comparison, Histogram, JensenShannon, Ks, Psi, Wasserstein};
 use statcore_core::proportions::{self, Alternative, DEFAULT_TAU};
 use statcore_core::{CoreError, Result as CoreResult};
 
@@ -292,13 +290,7 @@ impl PyMsprt {
         self.inner.looks()
     }
 
-    fn update(
-        &mut self,
-        count_a: i64,
-        nobs_a: i64,
-        count_b: i64,
-        nobs_b: i64,
-    ) -> PyResult<PyMsprtResult> {
+    fn update(&mut self, count_a: i64, nobs_a: i64, count_b: i64, nobs_b: i64) -> PyResult<PyMsprtResult> {
         self.inner
             .update(
                 count("count_a", count_a).py()?,

@@ -22,8 +22,7 @@ const DEFAULT_MAX_SAMPLES: i64 = 1_000_000;
 
 /// A Python int that must not be negative, with the field named in the error.
 fn non_negative(field: &str, v: i64) -> statcore_core::Result<u64> {
-    u64::try_from(v)
-        .map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
+    u64::try_from(v).map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
 }
 
 fn to_usize(field: &str, v: i64) -> statcore_core::Result<usize> {
@@ -150,8 +149,7 @@ impl PyStore {
         F: Send + FnOnce(&mut CoreStore) -> statcore_core::Result<T>,
     {
         without_gil(py, || {
-            let mut guard =
-                self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let mut guard = self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
             let store = guard.as_mut().ok_or_else(|| CoreError::Store("store is closed".into()))?;
             f(store)
         })
@@ -298,8 +296,7 @@ impl PyStore {
     ) -> PyResult<u64> {
         let n = request_id.len();
         let ts = ts_ms.as_slice().map_err(|_| invalid("ts_ms", "must be C-contiguous"))?;
-        let conf =
-            confidence.as_slice().map_err(|_| invalid("confidence", "must be C-contiguous"))?;
+        let conf = confidence.as_slice().map_err(|_| invalid("confidence", "must be C-contiguous"))?;
         let document_id = document_id.unwrap_or_default();
         let payload = payload.unwrap_or_default();
         for (name, len, optional) in [
@@ -390,10 +387,7 @@ impl PyStore {
         since_ms: i64,
     ) -> PyResult<Vec<(String, String, i64, Bound<'py, PyBytes>)>> {
         let windows = self.with(py, |s| s.windows_since(since_ms))?;
-        Ok(windows
-            .into_iter()
-            .map(|(t, m, start, w)| (t, m, start, PyBytes::new(py, &w)))
-            .collect())
+        Ok(windows.into_iter().map(|(t, m, start, w)| (t, m, start, PyBytes::new(py, &w))).collect())
     }
 
     fn delete_windows_before(&self, py: Python<'_>, before_ms: i64) -> PyResult<u64> {
@@ -408,8 +402,7 @@ impl PyStore {
     /// Closes the LMDB environment. Samples appended but not flushed are dropped. Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         without_gil(py, || {
-            let mut guard =
-                self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let mut guard = self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
             guard.take();
             Ok(())
         })

@@ -133,19 +133,20 @@ impl LatencyHistogram {
 
     /// Sparse (slot, count) pairs of the non-empty buckets, plus the scalar state, for codecs.
     pub fn to_parts(&self) -> (Vec<(u32, u64)>, u64, u128, f64, f64) {
-        let sparse = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (i as u32, *c))
-            .collect();
+        let sparse =
+            self.counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (i as u32, *c)).collect();
         (sparse, self.total, self.sum_ns, self.min_ms, self.max_ms)
     }
 
     /// Adds decoded parts: sparse `(slot, count)` pairs (slots `< SLOTS`, already checked),
     /// the sum in nanoseconds and the extremes. Empty parts change nothing.
-    pub fn add_parts(&mut self, sparse: impl IntoIterator<Item = (u32, u64)>, sum_ns: u128, min_ms: f64, max_ms: f64) {
+    pub fn add_parts(
+        &mut self,
+        sparse: impl IntoIterator<Item = (u32, u64)>,
+        sum_ns: u128,
+        min_ms: f64,
+        max_ms: f64,
+    ) {
         let mut added = 0;
         for (slot, c) in sparse {
             self.counts[slot as usize] += c;

@@ -40,7 +40,12 @@ pub trait Accumulator: Clone + PartialEq + std::fmt::Debug {
 /// The contract every accumulator's property tests check: `merge` is associative and
 /// commutative, and merging the parts equals absorbing everything into one accumulator.
 #[cfg(test)]
-pub(crate) fn check_merge_laws<A: Accumulator>(a: &A, b: &A, c: &A, whole: &A) -> std::result::Result<(), String> {
+pub(crate) fn check_merge_laws<A: Accumulator>(
+    a: &A,
+    b: &A,
+    c: &A,
+    whole: &A,
+) -> std::result::Result<(), String> {
     let merged = |x: &A, y: &A| -> std::result::Result<A, String> {
         let mut m = x.clone();
         m.merge(y).map_err(|e| e.to_string())?;

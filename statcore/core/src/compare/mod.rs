@@ -81,7 +81,8 @@ impl<'a> Histogram<'a> {
         if self.counts.is_empty() {
             return Err(CoreError::invalid(field, "is empty"));
         }
-        let bad = if self.trusted { None } else { self.counts.iter().position(|c| !c.is_finite() || *c < 0.0) };
+        let bad =
+            if self.trusted { None } else { self.counts.iter().position(|c| !c.is_finite() || *c < 0.0) };
         if let Some(i) = bad {
             return Err(CoreError::invalid(
                 field,
@@ -114,9 +115,7 @@ pub fn validate_pair(reference: &Histogram<'_>, current: &Histogram<'_>) -> Resu
         )));
     }
     if !std::ptr::eq(reference.edges, current.edges) && reference.edges != current.edges {
-        return Err(CoreError::Incompatible(
-            "reference and current histograms have different edges".into(),
-        ));
+        return Err(CoreError::Incompatible("reference and current histograms have different edges".into()));
     }
     Ok(())
 }
@@ -141,8 +140,7 @@ mod tests {
         let neg = [1.0, -2.0, 3.0];
         let nan = [1.0, f64::NAN, 3.0];
         let zero = [0.0, 0.0, 0.0];
-        let check =
-            |r: &[f64], c: &[f64]| validate_pair(&Histogram::new(&e, r), &Histogram::new(&e, c));
+        let check = |r: &[f64], c: &[f64]| validate_pair(&Histogram::new(&e, r), &Histogram::new(&e, c));
         assert!(check(&ok, &ok).is_ok());
         let field = |res: Result<()>| match res {
             Err(CoreError::InvalidInput { field, .. }) => field,

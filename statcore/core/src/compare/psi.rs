@@ -31,7 +31,11 @@ impl Comparison for Psi {
                 let expected = (r * inv_ref).max(PSI_EPSILON);
                 let actual = (c * inv_cur).max(PSI_EPSILON);
                 // Equal proportions (e.g. a slot empty on both sides) add exactly 0: skip the log.
-                if actual == expected { 0.0 } else { (actual - expected) * (actual / expected).ln() }
+                if actual == expected {
+                    0.0
+                } else {
+                    (actual - expected) * (actual / expected).ln()
+                }
             })
             .sum();
         Ok(psi)

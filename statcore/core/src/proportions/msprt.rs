@@ -65,17 +65,10 @@ pub fn msprt_look(
     let estimate = pb - pa;
     let v = pa * (1.0 - pa) / nobs_a as f64 + pb * (1.0 - pb) / nobs_b as f64;
     if v.is_nan() || v <= 0.0 {
-        return Ok(MsprtResult {
-            estimate,
-            pvalue: 1.0,
-            ci_low: -1.0,
-            ci_high: 1.0,
-            rejected: false,
-        });
+        return Ok(MsprtResult { estimate, pvalue: 1.0, ci_low: -1.0, ci_high: 1.0, rejected: false });
     }
     let tau2 = tau * tau;
-    let ln_lambda =
-        0.5 * (v / (v + tau2)).ln() + tau2 * estimate * estimate / (2.0 * v * (v + tau2));
+    let ln_lambda = 0.5 * (v / (v + tau2)).ln() + tau2 * estimate * estimate / (2.0 * v * (v + tau2));
     let pvalue = (-ln_lambda).exp().min(1.0);
     let half = (v * (v + tau2) / tau2 * (2.0 * (1.0 / alpha).ln() + ((v + tau2) / v).ln())).sqrt();
     Ok(MsprtResult {
@@ -104,15 +97,7 @@ impl Msprt {
     /// A fresh test at level `alpha` in `(0, 1)` with mixing standard deviation `tau > 0`.
     pub fn try_new(alpha: f64, tau: f64) -> Result<Self> {
         check_params(alpha, tau)?;
-        Ok(Msprt {
-            tau,
-            alpha,
-            pvalue: 1.0,
-            ci_low: -1.0,
-            ci_high: 1.0,
-            last: (0, 0, 0, 0),
-            looks: 0,
-        })
+        Ok(Msprt { tau, alpha, pvalue: 1.0, ci_low: -1.0, ci_high: 1.0, last: (0, 0, 0, 0), looks: 0 })
     }
 
     pub fn tau(&self) -> f64 {
@@ -130,13 +115,7 @@ impl Msprt {
 
     /// Absorbs a look at cumulative counts. Counts may not go backwards (successes, failures
     /// and trials of each arm are non-decreasing); on error the state is unchanged.
-    pub fn update(
-        &mut self,
-        count_a: u64,
-        nobs_a: u64,
-        count_b: u64,
-        nobs_b: u64,
-    ) -> Result<MsprtResult> {
+    pub fn update(&mut self, count_a: u64, nobs_a: u64, count_b: u64, nobs_b: u64) -> Result<MsprtResult> {
         self.check_cumulative(count_a, nobs_a, count_b, nobs_b)?;
         let look = msprt_look(count_a, nobs_a, count_b, nobs_b, self.tau, self.alpha)?;
         self.pvalue = self.pvalue.min(look.pvalue);
@@ -164,10 +143,7 @@ impl Msprt {
     ) -> Result<Vec<MsprtResult>> {
         let n = count_a.len();
         if nobs_a.len() != n || count_b.len() != n || nobs_b.len() != n {
-            return Err(CoreError::invalid(
-                "nobs_a",
-                "count/nobs arrays must have the same length",
-            ));
+            return Err(CoreError::invalid("nobs_a", "count/nobs arrays must have the same length"));
         }
         (0..n).map(|i| self.update(count_a[i], nobs_a[i], count_b[i], nobs_b[i])).collect()
     }
@@ -207,8 +183,7 @@ mod tests {
         assert!((r.pvalue - (1.0 / lambda).min(1.0)).abs() < 1e-12);
         // The interval's ends are exactly where Λ(θ0) = 1/α.
         for end in [r.ci_low, r.ci_high] {
-            let l = (v / (v + t2)).sqrt()
-                * (t2 * (r.estimate - end).powi(2) / (2.0 * v * (v + t2))).exp();
+            let l = (v / (v + t2)).sqrt() * (t2 * (r.estimate - end).powi(2) / (2.0 * v * (v + t2))).exp();
             assert!((l - 20.0).abs() < 1e-8);
         }
         assert_eq!(r.rejected, r.pvalue <= 0.05);

@@ -28,10 +28,7 @@ pub fn srm(observed: &[u64], expected_shares: &[f64]) -> Result<SrmResult> {
         ));
     }
     if let Some(s) = expected_shares.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(CoreError::invalid(
-            "expected_shares",
-            format!("{s} is not positive and finite"),
-        ));
+        return Err(CoreError::invalid("expected_shares", format!("{s} is not positive and finite")));
     }
     let total: f64 = observed.iter().map(|&o| o as f64).sum();
     if total <= 0.0 {

@@ -32,11 +32,7 @@ pub(crate) fn get(rtxn: &heed::RoTxn, dbs: Dbs, name: &str) -> Result<Option<Vec
 }
 
 /// Every blob whose name starts with `prefix`, in name order.
-pub(crate) fn with_prefix(
-    rtxn: &heed::RoTxn,
-    dbs: Dbs,
-    prefix: &str,
-) -> Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn with_prefix(rtxn: &heed::RoTxn, dbs: Dbs, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
     let start = [PREFIX, prefix.as_bytes()].concat();
     let mut out = Vec::new();
     for item in dbs.meta.prefix_iter(rtxn, &start)? {

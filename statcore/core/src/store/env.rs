@@ -143,11 +143,7 @@ fn open_env(path: &Path, map_size: usize) -> Result<Env<WithoutTls>> {
     Ok(env)
 }
 
-fn check_or_write_format(
-    meta: Database<Bytes, Bytes>,
-    wtxn: &mut RwTxn,
-    path: &Path,
-) -> Result<()> {
+fn check_or_write_format(meta: Database<Bytes, Bytes>, wtxn: &mut RwTxn, path: &Path) -> Result<()> {
     match meta.get(wtxn, FORMAT_KEY)? {
         None => {
             let bytes = Writer::with_header(FORMAT_MAGIC, STORE_FORMAT_VERSION).finish();

@@ -51,12 +51,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            map_size: 64 << 20,
-            max_map_size: 16 << 30,
-            max_samples: 1_000_000,
-            max_age_ms: None,
-        }
+        StoreConfig { map_size: 64 << 20, max_map_size: 16 << 30, max_samples: 1_000_000, max_age_ms: None }
     }
 }
 
@@ -157,12 +152,7 @@ impl Store {
         self.env.write(|wtxn, dbs| windows::put(wtxn, dbs, &key, bytes))
     }
 
-    pub fn get_window(
-        &self,
-        model_type: &str,
-        model_id: &str,
-        start_ms: i64,
-    ) -> Result<Option<Vec<u8>>> {
+    pub fn get_window(&self, model_type: &str, model_id: &str, start_ms: i64) -> Result<Option<Vec<u8>>> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
         self.env.read(|rtxn, dbs| windows::get(rtxn, dbs, &key))
     }
@@ -229,9 +219,7 @@ impl Store {
             self.flush(ts_ms)?;
             return Ok(seq);
         }
-        self.env.write(|wtxn, dbs| {
-            samples::attach_label(wtxn, dbs, request_id, label, human_correction)
-        })
+        self.env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, request_id, label, human_correction))
     }
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.
@@ -255,9 +243,9 @@ impl Store {
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
-        let (c, (count, oldest, newest)) = self.env.read(|rtxn, dbs| {
-            Ok((samples::load_counters(rtxn, dbs)?, samples::extent(rtxn, dbs)?))
-        })?;
+        let (c, (count, oldest, newest)) = self
+            .env
+            .read(|rtxn, dbs| Ok((samples::load_counters(rtxn, dbs)?, samples::extent(rtxn, dbs)?)))?;
         Ok(StoreStats {
             samples: count,
             bytes: c.sample_bytes,

@@ -42,17 +42,11 @@ impl Sample {
         if self.request_id.len() > MAX_REQUEST_ID_BYTES {
             return Err(CoreError::invalid(
                 "request_id",
-                format!(
-                    "{} bytes exceeds the limit of {MAX_REQUEST_ID_BYTES}",
-                    self.request_id.len()
-                ),
+                format!("{} bytes exceeds the limit of {MAX_REQUEST_ID_BYTES}", self.request_id.len()),
             ));
         }
         if !self.confidence.is_finite() {
-            return Err(CoreError::invalid(
-                "confidence",
-                format!("must be finite, got {}", self.confidence),
-            ));
+            return Err(CoreError::invalid("confidence", format!("must be finite, got {}", self.confidence)));
         }
         Ok(())
     }
@@ -147,14 +141,10 @@ mod tests {
     #[test]
     fn store_sample_validation_names_the_field() {
         let mut s = sample("");
-        assert!(
-            matches!(s.validate(), Err(CoreError::InvalidInput { field, .. }) if field == "request_id")
-        );
+        assert!(matches!(s.validate(), Err(CoreError::InvalidInput { field, .. }) if field == "request_id"));
         s.request_id = "r".into();
         s.confidence = f64::NAN;
-        assert!(
-            matches!(s.validate(), Err(CoreError::InvalidInput { field, .. }) if field == "confidence")
-        );
+        assert!(matches!(s.validate(), Err(CoreError::InvalidInput { field, .. }) if field == "confidence"));
         s.confidence = f64::INFINITY;
         assert!(s.validate().is_err());
         s.confidence = 0.5;

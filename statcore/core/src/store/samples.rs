@@ -139,8 +139,7 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
     }
     for (seq, request_id, size) in &doomed {
         dbs.samples.delete(wtxn, &seq_key(*seq))?;
-        let indexed =
-            dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
+        let indexed = dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
         if indexed == Some(*seq) {
             dbs.by_request.delete(wtxn, request_id.as_bytes())?;
         }
@@ -158,8 +157,7 @@ pub(crate) fn attach_label(
     label: &[u8],
     human_correction: bool,
 ) -> Result<u64> {
-    let not_found =
-        || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
+    let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
     let seq = dbs.by_request.get(wtxn, request_id.as_bytes())?.ok_or_else(not_found)?;
     let seq = decode_seq(seq)?;
     let old = dbs.samples.get(wtxn, &seq_key(seq))?.ok_or_else(not_found)?;

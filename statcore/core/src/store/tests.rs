@@ -88,10 +88,7 @@ fn store_group_commit_is_durable_only_after_flush() {
     drop(store);
     let store = open(dir.path(), &config());
     let stats = store.stats().unwrap();
-    assert_eq!(
-        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.pending),
-        (500, 1, 500, 0)
-    );
+    assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.pending), (500, 1, 500, 0));
     assert_eq!(stats.last_flush_ms, Some(200));
     let pulled = store.pull(0, 1_000).unwrap();
     let mut expected = sample("r-7", 100);
@@ -106,14 +103,10 @@ fn store_rejected_batch_buffers_nothing() {
     let mut store = open(dir.path(), &config());
     let mut bad = batch("r", 3, 0);
     bad[2].confidence = f64::NAN;
-    assert!(
-        matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "confidence")
-    );
+    assert!(matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "confidence"));
     let mut bad = batch("r", 3, 0);
     bad[1].request_id.clear();
-    assert!(
-        matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "request_id")
-    );
+    assert!(matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "request_id"));
     assert_eq!(store.pending(), 0);
     assert_eq!(store.append(batch("r", 1, 0)).unwrap(), vec![1]);
 }
@@ -163,10 +156,7 @@ fn store_evicts_by_count_oldest_first_and_counts() {
     store.append_and_flush(batch("a", 4, 0), 0).unwrap();
     store.append_and_flush(batch("b", 4, 0), 0).unwrap();
     let stats = store.stats().unwrap();
-    assert_eq!(
-        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total),
-        (5, 4, 8, 3)
-    );
+    assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total), (5, 4, 8, 3));
     assert!(matches!(store.attach_label("a-0", b"x", false, 0), Err(CoreError::NotFound(_))));
     assert_eq!(store.attach_label("a-3", b"x", false, 0).unwrap(), 4);
     drop(store);
@@ -189,10 +179,7 @@ fn store_evicts_by_age() {
     assert_eq!((stats.samples, stats.oldest_seq, stats.evicted_total), (2, 4, 3));
     store.flush(10_000).unwrap();
     let stats = store.stats().unwrap();
-    assert_eq!(
-        (stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total),
-        (0, 0, 0, 5)
-    );
+    assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total), (0, 0, 0, 5));
     assert_eq!(stats.bytes, 0);
     drop(store);
     let mut store = open(dir.path(), &cfg);
@@ -223,9 +210,7 @@ fn store_full_at_max_keeps_the_batch_buffered() {
     let mut store = open(dir.path(), &cfg);
     store.put_window("t", "m", 0, &vec![1; 200_000]).unwrap();
     store
-        .append(
-            batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect(),
-        )
+        .append(batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect())
         .unwrap();
     assert!(matches!(store.flush(0), Err(CoreError::StoreFull(_))));
     assert_eq!(store.pending(), 100);

@@ -29,10 +29,7 @@ pub(crate) fn encode_key(model_type: &str, model_id: &str, start_ms: i64) -> Res
         }
     }
     if model_type.len() + model_id.len() > MAX_IDS_BYTES {
-        return Err(CoreError::invalid(
-            "model_id",
-            format!("ids exceed {MAX_IDS_BYTES} bytes together"),
-        ));
+        return Err(CoreError::invalid("model_id", format!("ids exceed {MAX_IDS_BYTES} bytes together")));
     }
     let mut key = Vec::with_capacity(model_type.len() + model_id.len() + 10);
     key.extend_from_slice(model_type.as_bytes());
@@ -45,8 +42,7 @@ pub(crate) fn encode_key(model_type: &str, model_id: &str, start_ms: i64) -> Res
 
 fn decode_key(key: &[u8]) -> Result<(String, String, i64)> {
     let bad = || CoreError::Codec("malformed window key".into());
-    let (ids, start) =
-        key.split_at_checked(key.len().checked_sub(8).ok_or_else(bad)?).ok_or_else(bad)?;
+    let (ids, start) = key.split_at_checked(key.len().checked_sub(8).ok_or_else(bad)?).ok_or_else(bad)?;
     let mut parts = ids.split(|b| *b == 0);
     let (Some(model_type), Some(model_id), Some([]), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
