@@ -25,6 +25,7 @@ demo: build
 test: build test-rust stubtest test-py
 
 test-rust:
+	cargo fmt --all --check
 	cargo test -p statcore-core --release -q
 
 stubtest: build
