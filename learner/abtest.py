@@ -133,7 +133,6 @@ class ABPolicy:
 class DecisionStatistic:
     """Challenger minus champion accuracy, its p-value and confidence interval."""
 
-
     estimate: float
     p_value: float
     ci_low: float
