@@ -84,6 +84,10 @@ class WindowCollector:
     def models(self, model_type: str) -> list[str]:
         return sorted(mid for (t, mid) in self._windows if t == model_type)
 
+    def window_starts(self, model_type: str, model_id: str) -> list[int]:
+        """Starts of the closed windows held for a model, oldest first."""
+        return sorted(self._windows.get((model_type, model_id), {}))
+
     def merged(
         self, model_type: str, model_id: str, *, since_ms: int | None = None,
         until_ms: int | None = None, include_open: bool = True,
