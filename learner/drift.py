@@ -47,7 +47,6 @@ from typing import Union
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 import statcore
 from learner.errors import InvalidInputError
@@ -270,7 +269,7 @@ def concept_drift(
     accuracy = correct / labelled
     drop = baseline_accuracy - accuracy
     var = baseline_accuracy * (1 - baseline_accuracy) / labelled
-    pvalue = float(stats.norm.sf(drop / math.sqrt(var))) if var > 0 else (0.0 if drop > 0 else 1.0)
+    pvalue = 0.5 * math.erfc(drop / math.sqrt(2 * var)) if var > 0 else (0.0 if drop > 0 else 1.0)
     sufficient = labelled >= policy.min_labelled
     drifted = sufficient and drop > policy.accuracy_drop and pvalue <= policy.fdr_q
     return ConceptResult(baseline_accuracy, accuracy, labelled, drop, pvalue, drifted, sufficient)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 import statcore
 from learner.abtest import INSUFFICIENT_SAMPLES, ArmStats
@@ -87,7 +86,7 @@ def assess_health(window: ArmStats, baseline_accuracy: float | None, policy: Hea
             details = {}
             drop = baseline_accuracy - accuracy
             var = baseline_accuracy * (1 - baseline_accuracy) / window.labelled
-            p = float(stats.norm.sf(drop / math.sqrt(var))) if var > 0 else float(drop <= 0)
+            p = 0.5 * math.erfc(drop / math.sqrt(2 * var)) if var > 0 else float(drop <= 0)
             if drop > policy.degradation and p <= policy.q:
                 critical.append(f"accuracy {accuracy:.4f} is {drop:.4f} below baseline "
                                 f"{baseline_accuracy:.4f} (p={p:.2e})")

@@ -72,7 +72,11 @@ def feed_hour(fleet: LocalFleet, model_type: str, start_s: float, n: int, rng: n
     served: dict[str, int] = {}
     for s_index, side in enumerate(up):
         keys = [f"doc-{start_ms}-{i}" for i in range(s_index, n, len(up))]
-        models = np.array([side.router.route(model_type, k) for k in keys])
+        route = side.router.table.routes.get(model_type)
+        if route is not None and route.challenger is None:  # no split: skip per-request routing
+            models = np.full(len(keys), route.champion)
+        else:
+            models = np.array([side.router.route(model_type, k) for k in keys])
         layout = side.layout(model_type)
         for model_id in np.unique(models):
             m = int((models == model_id).sum())
