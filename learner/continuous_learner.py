@@ -98,6 +98,7 @@ class ContinuousLearner:
         self.baselines: dict[str, Baseline] = {}
         self.states: dict[str, ModelState] = {}
         self.scheduler = IntervalScheduler(clock, sleeper)
+        self._loop_jobs_added = False
         self.counters = {"learning_cycles_run": 0, "drift_detected_count": 0,
                          "retraining_triggered": 0, "ab_tests_created": 0, "promotions": 0,
                          "rollbacks": 0}
@@ -357,7 +358,8 @@ class ContinuousLearner:
         for model_type in self.model_types():
             if self.plan.route(model_type) is None:
                 self.adopt_champion(model_type)
-        if not self.scheduler.jobs:
+        if not self._loop_jobs_added:
+            self._loop_jobs_added = True
             self.scheduler.every("drift", c.drift_check_interval_s, self._each(self._drift_job))
             self.scheduler.every("ab_evaluation", c.ab_eval_interval_s, self._each(self.evaluate_ab))
             self.scheduler.every("health", c.health_check_interval_s, self._each(self.check_health))
