@@ -221,6 +221,7 @@ class ABTest:
     traffic_split: float
     started_ms: int
     msprt: statcore.Msprt
+    generation: int = 0
     status: ABTestStatus = ABTestStatus.RUNNING
     last_result: ABTestResult | None = None
 
@@ -288,10 +289,11 @@ class ABTestingManager:
                 running.status = ABTestStatus.STOPPED  # one test per model type at a time
         test_id = f"ab_{model_type}_{next(self._ids):04d}"
         now_ms = int(self._clock() * 1000)
-        self._tests[test_id] = ABTest(test_id, model_type, champion_id, challenger_id, traffic_split,
-                                      now_ms, statcore.Msprt(self.policy.alpha, self.policy.tau))
         table = self.plan.set_route(model_type, champion=champion_id, challenger=challenger_id,
                                     share=traffic_split, salt=test_id)
+        self._tests[test_id] = ABTest(test_id, model_type, champion_id, challenger_id, traffic_split,
+                                      now_ms, statcore.Msprt(self.policy.alpha, self.policy.tau),
+                                      table.generation)
         self.fleet.push_routing(table)
         return test_id
 
@@ -329,7 +331,8 @@ class ABTestingManager:
 
     def arm_stats(self, test: ABTest) -> tuple[ArmStats, ArmStats]:
         self.collector.refresh()
-        merged = [self.collector.merged(test.model_type, mid, since_ms=test.started_ms)
+        merged = [self.collector.merged(test.model_type, mid, since_ms=test.started_ms,
+                                        min_generation=test.generation)
                   for mid in (test.champion_id, test.challenger_id)]
         return (ArmStats.from_aggregate(test.champion_id, merged[0]),
                 ArmStats.from_aggregate(test.challenger_id, merged[1]))

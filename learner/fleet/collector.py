@@ -35,9 +35,9 @@ class WindowCollector:
         self._fleet = fleet
         self._cursors: dict[str, int] = {name: 0 for name in fleet.sidecars()}
         self._seen: set[WindowKey] = set()
-        # (model_type, model_id) -> {window_start_ms: merged aggregate across sidecars}
-        self._windows: dict[tuple[str, str], dict[int, statcore.Aggregate]] = {}
-        self._open: dict[str, tuple[statcore.Aggregate, ...]] = {}
+        # (model_type, model_id) -> {(window_start_ms, generation): merged across sidecars}
+        self._windows: dict[tuple[str, str], dict[tuple[int, int], statcore.Aggregate]] = {}
+        self._open: dict[str, tuple[int, tuple[statcore.Aggregate, ...]]] = {}
         self.stale: set[str] = set()
         self._on_stale = on_stale
 
@@ -64,7 +64,7 @@ class WindowCollector:
                 else:
                     dup += 1
             self._cursors[name] = max(self._cursors.get(name, 0), batch.cursor)
-            self._open[name] = batch.open
+            self._open[name] = (batch.routing_generation, batch.open)
         return RefreshResult(new, dup, tuple(sorted(self.stale)))
 
     def _absorb(self, window: PulledWindow) -> bool:
@@ -72,13 +72,14 @@ class WindowCollector:
             return False
         self._seen.add(window.key)
         per_model = self._windows.setdefault((window.key.model_type, window.key.model_id), {})
-        existing = per_model.get(window.key.window_start_ms)
+        slot = (window.key.window_start_ms, window.key.generation)
+        existing = per_model.get(slot)
         if existing is None:
-            per_model[window.key.window_start_ms] = window.aggregate.copy()
+            per_model[slot] = window.aggregate.copy()
         elif existing.layout.fingerprint == window.aggregate.layout.fingerprint:
             existing.merge(window.aggregate)
-        elif window.aggregate.window_start_ms >= existing.window_start_ms:
-            per_model[window.key.window_start_ms] = window.aggregate.copy()  # newer layout wins
+        else:
+            per_model[slot] = window.aggregate.copy()  # a new baseline's layout wins
         return True
 
     def models(self, model_type: str) -> list[str]:
@@ -86,19 +87,22 @@ class WindowCollector:
 
     def window_starts(self, model_type: str, model_id: str) -> list[int]:
         """Starts of the closed windows held for a model, oldest first."""
-        return sorted(self._windows.get((model_type, model_id), {}))
+        return sorted({start for start, _ in self._windows.get((model_type, model_id), {})})
 
     def merged(
         self, model_type: str, model_id: str, *, since_ms: int | None = None,
-        until_ms: int | None = None, include_open: bool = True,
+        until_ms: int | None = None, include_open: bool = True, min_generation: int = 0,
     ) -> statcore.Aggregate | None:
         """All windows of a model in ``[since_ms, until_ms)`` merged into one aggregate (plus,
         by default, the sidecars' open windows); windows with an older layout than the newest
-        are skipped (a new baseline changes the bins)."""
-        parts = [agg for start, agg in sorted(self._windows.get((model_type, model_id), {}).items())
-                 if (since_ms is None or start >= since_ms) and (until_ms is None or start < until_ms)]
+        are skipped (a new baseline changes the bins). ``min_generation`` keeps only windows
+        served under that routing generation or a later one (an A/B test's own traffic)."""
+        parts = [agg for (start, gen), agg in sorted(self._windows.get((model_type, model_id), {}).items())
+                 if (since_ms is None or start >= since_ms) and (until_ms is None or start < until_ms)
+                 and gen >= min_generation]
         if include_open:
-            parts += [agg for opened in self._open.values() for agg in opened
+            parts += [agg for gen, opened in self._open.values() if gen >= min_generation
+                      for agg in opened
                       if agg.model_type == model_type and agg.model_id == model_id
                       and (since_ms is None or agg.window_start_ms >= since_ms)
                       and (until_ms is None or agg.window_start_ms < until_ms)]
@@ -115,8 +119,8 @@ class WindowCollector:
         """Drop merged windows older than ``before_ms`` (retention); returns how many."""
         dropped = 0
         for per_model in self._windows.values():
-            for start in [s for s in per_model if s < before_ms]:
-                del per_model[start]
+            for slot in [slot for slot in per_model if slot[0] < before_ms]:
+                del per_model[slot]
                 dropped += 1
         self._seen = {k for k in self._seen if k.window_start_ms >= before_ms}
         return dropped

@@ -22,12 +22,14 @@ __all__ = ["Fleet", "WindowKey", "PulledWindow", "PullBatch", "PushResult", "Bas
 
 @dataclass(frozen=True, order=True)
 class WindowKey:
-    """Identity of one aggregate window: never merged twice."""
+    """Identity of one aggregate window: never merged twice. Sidecars cut windows when the
+    routing table changes, so each window was served under one routing ``generation``."""
 
     sidecar: str
     model_type: str
     model_id: str
     window_start_ms: int
+    generation: int = 0
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ class LocalSidecar:
         agg = self._open.pop(k)
         self._seq += 1
         self._closed.append(PulledWindow(
-            self._seq, WindowKey(self.name, agg.model_type, agg.model_id, agg.window_start_ms), agg))
+            self._seq, WindowKey(self.name, agg.model_type, agg.model_id, agg.window_start_ms,
+                                 self.router.generation), agg))
 
     def cut(self, now_ms: int) -> None:
         """Close every open window now: a routing change starts new windows, so counts of
@@ -115,7 +116,8 @@ class LocalSidecar:
     def add_window(self, aggregate: statcore.Aggregate) -> None:
         """Insert a complete (already closed) window, as simulations of a sidecar do."""
         self._seq += 1
-        key = WindowKey(self.name, aggregate.model_type, aggregate.model_id, aggregate.window_start_ms)
+        key = WindowKey(self.name, aggregate.model_type, aggregate.model_id, aggregate.window_start_ms,
+                        self.router.generation)
         self._closed.append(PulledWindow(self._seq, key, aggregate))
 
     def pull(self, after_seq: int, now_ms: int) -> PullBatch:
