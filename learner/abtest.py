@@ -24,9 +24,8 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
-
-from scipy import stats
 
 import statcore
 from learner.config import TestMethod
@@ -151,7 +150,7 @@ def decision_statistic(champion: ArmStats, challenger: ArmStats, policy: ABPolic
     z = statcore.ztest_two_proportions(ca, na, cb, nb)
     pa, pb = ca / na, cb / nb
     se = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
-    half = float(stats.norm.ppf(1 - policy.alpha / 2)) * se
+    half = NormalDist().inv_cdf(1 - policy.alpha / 2) * se
     est = pb - pa
     return DecisionStatistic(est, z.pvalue, est - half, est + half, bool(z.pvalue < policy.alpha))
 

@@ -86,6 +86,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> ExitCode:
 
 
 def cmd_models(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    data: Any
     with _registry(args) as reg:
         if args.models_command == "list":
             records = reg.list_models(args.model_type, args.status)
@@ -110,7 +111,7 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> ExitCode:
 def _load(path: str) -> np.ndarray:
     p = Path(path)
     if p.suffix == ".npy":
-        return np.load(p)
+        return np.asarray(np.load(p), dtype=np.float64)
     return np.loadtxt(p, delimiter=",", ndmin=2)
 
 

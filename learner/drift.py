@@ -250,8 +250,8 @@ def coarse_counts(
         return ref, cur
     midpoint = (np.cumsum(ref) - ref / 2) / total
     group = np.clip((midpoint * bins).astype(np.int64), 0, bins - 1)
-    return (np.bincount(group, weights=ref, minlength=bins),
-            np.bincount(group, weights=cur, minlength=bins))
+    return (np.bincount(group, weights=ref, minlength=bins).astype(np.float64),
+            np.bincount(group, weights=cur, minlength=bins).astype(np.float64))
 
 
 def concept_drift(
@@ -387,6 +387,8 @@ class DriftDetector:
         a name -> column mapping) or two :class:`statcore.Aggregate` over the same layout."""
         if isinstance(baseline_data, statcore.Aggregate) and isinstance(current_data, statcore.Aggregate):
             return decide(aggregate_feature_stats(baseline_data, current_data, self.policy), self.policy)
+        if isinstance(baseline_data, statcore.Aggregate) or isinstance(current_data, statcore.Aggregate):
+            raise InvalidInputError("pass two aggregates or two raw data sets, not a mix")
         reference, current = self.aggregates_from_raw(baseline_data, current_data, feature_names)
         return decide(aggregate_feature_stats(reference, current, self.policy), self.policy)
 

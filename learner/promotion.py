@@ -94,7 +94,7 @@ def improvement(estimate: Any, baseline: Any, kind: ImprovementKind) -> Any:
 
 def meets_promotion_rule(significant: bool | NDArray[np.bool_], estimate: float | NDArray[np.float64],
                          champion_rate: float | NDArray[np.float64],
-                         policy: PromotionPolicy) -> bool | NDArray[np.bool_]:
+                         policy: PromotionPolicy) -> Any:
     """Criteria 3 and 4, vectorised (the simulations call this very function on arrays)."""
     gain = improvement(estimate, champion_rate, policy.improvement_kind)
     return np.logical_and(np.logical_and(significant, np.greater(estimate, 0)),

@@ -84,7 +84,7 @@ class Baseline:
 
     @staticmethod
     def from_reference_data(
-        model_type: str, model_id: str, data: Mapping[str, Sequence[float]] | np.ndarray,
+        model_type: str, model_id: str, data: Mapping[str, Any] | np.ndarray,
         *, feature_names: Sequence[str] | None = None, fields: Sequence[str] = (),
         bins: int = 1024, accuracy: float | None = None,
     ) -> Baseline:
