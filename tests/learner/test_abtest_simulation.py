@@ -33,11 +33,15 @@ def promoted(p_champion: float, p_challenger: float, runs: int, seed: int, *,
     cb = np.cumsum(rng.binomial(nb_step, p_challenger), axis=1).astype(np.int64)
     na = np.cumsum(na_step, axis=1).astype(np.int64)
     nb = np.cumsum(nb_step, axis=1).astype(np.int64)
-    pvalues = np.empty((runs, LOOKS))
+    pvalues = np.ones((runs, LOOKS))
     srm_ok = np.empty((runs, LOOKS), dtype=bool)
+    enough = (na >= MIN_SAMPLES) & (nb >= MIN_SAMPLES)
     for i in range(runs):
         if method == "sequential":
-            pvalues[i] = statcore.Msprt(ALPHA).update_many(ca[i], na[i], cb[i], nb[i])
+            # like production: the test's mSPRT sees a look once both arms have MIN_SAMPLES
+            j = int(np.argmax(enough[i])) if enough[i].any() else LOOKS
+            if j < LOOKS:
+                pvalues[i, j:] = statcore.Msprt(ALPHA).update_many(ca[i, j:], na[i, j:], cb[i, j:], nb[i, j:])
         else:
             pvalues[i] = [statcore.ztest_two_proportions(int(a), int(x), int(b), int(y)).pvalue
                           for a, x, b, y in zip(ca[i], na[i], cb[i], nb[i])]
@@ -46,7 +50,6 @@ def promoted(p_champion: float, p_challenger: float, runs: int, seed: int, *,
     significant = pvalues <= ALPHA if method == "sequential" else pvalues < ALPHA
     estimate = cb / nb - ca / na
     rule = meets_promotion_rule(significant, estimate, ca / na, PromotionPolicy(min_improvement))
-    enough = (na >= MIN_SAMPLES) & (nb >= MIN_SAMPLES)
     return np.asarray((rule & enough & srm_ok).any(axis=1))
 
 
@@ -83,3 +86,38 @@ def test_one_point_better_rarely_clears_the_two_point_floor() -> None:
     print(f"\n1 point better: sequential+floor {ours:.4f}; seed's z-test+floor {seeds_rule:.4f} ({runs} runs)")
     assert ours <= 0.20
     assert seeds_rule > ours
+
+
+def test_vectorised_harness_matches_the_production_decision() -> None:
+    """Feeding the same looks through ArmStats -> decision_statistic -> decide_winner ->
+    promotion_decision gives the same first promotion look as the vectorised harness."""
+    from learner.abtest import ABPolicy, ABTestResult, ArmStats, decide_winner, decision_statistic
+    from learner.config import TestMethod
+    from learner.promotion import promotion_decision
+
+    runs, seed = 30, 21
+    rng = np.random.default_rng(seed)
+    nb_step = rng.binomial(PER_LOOK, SHARE, size=(runs, LOOKS))
+    na_step = PER_LOOK - nb_step
+    ca = np.cumsum(rng.binomial(na_step, 0.85), axis=1)
+    cb = np.cumsum(rng.binomial(nb_step, 0.875), axis=1)
+    na, nb = np.cumsum(na_step, axis=1), np.cumsum(nb_step, axis=1)
+    expected = promoted(0.85, 0.875, runs, seed, min_improvement=0.02)
+    policy = ABPolicy(TestMethod.SEQUENTIAL, ALPHA, MIN_SAMPLES)
+    for i in range(runs):
+        msprt = statcore.Msprt(ALPHA)
+        hit = False
+        for k in range(LOOKS):
+            a = ArmStats("a", int(na[i, k]), int(na[i, k]), int(ca[i, k]))
+            b = ArmStats("b", int(nb[i, k]), int(nb[i, k]), int(cb[i, k]))
+            enough = min(a.labelled, b.labelled) >= MIN_SAMPLES
+            stat = decision_statistic(a, b, policy, msprt) if enough else None
+            srm = statcore.srm([a.records, b.records], [1 - SHARE, SHARE]).pvalue if enough else None
+            winner, rec, message = decide_winner(a, b, stat, srm, policy)
+            result = ABTestResult("t", "m", TestMethod.SEQUENTIAL, winner,
+                                  None if stat is None else stat.p_value, rec, message, a, b,
+                                  None if stat is None else stat.estimate, None, None, srm, SHARE)
+            if promotion_decision(result, PromotionPolicy(0.02)).promote:
+                hit = True
+                break
+        assert hit == bool(expected[i]), i
