@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from learner.abtest import ABPolicy, ABTestingManager, ABTestStatus, model_type_of
+from learner.abtest import ABPolicy, ABTestingManager, ABTestStatus, ArmStats, model_type_of
 from learner.config import LearningConfig
 from learner.drift import DriftDetector, DriftPolicy, DriftReport
 from learner.errors import UnknownModelTypeError
@@ -135,6 +135,8 @@ class ContinuousLearner:
     def _sync(self) -> None:
         self.collector.refresh()
         self.fleet.reconcile()
+        retention_ms = int(self.config.training_lookback_days * 86_400_000)
+        self.collector.forget_before(self._now_ms() - retention_ms)
         self.metrics.stale_sidecars.set(len(self.collector.stale))
 
     def _push_route(self, model_type: str, champion: str) -> None:
@@ -314,6 +316,19 @@ class ContinuousLearner:
         self._after_rollback(model_type)
         return result
 
+    def performance(self, model_type: str, window_s: float | None = None) -> dict[str, dict[str, Any]]:
+        """Per model of ``model_type``: accuracy, error rate, F1 per extraction field and latency
+        p50/p95/p99 over the last ``window_s`` (default: the health interval)."""
+        self.collector.refresh()
+        span = self.config.health_check_interval_s if window_s is None else window_s
+        since = self._now_ms() - int(span * 1000)
+        out = {}
+        for model_id in self.collector.models(model_type):
+            agg = self.collector.merged(model_type, model_id, since_ms=since)
+            if agg is not None:
+                out[model_id] = ArmStats.from_aggregate(model_id, agg).to_dict()
+        return out
+
     def report(self) -> dict[str, Any]:
         """The weekly report: counters, per model type champion, drift and A/B state."""
         per_type = {}
@@ -324,6 +339,7 @@ class ContinuousLearner:
             per_type[model_type] = {
                 "champion": None if champion is None else champion["id"],
                 "ab_test": None if test is None else test.test_id,
+                "performance": self.performance(model_type),
                 "last_drift": None if last is None else last.to_dict()}
         report = {"at": self._clock(), "statistics": self.get_statistics(), "models": per_type}
         self.reports.append(report)

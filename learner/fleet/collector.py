@@ -65,6 +65,11 @@ class WindowCollector:
                     dup += 1
             self._cursors[name] = max(self._cursors.get(name, 0), batch.cursor)
             self._open[name] = (batch.routing_generation, batch.open)
+            if batch.closed:
+                try:
+                    self._fleet.ack(name, self._cursors[name])
+                except SidecarUnreachableError:
+                    pass  # the windows stay on the sidecar; replays are deduplicated
         return RefreshResult(new, dup, tuple(sorted(self.stale)))
 
     def _absorb(self, window: PulledWindow) -> bool:

@@ -132,6 +132,10 @@ class Fleet(Protocol):
         :class:`learner.errors.SidecarUnreachableError` when the sidecar does not answer."""
         ...
 
+    def ack(self, sidecar: str, seq: int) -> None:
+        """The learner has merged every window up to ``seq``: the sidecar may drop them."""
+        ...
+
     def push_routing(self, table: statcore.RoutingTable) -> PushResult:
         """Send a routing table to every sidecar; sidecars refuse older generations."""
         ...

@@ -132,6 +132,13 @@ class LocalSidecar:
         """Drop closed windows the learner has acknowledged (bounded memory)."""
         self._closed = [w for w in self._closed if w.seq > seq]
 
+    def reset_cursor(self) -> None:
+        """Replay every held window with new sequence numbers (what a restarted sidecar
+        without its acknowledgement state would do); the collector must not double count."""
+        self._closed = [PulledWindow(self._seq + i + 1, w.key, w.aggregate)
+                        for i, w in enumerate(self._closed)]
+        self._seq += len(self._closed)
+
 
 class LocalFleet:
     """A :class:`~learner.fleet.interface.Fleet` over in-process :class:`LocalSidecar` objects."""
@@ -162,6 +169,11 @@ class LocalFleet:
 
     def pull(self, sidecar: str, after_seq: int) -> PullBatch:
         return self._sidecars[sidecar].pull(after_seq, self._now_ms())
+
+    def ack(self, sidecar: str, seq: int) -> None:
+        side = self._sidecars[sidecar]
+        if side.up:
+            side.forget_before(seq)
 
     def _apply_routing(self, side: LocalSidecar) -> None:
         if self._table is not None and side.router.generation < self._table.generation:

@@ -27,8 +27,7 @@ def test_windows_are_counted_once_across_pulls_and_replays() -> None:
     merged = collector.merged("m", "m_1.0.0")
     assert merged is not None and merged.records == 15
     # a sidecar replays the same window (e.g. after a restart with its cursor reset)
-    side = fleet.sidecar("sidecar-0")
-    side._closed.append(side._closed[0].__class__(99, side._closed[0].key, side._closed[0].aggregate))
+    window(fleet, "sidecar-0", 0, 10)  # same (sidecar, model, window start, generation)
     result = collector.refresh()
     assert (result.new_windows, result.duplicates) == (0, 1)
     assert collector.merged("m", "m_1.0.0").records == 15  # type: ignore[union-attr]
@@ -62,3 +61,19 @@ def test_open_windows_are_visible_but_not_accumulated() -> None:
     collector.refresh()
     assert collector.merged("m", "m_1.0.0", include_open=False).records == 1  # type: ignore[union-attr]
     assert collector.merged("m", "m_1.0.0").records == 1  # type: ignore[union-attr]
+
+
+def test_acknowledged_windows_leave_the_sidecar_and_replays_are_ignored() -> None:
+    fleet = LocalFleet.with_sidecars(1, clock=lambda: 10_000.0)
+    collector = WindowCollector(fleet)
+    window(fleet, "sidecar-0", 0, 4)
+    window(fleet, "sidecar-0", 3_600_000, 6)
+    collector.refresh()
+    side = fleet.sidecar("sidecar-0")
+    assert side._closed == []  # acknowledged
+    window(fleet, "sidecar-0", 7_200_000, 5)
+    side.reset_cursor()
+    collector.refresh()
+    assert collector.merged("m", "m_1.0.0").records == 15  # type: ignore[union-attr]
+    assert collector.forget_before(3_600_000) == 1
+    assert collector.merged("m", "m_1.0.0").records == 11  # type: ignore[union-attr]
