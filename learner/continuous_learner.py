@@ -47,6 +47,7 @@ class ModelState:
     champion_since_ms: int = 0
     pending_jobs: list[str] = field(default_factory=list)
     last_drift: DriftReport | None = None
+    in_drift: bool = False
 
 
 class ContinuousLearner:
@@ -159,7 +160,8 @@ class ContinuousLearner:
         self.baselines[model_type] = baseline
         push = self.fleet.push_baseline(baseline)
         self.metrics.push_latency.labels("baseline").observe(push.latency_s)
-        self._state(model_type).drift_cursor_ms = self._now_ms()
+        state = self._state(model_type)
+        state.drift_cursor_ms, state.in_drift = self._now_ms(), False
         return baseline
 
     def adopt_champion(self, model_type: str) -> None:
@@ -191,7 +193,11 @@ class ContinuousLearner:
         if report.drift_detected:
             self.counters["drift_detected_count"] += 1
             self.metrics.drift_detections.labels(model_type).inc()
-            self.notifier.notify(Notification(EventKind.DRIFT, model_type, report.message, report.to_dict()))
+            if not state.in_drift:  # notify on entering drift, not at every alarming check
+                self.notifier.notify(Notification(EventKind.DRIFT, model_type, report.message,
+                                                  report.to_dict()))
+        if report.sufficient_samples:
+            state.in_drift = report.drift_detected
         return report
 
     def _last_window_start(self, model_type: str, model_id: str, since: int) -> int:

@@ -30,7 +30,7 @@ import statcore
 from learner.abtest import INSUFFICIENT_SAMPLES, ArmStats
 from learner.errors import InvalidInputError, UnknownModelTypeError
 from learner.notify import EventKind, Notification, Notifier
-from learner.registry import ModelRegistry
+from learner.registry import ModelRegistry, NoPreviousChampionError
 from learner.rollback import Rollback
 
 __all__ = ["HealthSeverity", "HealthPolicy", "HealthAssessment", "HealthMonitor",
@@ -156,7 +156,11 @@ class HealthMonitor:
             self._notifier.notify(Notification(EventKind.HEALTH, model_type,
                                                f"{model_id} {health.severity.value}: " + "; ".join(health.issues), out))
         if health.severity is HealthSeverity.CRITICAL and auto_rollback and self._rollback is not None:
-            result = self._rollback(model_type, "health: " + "; ".join(health.issues),
-                                    {"window": window.to_dict(), "issues": list(health.issues)})
-            out.update(rollback=True, rollback_result=result.to_dict())
+            try:
+                result = self._rollback(model_type, "health: " + "; ".join(health.issues),
+                                        {"window": window.to_dict(), "issues": list(health.issues)})
+            except NoPreviousChampionError as exc:  # nothing to go back to: retraining must help
+                out["rollback_error"] = str(exc)
+            else:
+                out.update(rollback=True, rollback_result=result.to_dict())
         return out

@@ -32,3 +32,23 @@ def test_seed_prediction_dicts() -> None:
         {"correct": True},
     ])
     assert (stats.records, stats.labelled, stats.correct, stats.errors) == (3, 3, 2, 1)
+
+
+def test_critical_without_a_previous_champion_reports_instead_of_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from learner.fleet import LocalFleet
+    from learner.health import HealthMonitor
+    from learner.notify import RecordingNotifier
+    from learner.registry import ModelRegistry
+    from learner.rollback import Rollback
+    from learner.routing import RoutingPlan
+    from tests.learner.simulation import tiny_model
+
+    with ModelRegistry(tmp_path / "r") as registry:
+        only = registry.register_model(tiny_model(0), "m", "m", {"accuracy": 0.85})
+        registry.promote_to_champion(only, reason="initial")
+        notes = RecordingNotifier()
+        monitor = HealthMonitor(registry, Rollback(registry, RoutingPlan(), LocalFleet.with_sidecars(1),
+                                                   notes), notes)
+        out = monitor.check("m", ArmStats(only, 2000, 2000, 1400))
+        assert out["severity"] == "critical" and out["rollback"] is False
+        assert "no earlier" in out["rollback_error"]
