@@ -14,7 +14,9 @@ learner.errors.InvalidLearningConfigError: invalid LearningConfig: lora_rank mus
 from __future__ import annotations
 
 import enum
+import tomllib
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from learner.errors import InvalidLearningConfigError
@@ -129,6 +131,16 @@ class LearningConfig:
         problems = _problems(self)
         if problems:
             raise InvalidLearningConfigError("invalid LearningConfig: " + "; ".join(problems))
+
+    @classmethod
+    def from_toml(cls, path: str | Path, section: str = "learning") -> LearningConfig:
+        """Load the ``[learning]`` table of a TOML file (unknown keys raise)."""
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise InvalidLearningConfigError(f"[{section}] must be a table")
+        return cls.from_mapping(table)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> LearningConfig:

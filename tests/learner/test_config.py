@@ -27,3 +27,14 @@ def test_from_mapping_and_enum_coercion() -> None:
 def test_frozen() -> None:
     with pytest.raises(AttributeError):
         LearningConfig().lora_rank = 4  # type: ignore[misc]
+
+
+def test_from_toml(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "learner.toml"
+    path.write_text('[learning]\ndrift_threshold_psi = 0.3\nab_test_method = "z_test"\n'
+                    'model_types = ["vision_encoder"]\n')
+    config = LearningConfig.from_toml(path)
+    assert config.drift_threshold_psi == 0.3 and config.ab_test_method is TestMethod.Z_TEST
+    path.write_text("[learning]\nlora_rank = 0\nab_test_traffic_split = 2.0\n")
+    with pytest.raises(InvalidLearningConfigError, match="lora_rank.*ab_test_traffic_split"):
+        LearningConfig.from_toml(path)
