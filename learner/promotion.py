@@ -45,6 +45,7 @@ from learner.abtest import (
 from learner.config import ImprovementKind
 from learner.errors import InvalidInputError
 from learner.fleet import Fleet
+from learner.health import HealthMonitor, HealthPolicy
 from learner.notify import EventKind, LoggingNotifier, Notification, Notifier
 from learner.registry import ModelRegistry
 from learner.rollback import Rollback
@@ -162,7 +163,7 @@ class ChampionPromoter:
                  ab_testing: ABTestingManager | None = None, registry: ModelRegistry | None = None,
                  notifier: Notifier | None = None,
                  improvement_kind: ImprovementKind | str = ImprovementKind.ABSOLUTE,
-                 health_policy: Any = None) -> None:
+                 health_policy: HealthPolicy | None = None) -> None:
         self.policy = PromotionPolicy(min_improvement, max_degradation, ImprovementKind.parse(improvement_kind))
         self.ab_testing = ab_testing if ab_testing is not None else ABTestingManager()
         self.registry = registry
@@ -219,8 +220,6 @@ class ChampionPromoter:
     def monitor_champion_health(self, model_type: str, recent_predictions: Any,
                                 auto_rollback: bool = True) -> dict[str, Any]:
         """Health of the champion on recent predictions; rolls back when critical."""
-        from learner.health import HealthMonitor  # local: health imports this module's types
-
         monitor = HealthMonitor(self.registry, self._rollback() if self.registry else None,
                                 self.notifier, policy=self._health_policy)
         return monitor.check(model_type, recent_predictions, auto_rollback=auto_rollback)
