@@ -1,11 +1,12 @@
-"""`make demo`: the loop's core decisions on embedded defaults, in one process, in seconds.
+"""`make demo`: the control loop on embedded defaults, in one process, in seconds.
 
-Simulated days of traffic (a fake clock, not sleeps) for a document classifier: statcore routes
-every request (90/10 champion/challenger, sticky by document id), aggregates hourly windows per
-model, detects drift from the windows' histograms, runs the always-valid sequential A/B test at
-every 6-hour look, and the registry (SQLite + safetensors artifacts) promotes the challenger and
-later rolls back an injected degradation. Everything is real except the models themselves,
-whose accuracy is simulated. The multi-process demo (sidecars, learner, LoRA) builds on this.
+Three weeks of simulated traffic (a manual clock, not sleeps) for a document classifier served
+by three in-process sidecars (statcore routers and hourly aggregate windows). The real
+``ContinuousLearner`` runs its schedule: hourly drift checks, 6-hourly A/B evaluation with the
+always-valid sequential test, daily health checks. Drift (a new vendor's larger invoices)
+triggers retraining (a stand-in retrainer registers new weights), the challenger wins its A/B
+test and is promoted, an injected degradation is rolled back by the health check, and every
+sidecar routes to the restored champion. Only the models' accuracy is simulated.
 
 Run: ``python -m learner.demo [--workdir DIR] [--seed N]``.
 """
@@ -14,168 +15,171 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import statcore
+from learner.config import LearningConfig
+from learner.continuous_learner import ContinuousLearner
+from learner.fleet import LocalFleet
+from learner.notify import EventKind, Notification
 from learner.registry import ModelRegistry
+from learner.retrainer import RetrainState, RetrainStatus
+from learner.scheduler import ManualClock
 
-HOUR_MS = 3_600_000
+HOUR = 3600.0
+MODEL = "doc_classifier"
 FEATURES = ["amount", "pages", "line_items"]
 REQUESTS_PER_HOUR = 420  # ~10,000 a day
-
-
-@dataclass
-class Timeline:
-    events: list[str] = field(default_factory=list)
-
-    def log(self, hour: int, text: str) -> None:
-        line = f"day {hour // 24 + 1:>2} {hour % 24:02d}:00  {text}"
-        self.events.append(line)
-        print(line, flush=True)
 
 
 def documents(rng: np.random.Generator, n: int, drifted: bool) -> np.ndarray:
     """Feature rows of synthetic business documents; drift = a new vendor's larger invoices."""
     shift = 0.6 if drifted else 0.0
-    return np.column_stack(
-        [
-            rng.lognormal(6.0 + shift, 0.9, n),
-            rng.integers(1, 6 + (4 if drifted else 0), n).astype(float),
-            rng.poisson(8 + (6 if drifted else 0), n).astype(float),
-        ]
-    )
+    return np.column_stack([
+        rng.lognormal(6.0 + shift, 0.9, n),
+        rng.integers(1, 6 + (4 if drifted else 0), n).astype(float),
+        rng.poisson(8 + (6 if drifted else 0), n).astype(float),
+    ])
 
 
-def hour_of_traffic(
-    rng: np.random.Generator,
-    router: statcore.Router,
-    layout: statcore.Layout,
-    hour: int,
-    accuracy: dict[str, float],
-    drifted: bool,
-) -> dict[str, statcore.Aggregate]:
-    """Routes one hour of requests and aggregates them per serving model."""
-    rows = documents(rng, REQUESTS_PER_HOUR, drifted)
-    served = np.array([router.route("doc_classifier", f"doc-{hour}-{i}") for i in range(len(rows))])
-    windows = {}
-    for model_id in np.unique(served):
-        mask = served == model_id
-        n = int(mask.sum())
-        agg = statcore.Aggregate(layout, "doc_classifier", str(model_id), hour * HOUR_MS, (hour + 1) * HOUR_MS)
-        agg.update(
-            numeric=np.ascontiguousarray(rows[mask]),
-            confidence=rng.beta(8, 2, n),
-            latency_ms=rng.gamma(3.0, 15.0, n),
-            labelled=np.ones(n, np.uint8),
-            correct=(rng.random(n) < accuracy[str(model_id)]).astype(np.uint8),
-        )
-        windows[str(model_id)] = agg
-    return windows
+@dataclass
+class World:
+    """What production looks like: the documents and how well each model does on them."""
+
+    rng: np.random.Generator
+    start: float
+    drifted: bool = False
+    accuracy: dict[str, float] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+    def stamp(self, now: float) -> str:
+        hours = int((now - self.start) // HOUR)
+        return f"day {hours // 24 + 1:>2} {hours % 24:02d}:00"
+
+    def reference(self, model_type: str, model_id: str) -> dict[str, np.ndarray]:
+        rows = documents(self.rng, 20_000, self.drifted)
+        return {name: np.ascontiguousarray(rows[:, j]) for j, name in enumerate(FEATURES)}
 
 
-def route_table(generation: int, champion: str, challenger: str | None = None) -> statcore.RoutingTable:
-    share = 0.1 if challenger else 0.0
-    return statcore.RoutingTable(generation, {"doc_classifier": statcore.Route(champion, challenger, share, "ab")})
+class TimelineNotifier:
+    """Prints the loop's notifications as a timeline."""
+
+    def __init__(self, world: World, clock: ManualClock) -> None:
+        self.world, self.clock = world, clock
+
+    def notify(self, n: Notification) -> None:
+        d: Mapping[str, Any] = n.details
+        if n.kind is EventKind.DRIFT:
+            worst = max(d["features"].items(), key=lambda kv: kv[1]["psi"])
+            text = (f"hourly drift check: DRIFT DETECTED on {worst[0]} (PSI={worst[1]['psi']:.3f}, "
+                    f"KS={worst[1]['ks_statistic']:.3f}, {d['current_n']} records)")
+        elif n.kind is EventKind.RETRAINING:
+            text = f"retraining: {n.message}"
+        elif n.kind is EventKind.PROMOTION:
+            r = d["result"]
+            text = (f"A/B look: {r['challenger']['accuracy']:.3f} vs {r['champion']['accuracy']:.3f} "
+                    f"({r['estimate']:+.3f}), always-valid p={r['p_value']:.1e}, SRM p={r['srm_pvalue']:.2f}"
+                    f" -> PROMOTED {d['new_champion']} (generation {d['generation']})")
+        elif n.kind is EventKind.ROLLBACK:
+            text = (f"ROLLED BACK to {d['restored_champion']} (generation {d['generation']}, "
+                    f"{len(d['applied'])} sidecars): {d['reason']}")
+        elif n.kind is EventKind.HEALTH:
+            text = f"daily health check: {n.message}"
+        else:
+            return
+        line = f"{self.world.stamp(self.clock())}  {text}"
+        self.world.events.append(line)
+        print(line, flush=True)
+
+
+class StandInRetrainer:
+    """Registers slightly different weights at once (LoRA retraining lives elsewhere)."""
+
+    def __init__(self, registry: ModelRegistry, world: World) -> None:
+        self.registry, self.world = registry, world
+        self.jobs: dict[str, RetrainStatus] = {}
+
+    def trigger(self, model_type: str, reason: str, statistics: Mapping[str, Any]) -> str:
+        job = f"retrain-{len(self.jobs) + 1}"
+        weights = {"classifier.weight": self.world.rng.normal(size=(4, 8)).astype(np.float32)}
+        model_id = self.registry.register_model(weights, model_type, model_type, {"accuracy": 0.85},
+                                                {"trigger": reason})
+        self.world.accuracy[model_id] = 0.85
+        self.jobs[job] = RetrainStatus(job, RetrainState.SUCCEEDED, model_id)
+        return job
+
+    def poll(self, job_id: str) -> RetrainStatus:
+        return self.jobs[job_id]
+
+
+def hour_of_traffic(fleet: LocalFleet, world: World, end_s: float) -> None:
+    """The hour that just ended, routed by each sidecar and reported as closed windows."""
+    start_ms = int((end_s - HOUR) * 1000)
+    rows = documents(world.rng, REQUESTS_PER_HOUR, world.drifted)
+    for s, name in enumerate(fleet.sidecars()):
+        side = fleet.sidecar(name)
+        index = np.arange(s, REQUESTS_PER_HOUR, 3)
+        served = np.array([side.router.route(MODEL, f"doc-{start_ms}-{i}") for i in index])
+        for model_id in np.unique(served):
+            part = rows[index[served == model_id]]
+            n = len(part)
+            agg = statcore.Aggregate(side.layout(MODEL), MODEL, str(model_id), start_ms, start_ms + 3_600_000)
+            agg.update(numeric=np.ascontiguousarray(part), confidence=world.rng.beta(8, 2, n),
+                       latency_ms=world.rng.gamma(3.0, 15.0, n), labelled=np.ones(n, np.uint8),
+                       correct=(world.rng.random(n) < world.accuracy[str(model_id)]).astype(np.uint8))
+            side.add_window(agg)
 
 
 def run(workdir: Path, seed: int) -> int:
-    rng = np.random.default_rng(seed)
-    timeline = Timeline()
-    registry = ModelRegistry(root=str(workdir / "model_registry"))
-    weights = {"classifier.weight": rng.normal(size=(4, 8)).astype(np.float32)}
-    champion = registry.register_model(weights, "doc_classifier", "doc_classifier", {"accuracy": 0.85}, {})
+    clock = ManualClock(1_800_000_000.0)
+    world = World(np.random.default_rng(seed), clock())
+    registry = ModelRegistry(root=str(workdir / "model_registry"), clock=clock)
+    weights = {"classifier.weight": world.rng.normal(size=(4, 8)).astype(np.float32)}
+    champion = registry.register_model(weights, MODEL, MODEL, {"accuracy": 0.85}, {})
     registry.promote_to_champion(champion, reason="initial deployment", metrics={"accuracy": 0.85})
-    # The champion is 85% accurate on the documents it was trained on and 79% after the drift.
-    accuracy = {champion: 0.85}
+    world.accuracy[champion] = 0.85
+    fleet = LocalFleet.with_sidecars(3, clock=clock)
+    learner = ContinuousLearner(
+        LearningConfig(model_types=(MODEL,)), registry=registry, fleet=fleet,
+        retrainer=StandInRetrainer(registry, world), notifier=TimelineNotifier(world, clock),
+        reference_data=world.reference, clock=clock, sleeper=clock.sleep)
+    learner.scheduler.every("traffic", HOUR, lambda: hour_of_traffic(fleet, world, clock()))
+    print(f"{world.stamp(clock())}  champion {champion} serves 100% on 3 sidecars")
 
-    baseline_rows = documents(rng, 20_000, drifted=False)
-    layout = statcore.Layout.from_baseline(
-        [(name, np.ascontiguousarray(baseline_rows[:, j])) for j, name in enumerate(FEATURES)], bins=10
-    )
-    reference = statcore.Aggregate(layout, "doc_classifier", champion, 0, 0)
-    reference.update(numeric=baseline_rows, confidence=np.full(len(baseline_rows), 0.9),
-                     latency_ms=np.ones(len(baseline_rows)))
-    generation = 1
-    router = statcore.Router(route_table(generation, champion))
-    timeline.log(0, f"champion {champion} serves 100% (routing generation {generation})")
-
-    test = statcore.Msprt(alpha=0.05)
-    totals: dict[str, statcore.Aggregate] = {}
-    serving, challenger = champion, None
-    promoted_at = rolled_back = None
-    for hour in range(21 * 24):
-        drifted = hour >= 12
-        if drifted:
-            accuracy[champion] = 0.79
-        if promoted_at is not None and hour >= promoted_at + 48 and challenger:
-            accuracy[challenger] = 0.72  # an injected production degradation
-        windows = hour_of_traffic(rng, router, layout, hour, accuracy, drifted)
-        for model_id, agg in windows.items():
-            if model_id in totals:
-                totals[model_id].merge(agg)
-            else:
-                totals[model_id] = agg.copy()
-        if challenger is None and windows[serving].records >= 200:
-            worst = max(statcore.feature_drift(reference, windows[serving]), key=lambda d: d.psi)
-            if worst.psi > 0.25 or hour == 0:
-                verdict = "no drift" if worst.psi <= 0.25 else "DRIFT DETECTED"
-                timeline.log(hour, f"hourly drift check: worst feature {worst.name} PSI={worst.psi:.3f} "
-                                   f"KS={worst.ks_statistic:.3f} (p={worst.ks_pvalue:.1e}) -> {verdict}")
-            if worst.psi > 0.25:
-                challenger = registry.register_model(
-                    {"classifier.weight": weights["classifier.weight"] + 0.01}, "doc_classifier",
-                    "doc_classifier", {"accuracy": 0.85}, {"trigger": f"PSI {worst.psi:.3f} on {worst.name}"})
-                registry.set_challenger(challenger, reason="retrained on drifted production data")
-                accuracy[challenger] = 0.85
-                generation += 1
-                router.swap(route_table(generation, champion, challenger))
-                totals = {}
-                timeline.log(hour, f"retrained -> challenger {challenger}; A/B test at 10% (generation {generation})")
-        if challenger and promoted_at is None and hour % 6 == 5 and len(totals) == 2:
-            a, b = totals[champion], totals[challenger]
-            res = test.update(a.correct, a.labelled, b.correct, b.labelled)
-            srm = statcore.srm([a.records, b.records], [0.9, 0.1])
-            decided = res.rejected and res.estimate >= 0.02 and srm.pvalue >= 0.001
-            if decided:
-                registry.promote_to_champion(challenger, reason="A/B test winner (mSPRT)", metrics={
-                    "estimate": res.estimate, "p_value": res.pvalue, "ci": [res.ci_low, res.ci_high],
-                    "srm_p": srm.pvalue, "champion_n": a.labelled, "challenger_n": b.labelled,
-                })
-                generation += 1
-                serving = challenger
-                router.swap(route_table(generation, serving))
-                promoted_at = hour
-                totals = {}
-                timeline.log(hour, f"A/B look: {b.accuracy:.3f} vs {a.accuracy:.3f} (+{res.estimate:.3f}), "
-                                   f"always-valid p={res.pvalue:.1e}, 95% CI [{res.ci_low:.3f}, {res.ci_high:.3f}], "
-                                   f"SRM p={srm.pvalue:.2f} -> PROMOTED (generation {generation})")
-        if promoted_at is not None and hour % 24 == 23 and serving in totals:
-            health = totals[serving]
-            if (health.accuracy or 0.0) < 0.85 - 0.05:
-                restored = registry.rollback_to_previous_champion(
-                    "doc_classifier", reason=f"health: accuracy {health.accuracy:.3f} < 0.80")
-                generation += 1
-                router.swap(route_table(generation, restored))
-                rolled_back = hour
-                timeline.log(hour, f"daily health check: accuracy {health.accuracy:.3f} on {health.labelled} "
-                                   f"labels -> ROLLED BACK to {restored} (generation {generation})")
-                break
-            timeline.log(hour, f"daily health check: accuracy {health.accuracy:.3f} -> healthy")
-            totals = {}
-    history = registry.get_promotion_history("doc_classifier")
-    final = registry.get_champion("doc_classifier")
+    learner.start_continuous_learning(until=clock() + 12 * HOUR)
+    world.drifted = True
+    world.accuracy[champion] = 0.79  # the champion suffers on the new documents
+    promoted_at = None
+    for _ in range(21 * 24):
+        learner.start_continuous_learning(until=clock() + HOUR)
+        if promoted_at is None and learner.counters["promotions"]:
+            promoted_at = clock()
+        if promoted_at is not None and clock() >= promoted_at + 48 * HOUR:
+            current = registry.get_champion(MODEL)
+            world.accuracy[current["id"]] = 0.72  # type: ignore[index]  # an injected degradation
+        if learner.counters["rollbacks"]:
+            break
+    restored = registry.get_champion(MODEL)
+    routes = {fleet.sidecar(s).router.route(MODEL, "doc-1") for s in fleet.sidecars()}
+    stats = learner.get_statistics()
     print("\nSummary")
-    print(f"  registry: {registry.get_statistics()['total_models']} models, {len(history)} ledger entries "
-          f"for promotions and rollbacks, champion now {final['id'] if final else None}")
-    print(f"  registry files: {workdir / 'model_registry'}")
-    return 0 if promoted_at is not None and rolled_back is not None else 1
+    print(f"  drift alarms {stats['drift_detected_count']}, retrains {stats['retraining_triggered']}, "
+          f"A/B tests {stats['ab_tests_created']}, promotions {stats['promotions']}, "
+          f"rollbacks {stats['rollbacks']}")
+    print(f"  champion now {restored['id'] if restored else None}; sidecars route to {sorted(routes)}")
+    print(f"  registry: {stats['model_registry']['total_models']} models, files in {workdir / 'model_registry'}")
+    registry.close()
+    ok = stats["promotions"] >= 1 and stats["rollbacks"] >= 1 and routes == {champion}
+    return 0 if ok else 1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

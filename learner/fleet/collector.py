@@ -1,0 +1,131 @@
+"""Incremental, exactly-once collection of the sidecars' windows.
+
+The collector keeps one cursor per sidecar and the set of window keys ``(sidecar, model_type,
+model_id, window_start)`` it has merged: a window is merged once even if a sidecar replays it
+(after a restart, or a cursor reset). A sidecar that does not answer is marked stale and the
+collection goes on with the others; its windows are picked up when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import statcore
+from learner.errors import SidecarUnreachableError
+from learner.fleet.interface import Fleet, PulledWindow, WindowKey
+
+__all__ = ["WindowCollector", "RefreshResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    new_windows: int
+    duplicates: int
+    stale: tuple[str, ...]
+
+
+class WindowCollector:
+    """Pulls closed windows from every sidecar and answers merged-aggregate queries."""
+
+    def __init__(self, fleet: Fleet, *, on_stale: Callable[[str], None] | None = None) -> None:
+        self._fleet = fleet
+        self._cursors: dict[str, int] = {name: 0 for name in fleet.sidecars()}
+        self._seen: set[WindowKey] = set()
+        # (model_type, model_id) -> {(window_start_ms, generation): merged across sidecars}
+        self._windows: dict[tuple[str, str], dict[tuple[int, int], statcore.Aggregate]] = {}
+        self._open: dict[str, tuple[int, tuple[statcore.Aggregate, ...]]] = {}
+        self.stale: set[str] = set()
+        self._on_stale = on_stale
+
+    def cursor(self, sidecar: str) -> int:
+        return self._cursors[sidecar]
+
+    def refresh(self) -> RefreshResult:
+        new = dup = 0
+        for name in self._fleet.sidecars():
+            try:
+                batch = self._fleet.pull(name, self._cursors.get(name, 0))
+            except SidecarUnreachableError as exc:
+                if name not in self.stale:
+                    log.warning("sidecar %s marked stale: %s", name, exc)
+                self.stale.add(name)
+                self._open.pop(name, None)
+                if self._on_stale is not None:
+                    self._on_stale(name)
+                continue
+            self.stale.discard(name)
+            for window in batch.closed:
+                if self._absorb(window):
+                    new += 1
+                else:
+                    dup += 1
+            self._cursors[name] = max(self._cursors.get(name, 0), batch.cursor)
+            self._open[name] = (batch.routing_generation, batch.open)
+            if batch.closed:
+                try:
+                    self._fleet.ack(name, self._cursors[name])
+                except SidecarUnreachableError:
+                    pass  # the windows stay on the sidecar; replays are deduplicated
+        return RefreshResult(new, dup, tuple(sorted(self.stale)))
+
+    def _absorb(self, window: PulledWindow) -> bool:
+        if window.key in self._seen:
+            return False
+        self._seen.add(window.key)
+        per_model = self._windows.setdefault((window.key.model_type, window.key.model_id), {})
+        slot = (window.key.window_start_ms, window.key.generation)
+        existing = per_model.get(slot)
+        if existing is None:
+            per_model[slot] = window.aggregate.copy()
+        elif existing.layout.fingerprint == window.aggregate.layout.fingerprint:
+            existing.merge(window.aggregate)
+        else:
+            per_model[slot] = window.aggregate.copy()  # a new baseline's layout wins
+        return True
+
+    def models(self, model_type: str) -> list[str]:
+        return sorted(mid for (t, mid) in self._windows if t == model_type)
+
+    def window_starts(self, model_type: str, model_id: str) -> list[int]:
+        """Starts of the closed windows held for a model, oldest first."""
+        return sorted({start for start, _ in self._windows.get((model_type, model_id), {})})
+
+    def merged(
+        self, model_type: str, model_id: str, *, since_ms: int | None = None,
+        until_ms: int | None = None, include_open: bool = True, min_generation: int = 0,
+    ) -> statcore.Aggregate | None:
+        """All windows of a model in ``[since_ms, until_ms)`` merged into one aggregate (plus,
+        by default, the sidecars' open windows); windows with an older layout than the newest
+        are skipped (a new baseline changes the bins). ``min_generation`` keeps only windows
+        served under that routing generation or a later one (an A/B test's own traffic)."""
+        parts = [agg for (start, gen), agg in sorted(self._windows.get((model_type, model_id), {}).items())
+                 if (since_ms is None or start >= since_ms) and (until_ms is None or start < until_ms)
+                 and gen >= min_generation]
+        if include_open:
+            parts += [agg for gen, opened in self._open.values() if gen >= min_generation
+                      for agg in opened
+                      if agg.model_type == model_type and agg.model_id == model_id
+                      and (since_ms is None or agg.window_start_ms >= since_ms)
+                      and (until_ms is None or agg.window_start_ms < until_ms)]
+        if not parts:
+            return None
+        fingerprint = parts[-1].layout.fingerprint
+        same = [p for p in parts if p.layout.fingerprint == fingerprint]
+        total = same[0].copy()
+        for p in same[1:]:
+            total.merge(p)
+        return total
+
+    def forget_before(self, before_ms: int) -> int:
+        """Drop merged windows older than ``before_ms`` (retention); returns how many."""
+        dropped = 0
+        for per_model in self._windows.values():
+            for slot in [slot for slot in per_model if slot[0] < before_ms]:
+                del per_model[slot]
+                dropped += 1
+        self._seen = {k for k in self._seen if k.window_start_ms >= before_ms}
+        return dropped

@@ -1,0 +1,158 @@
+"""The fleet seam: what the learner needs from its sidecars, whatever the transport.
+
+One implementation per file: :mod:`learner.fleet.local` (in-process, over statcore objects;
+used by tests, the demo and single-process deployments). The gRPC implementation over the
+sidecars' admin API implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+import statcore
+
+__all__ = ["Fleet", "WindowKey", "PulledWindow", "PullBatch", "PushResult", "Baseline",
+           "Outcome", "PushKind"]
+
+
+@dataclass(frozen=True, order=True)
+class WindowKey:
+    """Identity of one aggregate window: never merged twice. Sidecars cut windows when the
+    routing table changes, so each window was served under one routing ``generation``."""
+
+    sidecar: str
+    model_type: str
+    model_id: str
+    window_start_ms: int
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class PulledWindow:
+    """A closed window pulled from a sidecar, with the sidecar's sequence number."""
+
+    seq: int
+    key: WindowKey
+    aggregate: statcore.Aggregate
+
+
+@dataclass(frozen=True)
+class PullBatch:
+    """Closed windows after a cursor (each counted once) and a snapshot of the open ones."""
+
+    closed: tuple[PulledWindow, ...]
+    open: tuple[statcore.Aggregate, ...]
+    cursor: int
+    routing_generation: int
+
+
+class PushKind(enum.Enum):
+    ROUTING = "routing"
+    BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Which sidecars took a push and which missed it (they converge when they return)."""
+
+    kind: PushKind
+    generation: int
+    applied: tuple[str, ...]
+    missed: tuple[str, ...]
+    latency_s: float
+
+    @property
+    def complete(self) -> bool:
+        return not self.missed
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What ``SetBaseline`` carries: the layout (bin edges, vocabularies, fields) and the
+    reference histograms of the champion's reference data."""
+
+    model_type: str
+    model_id: str
+    layout: statcore.Layout
+    reference: statcore.Aggregate
+    accuracy: float | None = None
+
+    @staticmethod
+    def from_reference_data(
+        model_type: str, model_id: str, data: Mapping[str, Any] | np.ndarray,
+        *, feature_names: Sequence[str] | None = None, fields: Sequence[str] = (),
+        bins: int = 1024, accuracy: float | None = None,
+    ) -> Baseline:
+        """Baseline-quantile bin edges and reference histograms from reference data."""
+        if isinstance(data, Mapping):
+            columns = {str(k): np.ascontiguousarray(v, dtype=np.float64) for k, v in data.items()}
+        else:
+            arr = np.asarray(data, dtype=np.float64)
+            arr = arr[:, None] if arr.ndim == 1 else arr
+            names = list(feature_names or [f"feature_{j}" for j in range(arr.shape[1])])
+            columns = {n: np.ascontiguousarray(arr[:, j]) for j, n in enumerate(names)}
+        layout = statcore.Layout.from_baseline(list(columns.items()), fields=list(fields), bins=bins)
+        rows = np.ascontiguousarray(np.column_stack(list(columns.values())))
+        reference = statcore.Aggregate(layout, model_type, model_id, 0, 0)
+        n = rows.shape[0]
+        reference.update(numeric=rows, confidence=np.ones(n), latency_ms=np.zeros(n))
+        return Baseline(model_type, model_id, layout, reference, accuracy)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One served request as the data plane records it (features, outcome, latency)."""
+
+    model_type: str
+    model_id: str
+    key: str | None
+    latency_ms: float
+    correct: bool | None = None
+    error: bool = False
+    confidence: float = 1.0
+    features: Mapping[str, float] = field(default_factory=dict)
+    field_flags: Mapping[str, int] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Fleet(Protocol):
+    """The learner's view of its sidecars."""
+
+    def sidecars(self) -> list[str]:
+        """Names (admin addresses) of the sidecars, in a stable order."""
+        ...
+
+    def pull(self, sidecar: str, after_seq: int) -> PullBatch:
+        """Closed windows with sequence > ``after_seq`` and the open windows; raises
+        :class:`learner.errors.SidecarUnreachableError` when the sidecar does not answer."""
+        ...
+
+    def ack(self, sidecar: str, seq: int) -> None:
+        """The learner has merged every window up to ``seq``: the sidecar may drop them."""
+        ...
+
+    def push_routing(self, table: statcore.RoutingTable) -> PushResult:
+        """Send a routing table to every sidecar; sidecars refuse older generations."""
+        ...
+
+    def push_baseline(self, baseline: Baseline) -> PushResult:
+        """``SetBaseline`` on every sidecar."""
+        ...
+
+    def reconcile(self) -> list[str]:
+        """Re-push the latest routing table and baselines to sidecars that missed them;
+        returns the sidecars brought up to date."""
+        ...
+
+    def record(self, outcome: Outcome) -> None:
+        """Record one served request on the sidecar that served it (data plane)."""
+        ...
+
+    def route(self, model_type: str, key: str | None = None) -> str:
+        """The model that serves ``key`` (asks one sidecar's router)."""
+        ...
