@@ -130,15 +130,16 @@ class RetrainingOrchestrator:
             return None
         job_dir = self._work_dir / job.id
         _write_dataset(job_dir, training_set)
-        self._jobs.heartbeat(job.id, now, metrics={"dataset": training_set.report()})
-        self._launch(job, job_dir, training_set.data_window)
+        self._launch(job, job_dir, training_set.data_window,
+                     metrics={"dataset": training_set.report()})
         return job.id
 
     def _build(self, model_type: str, now: float) -> TrainingSet:
         now_ms = int(now * 1000)
         since_ms = now_ms - int(self._data.lookback_s * 1000)
         window = self._samples.window(model_type, since_ms, now_ms)
-        return build_training_set(window, self._spec.labels, self._data, now_ms)
+        return build_training_set((s.sample for s in window), self._spec.labels, self._data,
+                                  now_ms)
 
     def _job_spec(self, drift_report: str | None) -> dict[str, Any]:
         return {
@@ -148,7 +149,8 @@ class RetrainingOrchestrator:
             "drift_report": drift_report, "min_improvement": self._config.min_improvement,
         }
 
-    def _launch(self, job: Job, job_dir: Path, data_window: str | None = None) -> None:
+    def _launch(self, job: Job, job_dir: Path, data_window: str | None = None,
+                metrics: dict[str, Any] | None = None) -> None:
         spec_file = job_dir / "spec.json"
         earlier = json.loads(spec_file.read_text()) if spec_file.is_file() else {}
         spec = {**earlier, **job.spec, "job_dir": str(job_dir)}
@@ -164,7 +166,8 @@ class RetrainingOrchestrator:
                                     cwd=os.getcwd(), start_new_session=True)
         self._procs[job.id] = proc
         self._jobs.transition(job.id, JobState.RUNNING, self._clock(), pid=proc.pid,
-                              metrics={"launch": plan.kind.value, "nproc": plan.nproc})
+                              metrics={**(metrics or {}), "launch": plan.kind.value,
+                                       "nproc": plan.nproc})
         log.info("retraining %s: job %s started (%s, pid %d)", job.model_type, job.id,
                  plan.kind.value, proc.pid)
 
@@ -180,9 +183,26 @@ class RetrainingOrchestrator:
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.get_job_status(job_id)
-            if status["state"].terminal or time.monotonic() >= deadline:
+            if status["state"].terminal:
+                self._reap(job_id, max(deadline - time.monotonic(), 1.0))
+                return status
+            if time.monotonic() >= deadline:
                 return status
             time.sleep(poll_s)
+
+    def _reap(self, job_id: str, timeout_s: float) -> None:
+        proc = self._procs.pop(job_id, None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self._procs[job_id] = proc
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Wait for finished workers to exit (running ones are left to run)."""
+        for job_id in list(self._procs):
+            if self._jobs.get(job_id).state.terminal:
+                self._reap(job_id, timeout_s)
 
     def poll(self) -> None:
         """Reap finished workers; a worker that exited without finishing its job failed it."""
