@@ -164,9 +164,23 @@ class LoraSequenceClassifierTrainer:
         return model
 
     def _encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True,
-                               max_length=self.config.max_seq_len, return_tensors="pt")
-        return {name: value.to(self._device) for name, value in batch.items()}
+        return self._collate(self._tokenize(texts))
+
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of every text, truncated to ``max_seq_len`` (one call for all texts)."""
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.config.max_seq_len)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def _collate(self, rows: Sequence[list[int]]) -> dict[str, torch.Tensor]:
+        """Pad a batch to its longest row (right padding) and move it to the device."""
+        width = max(len(row) for row in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, :len(row)] = 1
+        return {"input_ids": ids.to(self._device), "attention_mask": mask.to(self._device)}
 
     def predict(self, model: PeftModel, texts: Sequence[str]) -> list[str]:
         model.eval()
@@ -190,6 +204,8 @@ class LoraSequenceClassifierTrainer:
         first_epoch = _restore(checkpoint_dir, model, optimizer)
         ddp = _wrap_distributed(model, self._device) if self._world > 1 else model
         shard = list(range(self._rank, len(examples), self._world))
+        token_ids = self._tokenize([examples[i].text for i in shard])
+        label_ids = [self._label_ids[examples[i].label] for i in shard]
         per_epoch = -(-len(shard) // cfg.batch_size)
         total = per_epoch * cfg.epochs
         reporter = ProgressReporter(total, log_every=cfg.log_every_steps, callback=progress,
@@ -202,8 +218,10 @@ class LoraSequenceClassifierTrainer:
                     cfg.seed * 1000 + epoch)).tolist()
                 ddp.train()
                 for start in range(0, len(order), cfg.batch_size):
-                    batch = [examples[shard[i]] for i in order[start:start + cfg.batch_size]]
-                    loss_value, n_tokens = self._step(ddp, optimizer, batch)
+                    picked = order[start:start + cfg.batch_size]
+                    loss_value, n_tokens = self._step(
+                        ddp, optimizer, [token_ids[i] for i in picked],
+                        [label_ids[i] for i in picked])
                     step, tokens = step + 1, tokens + n_tokens
                     reporter.step(step, {"loss": loss_value, "epoch": epoch + 1})
                 if checkpoint_dir is not None and self._rank == 0:
@@ -215,9 +233,9 @@ class LoraSequenceClassifierTrainer:
                                                    loss_value))
 
     def _step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              batch: list[Example]) -> tuple[float, int]:
-        inputs = self._encode([e.text for e in batch])
-        labels = torch.tensor([self._label_ids[e.label] for e in batch], device=self._device)
+              rows: list[list[int]], label_ids: list[int]) -> tuple[float, int]:
+        inputs = self._collate(rows)
+        labels = torch.tensor(label_ids, device=self._device)
         with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self._bf16):
             loss = model(**inputs, labels=labels).loss
         loss.backward()
