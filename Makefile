@@ -12,11 +12,11 @@ $(VENV)/bin/maturin:
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "maturin>=1.9,<2.0"
 
-# Compiles statcore in release mode into ./statcore and installs every dependency (incl. dev).
+# Compiles statcore in release mode into ./statcore and installs every dependency (incl. dev, train).
 # flock serialises concurrent builds that share target/.
 build: $(VENV)/bin/maturin
 	@mkdir -p target
-	flock target/.build.lock maturin develop --release --extras dev -q
+	flock target/.build.lock maturin develop --release --extras dev,train -q
 
 # The main job on embedded defaults (SQLite registry, safetensors artifacts, statcore in-process).
 demo: build

@@ -79,10 +79,49 @@ def serialize_model(model: object) -> Artifact:
 
 
 def deserialize(data: bytes) -> dict[str, np.ndarray]:
-    """Tensors from safetensors bytes (callers verify the digest first)."""
+    """Tensors from safetensors bytes (callers verify the digest first).
+
+    numpy has no bfloat16: BF16 tensors (a bf16 torch model's state dict) come back as
+    float32, which holds every bfloat16 value exactly.
+    """
+    try:
+        header, _ = _parse(data)
+    except UnsupportedModelError as exc:
+        raise ArtifactIntegrityError(f"artifact is not loadable safetensors: {exc}") from exc
+    if any(isinstance(info, dict) and info.get("dtype") == "BF16" for info in header.values()):
+        return _load_with_bf16(data)
     try:
         return dict(load_numpy(data))
     except Exception as exc:  # safetensors raises its own SafetensorError / ValueError
+        raise ArtifactIntegrityError(f"artifact is not loadable safetensors: {exc}") from exc
+
+
+_NUMPY_DTYPES = {
+    "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "U16": np.uint16, "I16": np.int16,
+    "F16": np.float16, "U32": np.uint32, "I32": np.int32, "F32": np.float32,
+    "U64": np.uint64, "I64": np.int64, "F64": np.float64,
+}
+
+
+def _load_with_bf16(blob: bytes) -> dict[str, np.ndarray]:
+    try:
+        header, data = _parse(blob)
+        header.pop("__metadata__", None)
+        out: dict[str, np.ndarray] = {}
+        for name, info in header.items():
+            start, end = _check_entry(name, info, len(data))
+            shape = [int(dim) for dim in info["shape"]]
+            raw = data[start:end]
+            if info["dtype"] == "BF16":  # the upper half of a float32
+                bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+                out[name] = bits.view(np.float32).reshape(shape)
+            elif info["dtype"] in _NUMPY_DTYPES:
+                dtype = np.dtype(_NUMPY_DTYPES[info["dtype"]]).newbyteorder("<")
+                out[name] = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            else:
+                raise UnsupportedModelError(f"tensor {name!r} has dtype {info['dtype']}")
+        return out
+    except UnsupportedModelError as exc:
         raise ArtifactIntegrityError(f"artifact is not loadable safetensors: {exc}") from exc
 
 
@@ -176,7 +215,8 @@ def _from_peft(model: Any) -> Artifact:  # pragma: no cover - needs torch and pe
 
     adapter = getattr(model, "active_adapter", "default")
     config = model.peft_config[adapter]
-    tensors = get_peft_model_state_dict(model, adapter_name=adapter)
+    # save_embedding_layers=False: only the adapter, and no hub look-up of the base config.
+    tensors = get_peft_model_state_dict(model, adapter_name=adapter, save_embedding_layers=False)
     base = getattr(config, "base_model_name_or_path", None)
     return Artifact(_torch_bytes(tensors), ArtifactKind.PEFT_ADAPTER, base_model=base or None)
 
