@@ -23,7 +23,7 @@ __all__ = ["PALETTE", "Series", "Interval", "Mark", "nice_ticks", "format_tick",
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#444444")
 WIDTH = 720
 FONT = 12
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 60, 20, 56, 44
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 60, 30, 56, 44
 
 
 def _e(text: object) -> str:
