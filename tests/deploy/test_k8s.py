@@ -28,7 +28,7 @@ def _docs(name: str) -> list[dict[str, Any]]:
 
 def _one(name: str, kind: str) -> dict[str, Any]:
     (doc,) = [d for d in _docs(name) if d["kind"] == kind]
-    return doc
+    return dict(doc)
 
 
 def _container(deployment: dict[str, Any], name: str) -> dict[str, Any]:

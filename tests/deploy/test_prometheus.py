@@ -132,8 +132,9 @@ def _sidecar_exposition() -> set[str]:
     metrics = SidecarMetrics(registry)
     metrics.routed("doc_classifier", "champion")
     metrics.rpc("Record", 0.001)
-    registry.register(StateCollector(_Windows(), _Baselines(), _Store(),  # type: ignore[arg-type]
-                                     lambda: 1, _Clock()))  # type: ignore[arg-type]
+    collector = StateCollector(_Windows(), _Baselines(), _Store(),  # type: ignore[arg-type]
+                               lambda: 1, _Clock())
+    registry.register(collector)
     text = generate_latest(registry).decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
 
