@@ -28,11 +28,12 @@ def _docs(name: str) -> list[dict[str, Any]]:
 
 def _one(name: str, kind: str) -> dict[str, Any]:
     (doc,) = [d for d in _docs(name) if d["kind"] == kind]
-    return dict(doc)
+    return doc
 
 
 def _container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
-    (c,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    (c,) = [c for c in containers if c["name"] == name]
     return c
 
 
