@@ -1,0 +1,159 @@
+"""Kubernetes manifests: every file parses, and each has the kinds, containers, ports, probes,
+volumes and references the deployment relies on (checked statically: no cluster here)."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+EXPECTED_KINDS = {
+    "inference-deployment.yaml": ["Deployment"],
+    "sidecar-headless-service.yaml": ["Service"],
+    "learner-deployment.yaml": ["ConfigMap", "Deployment"],
+    "learner-service.yaml": ["Service"],
+    "learner-pvc.yaml": ["PersistentVolumeClaim"],
+    "secret-example.yaml": ["Secret"],
+    "prometheus-scrape.yaml": ["ConfigMap"],
+}
+
+
+def _docs(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d is not None]
+
+
+def _one(name: str, kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in _docs(name) if d["kind"] == kind]
+    return doc
+
+
+def _container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    (c,) = [c for c in containers if c["name"] == name]
+    return c
+
+
+def _ports(container: dict[str, Any]) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def _mounts(container: dict[str, Any]) -> dict[str, str]:
+    return {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+
+
+def _volumes(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in deployment["spec"]["template"]["spec"].get("volumes", [])}
+
+
+def test_every_manifest_parses_with_the_expected_kinds() -> None:
+    assert {p.name for p in K8S.glob("*.yaml")} == set(EXPECTED_KINDS)
+    for name, kinds in EXPECTED_KINDS.items():
+        docs = _docs(name)
+        assert [d["kind"] for d in docs] == kinds, name
+        for d in docs:
+            assert d["apiVersion"] and d["metadata"]["name"], name
+
+
+@pytest.mark.parametrize("name", ["inference-deployment.yaml", "learner-deployment.yaml"])
+def test_deployments_select_their_own_pods(name: str) -> None:
+    dep = _one(name, "Deployment")
+    selector = dep["spec"]["selector"]["matchLabels"]
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    for c in pod["containers"]:
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+        assert "memory" in c["resources"]["limits"], c["name"]
+
+
+def test_inference_pod_runs_the_sidecar_next_to_the_model() -> None:
+    dep = _one("inference-deployment.yaml", "Deployment")
+    pod = dep["spec"]["template"]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["model-server", "loopwise-sidecar"]
+    model, sidecar = (_container(dep, n) for n in ("model-server", "loopwise-sidecar"))
+    env = _env(sidecar)
+    assert env["SIDECAR_SERVER_DATA_ADDR"].startswith("127.0.0.1:")  # data plane: loopback only
+    assert _env(model)["LOOPWISE_SIDECAR_ADDR"] == env["SIDECAR_SERVER_DATA_ADDR"]
+    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    ports = _ports(sidecar)
+    assert env["SIDECAR_SERVER_ADMIN_ADDR"] == f"$(POD_IP):{ports['admin']}"
+    assert env["SIDECAR_SERVER_METRICS_ADDR"].endswith(f":{ports['metrics']}")
+    notes = pod["metadata"]["annotations"]
+    assert notes["prometheus.io/scrape"] == "true"
+    assert notes["prometheus.io/port"] == str(ports["metrics"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert sidecar[probe]["grpc"] == {"port": ports["admin"], "service": "loopwise.v1.Admin"}
+
+
+def test_sidecar_state_and_token_come_from_volumes() -> None:
+    dep = _one("inference-deployment.yaml", "Deployment")
+    sidecar = _container(dep, "loopwise-sidecar")
+    env, mounts, volumes = _env(sidecar), _mounts(sidecar), _volumes(dep)
+    db_volume = volumes[mounts[str(pathlib.PurePosixPath(env["SIDECAR_STORE_DB"]).parent)]]
+    assert "emptyDir" in db_volume or "persistentVolumeClaim" in db_volume
+    token_dir = str(pathlib.PurePosixPath(env["SIDECAR_SERVER_ADMIN_TOKEN_FILE"]).parent)
+    secret = volumes[mounts[token_dir]]["secret"]
+    assert secret["secretName"] == _one("secret-example.yaml", "Secret")["metadata"]["name"]
+    assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_headless_service_resolves_every_sidecar() -> None:
+    svc = _one("sidecar-headless-service.yaml", "Service")
+    assert svc["spec"]["clusterIP"] == "None"
+    dep = _one("inference-deployment.yaml", "Deployment")
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    named = _ports(_container(dep, "loopwise-sidecar"))
+    for port in svc["spec"]["ports"]:
+        assert named[port["targetPort"]] == port["port"]
+    config = _one("learner-deployment.yaml", "ConfigMap")["data"]["learner.toml"]
+    assert f"{svc['metadata']['name']}." in config  # the learner resolves it through DNS
+
+
+def test_learner_deployment_service_and_volume_fit_together() -> None:
+    dep = _one("learner-deployment.yaml", "Deployment")
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+    learner = _container(dep, "learner")
+    assert learner["args"] == ["serve", "--config", "/etc/loopwise/learner.toml"]
+    mounts, volumes = _mounts(learner), _volumes(dep)
+    pvc = _one("learner-pvc.yaml", "PersistentVolumeClaim")
+    assert volumes[mounts["/var/lib/loopwise"]]["persistentVolumeClaim"]["claimName"] == (
+        pvc["metadata"]["name"])
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    config_map = _one("learner-deployment.yaml", "ConfigMap")
+    assert volumes[mounts["/etc/loopwise"]]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert "learner.toml" in config_map["data"]
+    token = volumes[mounts["/var/run/secrets/loopwise"]]["secret"]["secretName"]
+    assert token == _one("secret-example.yaml", "Secret")["metadata"]["name"]
+    svc = _one("learner-service.yaml", "Service")
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    ports = _ports(learner)
+    for port in svc["spec"]["ports"]:
+        assert ports[port["targetPort"]] == port["port"]
+    notes = dep["spec"]["template"]["metadata"]["annotations"]
+    assert notes["prometheus.io/port"] == str(ports["metrics"])
+
+
+def test_the_secret_is_a_marked_placeholder() -> None:
+    text = (K8S / "secret-example.yaml").read_text()
+    assert "EXAMPLE ONLY - DO NOT APPLY AS IS" in text
+    secret = _one("secret-example.yaml", "Secret")
+    assert secret["stringData"]["admin-token"].startswith("REPLACE-ME")
+
+
+def test_no_token_is_inlined_in_any_manifest() -> None:
+    for name in EXPECTED_KINDS:
+        for doc in _docs(name):
+            pods = [doc["spec"]["template"]["spec"]] if doc["kind"] == "Deployment" else []
+            for c in (c for pod in pods for c in pod["containers"]):
+                for key, value in _env(c).items():
+                    if "TOKEN" in key or "SECRET" in key:
+                        assert key.endswith("_FILE") and str(value).startswith("/"), key
