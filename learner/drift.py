@@ -61,7 +61,6 @@ __all__ = [
     "DriftReport",
     "DriftDetector",
     "benjamini_hochberg",
-    "coarse_counts",
     "decide",
     "concept_drift",
     "INSUFFICIENT_DRIFT_SAMPLES",
@@ -136,7 +135,6 @@ class FeatureStats:
     wasserstein: float
     reference_n: int
     current_n: int
-    psi_fine: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -231,29 +229,6 @@ def benjamini_hochberg(pvalues: Sequence[float] | NDArray[np.float64]) -> NDArra
     return out
 
 
-def coarse_counts(
-    reference: NDArray[np.float64], current: NDArray[np.float64], bins: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Sum consecutive fine slots into ``bins`` groups of about equal reference mass.
-
-    Slot ``i`` goes to group ``floor(bins * (cum_i - ref_i / 2) / total)``: its reference
-    midpoint quantile. Groups stay contiguous, so they are baseline-quantile bins.
-
-    >>> ref = np.array([0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 0], float)
-    >>> [c.tolist() for c in coarse_counts(ref, ref * 2, 5)]
-    [[20.0, 20.0, 20.0, 20.0, 20.0], [40.0, 40.0, 40.0, 40.0, 40.0]]
-    """
-    ref = np.asarray(reference, dtype=np.float64)
-    cur = np.asarray(current, dtype=np.float64)
-    total = ref.sum()
-    if total <= 0:
-        return ref, cur
-    midpoint = (np.cumsum(ref) - ref / 2) / total
-    group = np.clip((midpoint * bins).astype(np.int64), 0, bins - 1)
-    return (np.bincount(group, weights=ref, minlength=bins).astype(np.float64),
-            np.bincount(group, weights=cur, minlength=bins).astype(np.float64))
-
-
 def concept_drift(
     baseline_accuracy: float, correct: int, labelled: int, policy: DriftPolicy
 ) -> ConceptResult:
@@ -333,19 +308,13 @@ def aggregate_feature_stats(
     reference: statcore.Aggregate, current: statcore.Aggregate, policy: DriftPolicy
 ) -> list[FeatureStats]:
     """Per-feature statistics from two aggregates: KS and W1 from ``statcore.feature_drift``
-    on the fine bins, PSI recomputed on ``policy.psi_bins`` coarse baseline-quantile bins."""
+    on the fine bins; numeric PSI over ``policy.psi_bins`` groups of equal reference mass
+    (statcore's coarsening: the baseline's deciles by default)."""
     out = []
-    numeric = set(reference.layout.numeric_names)
-    for d in statcore.feature_drift(reference, current):
-        if d.name in numeric:
-            ref_counts = reference.numeric_counts(d.name).astype(np.float64)
-            cur_counts = current.numeric_counts(d.name).astype(np.float64)
-            ref_c, cur_c = coarse_counts(ref_counts, cur_counts, policy.psi_bins)
-            coarse = statcore.psi(ref_c, cur_c) if ref_c.sum() > 0 and cur_c.sum() > 0 else 0.0
-        else:
-            coarse = d.psi  # categorical: the baseline vocabulary is the bins
-        out.append(FeatureStats(d.name, float(coarse), d.ks_statistic, d.ks_pvalue,
-                                d.wasserstein, d.reference_n, d.current_n, d.psi))
+    for d in statcore.feature_drift(reference, current, psi_groups=policy.psi_bins):
+        psi = d.psi if math.isfinite(d.psi) else 0.0
+        out.append(FeatureStats(d.name, psi, d.ks_statistic, d.ks_pvalue,
+                                d.wasserstein, d.reference_n, d.current_n))
     return out
 
 

@@ -13,8 +13,8 @@ from learner.drift import (
     DriftSeverity,
     DriftType,
     FeatureStats,
+    aggregate_feature_stats,
     benjamini_hochberg,
-    coarse_counts,
     concept_drift,
     decide,
 )
@@ -27,14 +27,17 @@ def test_bh_matches_statsmodels() -> None:
     np.testing.assert_allclose(benjamini_hochberg(p), expected)
 
 
-def test_coarse_bins_hold_about_a_tenth_each() -> None:
+def test_alarm_psi_is_not_inflated_on_small_stationary_windows() -> None:
     rng = np.random.default_rng(1)
     layout = statcore.Layout.from_baseline([("x", rng.normal(size=50_000))])
-    agg = statcore.Aggregate(layout, "t", "m", 0, 0)
-    agg.update(numeric=rng.normal(size=(50_000, 1)), confidence=np.ones(50_000), latency_ms=np.ones(50_000))
-    counts = agg.numeric_counts("x").astype(float)
-    ref, cur = coarse_counts(counts, counts, 10)
-    assert ref.sum() == counts.sum() and np.all(np.abs(ref / ref.sum() - 0.1) < 0.01)
+    ref = statcore.Aggregate(layout, "t", "m", 0, 0)
+    ref.update(numeric=rng.normal(size=(50_000, 1)), confidence=np.ones(50_000), latency_ms=np.ones(50_000))
+    small = statcore.Aggregate(layout, "t", "m", 0, 0)
+    small.update(numeric=rng.normal(size=(500, 1)), confidence=np.ones(500), latency_ms=np.ones(500))
+    (stats,) = aggregate_feature_stats(ref, small, DriftPolicy())
+    assert stats.psi < 0.1
+    (fine,) = statcore.feature_drift(ref, small, psi_groups=0)
+    assert fine.psi > 0.5
 
 
 def test_small_windows_never_alarm() -> None:

@@ -1,8 +1,9 @@
 //! Per-feature drift of one aggregate against a reference aggregate over the same layout.
 //!
-//! PSI is computed over `psi_groups` groups of equal reference mass (default 10, see
+//! Numeric PSI is computed over `psi_groups` groups of equal reference mass (default 10, see
 //! [`crate::compare::coarsen`]), the resolution its 0.25 alarm threshold was calibrated for;
-//! KS, Wasserstein and Jensen–Shannon use the fine slots.
+//! KS, Wasserstein and Jensen–Shannon use the fine slots. Categorical PSI uses the vocabulary
+//! (merging categories would hide a shift between them).
 //!
 //! This is the production path: the learner merges the sidecars' windows into one aggregate and
 //! compares it with the baseline's reference aggregate, slot by slot, without raw data. Numeric
@@ -115,7 +116,7 @@ fn compare(
     if reference_n == 0 || current_n == 0 {
         return Ok(d);
     }
-    d.psi = if extras.psi_groups == 0 {
+    d.psi = if extras.psi_groups == 0 || kind == FeatureKind::Categorical {
         Psi::compare(&reference, &current)?
     } else {
         let (r, c) = coarsen(reference.counts, current.counts, extras.psi_groups)?;
