@@ -251,3 +251,37 @@ fn merging_bad_bytes_changes_nothing() {
     let other = Aggregate::new(layout(), "doc", "doc_9.9.9", 0, 1).unwrap();
     assert!(matches!(a.merge_encoded(&other.encode().unwrap()), Err(CoreError::Incompatible(_))));
 }
+
+#[test]
+fn batches_spanning_several_row_blocks_equal_row_by_row_updates() {
+    let n = 2 * super::ROW_BLOCK + 17;
+    let numeric: Vec<f64> = (0..2 * n).map(|i| ((i * 7919) % 251) as f64 - 5.0).collect();
+    let categorical: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
+    let confidence: Vec<f64> = (0..n).map(|i| (i % 100) as f64 / 100.0).collect();
+    let latency: Vec<f64> = (0..n).map(|i| (i % 37) as f64).collect();
+    let whole_rows = Rows {
+        numeric,
+        categorical,
+        confidence,
+        latency,
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
+    let whole = agg(&whole_rows, 0);
+    let mut rows = Aggregate::new(layout(), "doc", "doc_1.0.0", 0, 60_000).unwrap();
+    for i in 0..n {
+        let one = Batch {
+            len: 1,
+            numeric: &whole_rows.numeric[2 * i..2 * i + 2],
+            categorical: &whole_rows.categorical[i..=i],
+            confidence: &whole_rows.confidence[i..=i],
+            latency_ms: &whole_rows.latency[i..=i],
+            ..Batch::default()
+        };
+        rows.update(&one).unwrap();
+    }
+    assert_eq!(rows, whole);
+    assert_eq!(whole.numeric()[1].count(), n as u64);
+}
