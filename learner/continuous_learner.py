@@ -114,6 +114,10 @@ class ContinuousLearner:
         """Drift checks and loop events so far (read it; only the loop writes it)."""
         return self._history
 
+    def now(self) -> float:
+        """The injected clock's time (epoch seconds)."""
+        return self._clock()
+
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
