@@ -30,7 +30,6 @@ from typing import Any, TextIO
 
 import grpc
 import numpy as np
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from learner.drift import DriftDetector
@@ -78,21 +77,31 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _value(value: Any) -> Any:
+    return as_dict(value) if isinstance(value, Message) else value
+
+
 def as_dict(message: Message) -> dict[str, Any]:
-    """A message as JSON-ready dict (field names as in the proto; ``*_json`` fields parsed)."""
-    data = MessageToDict(message, preserving_proto_field_name=True,
-                         always_print_fields_with_no_presence=True)
-    return _parse_json_fields(data)
-
-
-def _parse_json_fields(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k.removesuffix("_json") if k.endswith("_json") else k:
-                (json.loads(v) if k.endswith("_json") and v else _parse_json_fields(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_parse_json_fields(v) for v in value]
-    return value
+    """A message as a JSON-ready dict: proto field names, numbers as numbers, unset optional
+    fields as None, enums by name, and ``*_json`` string fields parsed (key without ``_json``)."""
+    out: dict[str, Any] = {}
+    for f in message.DESCRIPTOR.fields:
+        value = getattr(message, f.name)
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            data: Any = {k: _value(v) for k, v in value.items()}
+        elif f.is_repeated:
+            data = [_value(v) for v in value]
+        elif f.has_presence and not message.HasField(f.name):
+            data = None
+        elif f.enum_type is not None:
+            data = f.enum_type.values_by_number[value].name
+        else:
+            data = _value(value)
+        if f.name.endswith("_json") and isinstance(data, str):
+            out[f.name.removesuffix("_json")] = json.loads(data) if data else None
+        else:
+            out[f.name] = data
+    return out
 
 
 class Admin:

@@ -211,7 +211,7 @@ def _build(kind: Callable[..., S], name: str, table: Any, problems: list[str]) -
             problems.append(f"[{name}] unknown keys {unknown}")
             return None
     try:
-        return kind(**table)
+        return kind(**table) if is_dataclass(kind) else kind(dict(table))
     except (ValueError, TypeError) as exc:
         problems.append(str(exc) if str(exc).startswith("[") else f"[{name}] {exc}")
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from learner.config import LearningConfig
@@ -32,7 +33,7 @@ class FleetUnavailableError(LearnerError):
 def read_token(path: Any) -> str:
     """The bearer token in ``path`` (stripped); a missing or empty file is an error."""
     try:
-        token = open(path, encoding="utf-8").read().strip()
+        token = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise LearnerError(f"cannot read token file {path}: {exc.strerror}") from None
     if not token:
