@@ -411,6 +411,7 @@ class ContinuousLearner:
         """Run the loop (forever in production; until the clock reaches ``until`` in tests)."""
         c = self.config
         for model_type in self.model_types():
+            self.metrics.prime(model_type)
             if self.plan.route(model_type) is None:
                 self.adopt_champion(model_type)
         if not self._loop_jobs_added:

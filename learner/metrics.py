@@ -48,6 +48,12 @@ class LearnerMetrics:
         self.stale_sidecars = Gauge("loopwise_learner_stale_sidecars", "sidecars not answering", registry=r)
         self.stale_events = Counter("loopwise_learner_sidecar_stale", "failed pulls", ["sidecar"], registry=r)
 
+    def prime(self, model_type: str) -> None:
+        """Expose 0 for every per-type counter of ``model_type`` (``increase()`` needs a start)."""
+        for counter in (self.drift_detections, self.retrains, self.ab_tests, self.promotions,
+                        self.rollbacks):
+            counter.labels(model_type)
+
     def cycle_completed(self, now: float) -> None:
         """Count a learning cycle and record when it ran."""
         self.cycles.inc()
