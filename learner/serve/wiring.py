@@ -1,0 +1,103 @@
+"""Factories of the concrete collaborators ``serve()`` builds once: fleet and retrainer.
+
+The gRPC fleet (``learner.fleet.grpc.GrpcFleet``, over the sidecars' admin API) is imported
+lazily here and nowhere else; its contract with this module is
+``GrpcFleet.from_config(fleet_config, token=..., clock=...)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from learner.config import LearningConfig
+from learner.errors import LearnerError
+from learner.fleet import Fleet, LocalFleet
+from learner.registry import ModelRegistry
+from learner.retrainer import Retrainer
+from learner.serve.config import FleetConfig, FleetKind, TrainingSection
+
+__all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token"]
+
+Clock = Callable[[], float]
+DAY = 86_400.0
+
+
+class FleetUnavailableError(LearnerError):
+    """The configured fleet kind cannot be built in this installation."""
+
+
+def read_token(path: Any) -> str:
+    """The bearer token in ``path`` (stripped); a missing or empty file is an error."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise LearnerError(f"cannot read token file {path}: {exc.strerror}") from None
+    if not token:
+        raise LearnerError(f"token file {path} is empty")
+    return token
+
+
+def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
+    """The fleet the config names: in-process sidecars, or the gRPC fleet (static or DNS)."""
+    if fleet_config.kind is FleetKind.LOCAL:
+        return LocalFleet.with_sidecars(fleet_config.local, clock=clock)
+    try:
+        module = importlib.import_module("learner.fleet.grpc")
+        grpc_fleet = module.GrpcFleet
+    except (ImportError, AttributeError) as exc:
+        raise FleetUnavailableError(
+            f"[fleet] {fleet_config.kind.value} needs learner.fleet.grpc.GrpcFleet, which is not "
+            f"available in this installation ({exc}); use `local = N` for in-process sidecars"
+        ) from None
+    assert fleet_config.admin_token_file is not None  # validated by FleetConfig
+    fleet: Fleet = grpc_fleet.from_config(fleet_config, token=read_token(fleet_config.admin_token_file),
+                                          clock=clock)
+    return fleet
+
+
+@dataclass
+class Retraining:
+    """The retrainer and what must be closed with it."""
+
+    retrainer: Retrainer
+    close: Callable[[], None]
+
+
+def build_retrainer(training: TrainingSection, learning: LearningConfig, registry: ModelRegistry,
+                    clock: Clock) -> Retraining | None:
+    """The LoRA retrainer over a ``RetrainingOrchestrator`` (``None`` when training is off).
+
+    Recovers jobs orphaned by a previous run (``recover()``) before returning.
+    """
+    if not training.enabled:
+        return None
+    from learner.serve.retraining import OrchestratorRetrainer
+    from learner.training import (
+        DataConfig, JobStore, ModelSpec, RetrainingOrchestrator, SampleStore, TrainingConfig,
+    )
+
+    training.work_dir.mkdir(parents=True, exist_ok=True)
+    samples = SampleStore(training.work_dir / "samples.db")
+    jobs = JobStore(training.work_dir / "jobs.db")
+    spec = ModelSpec(training.model, training.labels) if training.labels else ModelSpec(training.model)
+    orchestrator = RetrainingOrchestrator(
+        registry, samples, jobs, work_dir=training.work_dir / "jobs", spec=spec,
+        training=TrainingConfig(lora_rank=learning.lora_rank, lora_alpha=learning.lora_alpha,
+                                lora_dropout=learning.lora_dropout, epochs=training.epochs,
+                                batch_size=training.batch_size),
+        data=DataConfig(min_feedback_samples=learning.min_feedback_samples,
+                        lookback_s=learning.training_lookback_days * DAY,
+                        min_pseudo_label_confidence=learning.min_pseudo_label_confidence),
+        clock=clock)
+    orchestrator.recover()
+
+    def close() -> None:
+        orchestrator.close(timeout_s=5.0)
+        jobs.close()
+        samples.close()
+
+    return Retraining(OrchestratorRetrainer(orchestrator), close)

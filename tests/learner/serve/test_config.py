@@ -1,0 +1,45 @@
+"""The serve configuration: every problem at once, env overrides, the deploy example loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from learner.serve.config import FleetKind, InvalidServeConfigError, ServeConfig
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(InvalidServeConfigError) as info:
+        ServeConfig.from_mapping({
+            "fleet": {"static": ["nohost"], "local": 2},
+            "server": {"admin_addr": "x", "admin_token_file": "/t"},
+            "learning": {"ab_test_traffic_split": 2.0},
+            "training": {"epochs": 0, "colour": "red"}})
+    text = str(info.value)
+    for part in ("set exactly one of static, dns, local", "'nohost' is not host:port",
+                 "admin_addr 'x'", "ab_test_traffic_split", "[training] unknown keys ['colour']"):
+        assert part in text, part
+
+
+def test_env_overrides_and_kinds() -> None:
+    cfg = ServeConfig.from_mapping(
+        {"fleet": {"dns": "sidecars.local", "admin_token_file": "/s"},
+         "server": {"admin_token_file": "/t"}},
+        env={"LOOPWISE_LEARNER_ADMIN_ADDR": "0.0.0.0:7000", "LOOPWISE_LEARNER_REGISTRY_ROOT": "/r"})
+    assert cfg.fleet.kind is FleetKind.DNS and cfg.server.admin_addr == "0.0.0.0:7000"
+    assert cfg.registry.root == Path("/r")
+    with pytest.raises(InvalidServeConfigError, match="admin_token_file is required to call"):
+        ServeConfig.from_mapping({"fleet": {"static": ["a:1"]}, "server": {"admin_token_file": "/t"}})
+
+
+def test_the_deploy_example_is_a_valid_config(tmp_path: Path) -> None:
+    docs = yaml.safe_load_all((ROOT / "deploy/k8s/learner-deployment.yaml").read_text())
+    (config_map,) = [d for d in docs if d and d["kind"] == "ConfigMap"]
+    path = tmp_path / "learner.toml"
+    path.write_text(config_map["data"]["learner.toml"])
+    cfg = ServeConfig.load(path, env={})
+    assert cfg.fleet.kind is FleetKind.DNS and cfg.server.metrics_addr == "0.0.0.0:9465"
