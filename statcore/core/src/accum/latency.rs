@@ -6,6 +6,8 @@
 //! the exact minimum and maximum seen. All state is integers (the sum is kept in integer
 //! nanoseconds), so merging is exact, associative and commutative.
 
+use std::sync::OnceLock;
+
 use super::Accumulator;
 use crate::error::{CoreError, Result};
 
@@ -22,6 +24,52 @@ fn gamma() -> f64 {
 
 fn bucket_index(x: f64, ln_gamma: f64) -> i32 {
     (x.ln() / ln_gamma).ceil() as i32
+}
+
+/// Mantissa bits kept in the lookup key: a cell spans a ratio of `2^(1/256) ≈ 1.0027 < γ`, so
+/// it holds at most one bucket boundary.
+const KEY_SHIFT: u32 = 52 - 8;
+
+/// Replaces a logarithm per value by one table look-up and two comparisons. The bit pattern of
+/// a positive double grows with its value, so its top bits index cells of geometric width;
+/// each cell knows the slot of its lower end, and a value's slot is that plus the number of
+/// the (at most two) next bucket boundaries below it. Immutable, computed once.
+struct SlotIndex {
+    /// Upper boundary of each slot, `γ^(offset + slot)`, then `+inf` padding.
+    upper: Vec<f64>,
+    cells: Vec<u32>,
+    base_key: u64,
+}
+
+impl SlotIndex {
+    fn get() -> &'static SlotIndex {
+        static INDEX: OnceLock<SlotIndex> = OnceLock::new();
+        INDEX.get_or_init(|| {
+            let ln_gamma = gamma().ln();
+            let offset = bucket_index(MIN_MS, ln_gamma);
+            let mut upper: Vec<f64> = (0..LatencyHistogram::SLOTS as i32)
+                .map(|s| (f64::from(offset + s) * ln_gamma).exp())
+                .collect();
+            upper.extend([f64::INFINITY; 2]);
+            let base_key = MIN_MS.to_bits() >> KEY_SHIFT;
+            let cells = (base_key..=(MAX_MS.to_bits() >> KEY_SHIFT) + 1)
+                .map(|k| {
+                    let low = f64::from_bits(k << KEY_SHIFT);
+                    upper[..LatencyHistogram::SLOTS].partition_point(|b| *b < low) as u32
+                })
+                .collect();
+            SlotIndex { upper, cells, base_key }
+        })
+    }
+
+    /// The slot of a value clamped to `[MIN_MS, MAX_MS]`: the number of slot boundaries below it.
+    #[inline]
+    fn slot(&self, x: f64) -> usize {
+        let x = x.clamp(MIN_MS, MAX_MS);
+        let s = self.cells[((x.to_bits() >> KEY_SHIFT) - self.base_key) as usize] as usize;
+        let s = s + usize::from(self.upper[s] < x) + usize::from(self.upper[s + 1] < x);
+        s.min(LatencyHistogram::SLOTS - 1)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -70,8 +118,7 @@ impl LatencyHistogram {
     }
 
     fn slot(&self, x: f64) -> usize {
-        let i = bucket_index(x.clamp(MIN_MS, MAX_MS), self.ln_gamma);
-        (i - self.offset).clamp(0, self.counts.len() as i32 - 1) as usize
+        SlotIndex::get().slot(x)
     }
 
     fn bucket_value(&self, slot: usize) -> f64 {
@@ -222,6 +269,19 @@ mod tests {
             prop_assert_eq!(&looped, &h(&xs));
             let all: Vec<f64> = xs.iter().chain(&ys).chain(&zs).copied().collect();
             prop_assert_eq!(check_merge_laws(&h(&xs), &h(&ys), &h(&zs), &h(&all)), Ok(()));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn table_slot_equals_counting_boundaries(x in prop_oneof![1e-4f64..1e8, (-10.0f64..20.0).prop_map(f64::exp)]) {
+            let index = SlotIndex::get();
+            let c = x.clamp(MIN_MS, MAX_MS);
+            let expected = index.upper[..LatencyHistogram::SLOTS].partition_point(|b| *b < c).min(LatencyHistogram::SLOTS - 1);
+            prop_assert_eq!(index.slot(x), expected);
+            // Within rounding of the logarithmic definition.
+            let by_log = (bucket_index(c, gamma().ln()) - bucket_index(MIN_MS, gamma().ln())).clamp(0, LatencyHistogram::SLOTS as i32 - 1);
+            prop_assert!((by_log - expected as i32).abs() <= 1);
         }
     }
 
