@@ -13,18 +13,18 @@ learner.errors.InvalidLearningConfigError: invalid LearningConfig: lora_rank mus
 
 from __future__ import annotations
 
-import enum
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from learner.errors import InvalidLearningConfigError
+from learner.named_enum import NamedEnum
 
 __all__ = ["LearningConfig", "TestMethod", "ImprovementKind"]
 
 
-class TestMethod(enum.Enum):
+class TestMethod(NamedEnum):
     """How an A/B test decides.
 
     ``SEQUENTIAL`` (default): statcore's mixture sequential probability ratio test, whose
@@ -40,33 +40,13 @@ class TestMethod(enum.Enum):
     SEQUENTIAL = "sequential"
     Z_TEST = "z_test"
 
-    @classmethod
-    def parse(cls, value: TestMethod | str) -> TestMethod:
-        """Accept a member or its value; unknown names raise ``ValueError``."""
-        if isinstance(value, TestMethod):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            known = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown test method {value!r} (known: {known})") from None
 
 
-class ImprovementKind(enum.Enum):
+class ImprovementKind(NamedEnum):
     """Whether ``min_improvement`` is in absolute points (0.02 = 2 points) or relative (2 %)."""
 
     ABSOLUTE = "absolute"
     RELATIVE = "relative"
-
-    @classmethod
-    def parse(cls, value: ImprovementKind | str) -> ImprovementKind:
-        if isinstance(value, ImprovementKind):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            known = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown improvement kind {value!r} (known: {known})") from None
 
 
 def _meta(help_text: str) -> dict[str, str]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import enum
 
+from learner.named_enum import NamedEnum
 from learner.registry.errors import InvalidTransitionError
 
 __all__ = ["ModelStatus", "LedgerAction", "check_transition"]
 
 
-class ModelStatus(enum.Enum):
+class ModelStatus(NamedEnum):
     """Where a model is in its lifecycle. Stored in SQLite by ``value``."""
 
     REGISTERED = "registered"
@@ -26,15 +27,12 @@ class ModelStatus(enum.Enum):
     DEPRECATED = "deprecated"
 
     @classmethod
-    def parse(cls, name: str | ModelStatus) -> ModelStatus:
-        """Accept a status or its value; unknown names raise ``InvalidTransitionError``."""
-        if isinstance(name, ModelStatus):
-            return name
-        try:
-            return cls(name)
-        except ValueError:
-            known = ", ".join(status.value for status in cls)
-            raise InvalidTransitionError(f"unknown status {name!r} (known: {known})") from None
+    def _kind(cls) -> str:
+        return "status"
+
+    @classmethod
+    def parse_error(cls, message: str) -> ValueError:
+        return InvalidTransitionError(message)
 
 
 class LedgerAction(enum.Enum):
