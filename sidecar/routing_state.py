@@ -1,7 +1,13 @@
-"""The routing table in force: decisions, generation-checked installs, persistence, watchers."""
+"""The routing table in force: decisions, generation-checked installs, persistence, watchers.
+
+Every change is also appended to a persisted history of ``(generation, effective_ms)``, so the
+sidecar can say under which generation any window was served (``generation_at``); windows are
+cut at each change (see ``WindowBook.cut``).
+"""
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections.abc import Callable, Iterator
 
@@ -11,6 +17,9 @@ from statcore import Store
 from statcore._statcore import Arm, Route, Router, RoutingTable
 
 ARM_TO_PROTO = {Arm.CHAMPION: common_pb2.ARM_CHAMPION, Arm.CHALLENGER: common_pb2.ARM_CHALLENGER}
+HISTORY_BLOB = "routing-history"
+HISTORY_LIMIT = 4096
+_ENTRY = struct.Struct("<Qq")  # generation, effective_ms
 
 
 def table_from_proto(msg: common_pb2.RoutingTable) -> RoutingTable:
@@ -43,8 +52,28 @@ class RoutingState:
         self._store = store
         stored = store.get_routing()
         self.router = Router(RoutingTable.decode(stored[1]) if stored else None)
+        blob = store.get_blob(HISTORY_BLOB) or b""
+        self._history: list[tuple[int, int]] = [
+            _ENTRY.unpack_from(blob, i) for i in range(0, len(blob) - len(blob) % _ENTRY.size, _ENTRY.size)
+        ]
         self._changed = threading.Condition()
         self._closed = False
+
+    def generation_at(self, ms: int) -> int:
+        """The generation in force at ``ms`` (0 before the first recorded table)."""
+        with self._changed:
+            current = 0
+            for generation, effective_ms in self._history:
+                if effective_ms > ms:
+                    break
+                current = generation
+            return current
+
+    @property
+    def last_change_ms(self) -> int:
+        """When the table in force was installed (0 if never)."""
+        with self._changed:
+            return self._history[-1][1] if self._history else 0
 
     @property
     def generation(self) -> int:
@@ -53,9 +82,10 @@ class RoutingState:
     def model_types(self) -> frozenset[str]:
         return frozenset(self.router.table.routes)
 
-    def install(self, table: RoutingTable) -> bool:
+    def install(self, table: RoutingTable, now_ms: int) -> bool:
         """Installs ``table``; ``Rejected(STALE_GENERATION)`` if older than the one in force
-        (or the same generation with other content). Durable before it takes effect."""
+        (or the same generation with other content). Durable (table and history) before it
+        takes effect."""
         with self._changed:
             current = self.router.table
             if table.generation < current.generation or (
@@ -68,7 +98,10 @@ class RoutingState:
                 )
             if table == current:
                 return False
+            history = (self._history + [(table.generation, now_ms)])[-HISTORY_LIMIT:]
+            self._store.put_blob(HISTORY_BLOB, b"".join(_ENTRY.pack(g, t) for g, t in history))
             self._store.put_routing(table.generation, table.encode())
+            self._history = history
             changed = bool(self.router.swap(table))
             self._changed.notify_all()
             return changed

@@ -162,7 +162,8 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
         max_age_ms=None if store_cfg.max_age_s is None else int(store_cfg.max_age_s * 1000))
     routing = RoutingState(store)
     baselines = BaselineBook(store, ing.fields)
-    windows = WindowBook(store, ing.window_s * 1000, baselines.layout_for, baselines.epochs())
+    windows = WindowBook(store, ing.window_s * 1000, baselines.layout_for, baselines.epochs(),
+                         cut_ms=routing.last_change_ms)
     windows.restore(clock.now_ms())
     documents = DocumentIndex(ing.document_index_size)
     metrics = SidecarMetrics(registry)

@@ -186,7 +186,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def SetRoutingTable(self, request: admin_pb2.SetRoutingTableRequest,
                         context: grpc.ServicerContext) -> admin_pb2.SetRoutingTableResponse:
         try:
-            changed = self._d.routing.install(table_from_proto(request.table))
+            now = self._d.clock.now_ms()
+            changed = self._d.routing.install(table_from_proto(request.table), now)
+            if changed:
+                self._d.windows.cut(now)
         except Exception as e:  # noqa: BLE001
             _reject(self._d, context, e)
         return admin_pb2.SetRoutingTableResponse(changed=changed,
@@ -213,7 +216,8 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         response = admin_pb2.GetAggregatesResponse(now_ms=now)
         for model_type, model_id, start, blob in rows:
             response.windows.add(model_type=model_type, model_id=model_id, window_start_ms=start,
-                                 layout_fingerprint=fingerprint_of(blob), aggregate=blob)
+                                 layout_fingerprint=fingerprint_of(blob), aggregate=blob,
+                                 generation=self._d.routing.generation_at(start))
         fps = {w.layout_fingerprint for w in response.windows}
         for fp, layout in self._d.baselines.layouts(fps).items():
             response.layouts[fp] = layout

@@ -4,7 +4,11 @@ Windows are aligned to ``window_ms``. The windows still receiving data live in m
 written to the store at each flush (only those changed since the last one); windows that
 ended before the previous window are then dropped from memory. When a model type's layout
 changes (a new baseline), its open windows are flushed and new ones start at that moment, so a
-stored window is always over one layout.
+stored window is always over one layout. Likewise every window is cut when the routing table
+changes (``cut``), so each window's traffic was served under one routing generation.
+
+A window is *closed* once its aligned end has passed: nothing is added to it afterwards (late
+feedback counts in the current window), so a learner can merge each closed window exactly once.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class WindowBook:
     """The open aggregate windows; thread-safe."""
 
     def __init__(self, store: Store, window_ms: int, layout_for: Callable[[str], Layout],
-                 epochs: dict[str, int] | None = None) -> None:
+                 epochs: dict[str, int] | None = None, cut_ms: int = 0) -> None:
         self._store = store
         self.window_ms = window_ms
         self._layout_for = layout_for
@@ -34,17 +38,19 @@ class WindowBook:
         self._open: dict[WindowKey, Aggregate] = {}
         self._dirty: set[WindowKey] = set()
         self._epoch: dict[str, int] = dict(epochs or {})
+        self._cut = cut_ms
 
     def epoch(self, model_type: str) -> int:
-        """When ``model_type``'s current layout took effect (0: from the start)."""
-        return self._epoch.get(model_type, 0)
+        """The earliest start of a window that may still receive ``model_type``'s records: when
+        its current layout took effect or the routing table last changed (0: from the start)."""
+        return max(self._epoch.get(model_type, 0), self._cut)
 
     def window_start(self, model_type: str, ts_ms: int) -> int:
         """The window a record at ``ts_ms`` counts in: aligned to ``window_ms``, except that
         nothing counts before the model type's layout epoch (late records land in the epoch's
         window), so a window over an older layout is never reopened."""
         aligned = ts_ms - ts_ms % self.window_ms
-        epoch = self._epoch.get(model_type, 0)
+        epoch = self.epoch(model_type)
         return epoch if aligned <= epoch else aligned
 
     def restore(self, now_ms: int) -> int:
@@ -88,6 +94,14 @@ class WindowBook:
             self._epoch[model_type] = now_ms
             for key in [k for k in self._open if k[0] == model_type]:
                 del self._open[key]
+
+    def cut(self, now_ms: int) -> None:
+        """Closes every open window (flushed first): records from ``now_ms`` on go to new
+        windows starting at ``now_ms`` (the routing table changed)."""
+        self.flush(now_ms)
+        with self._lock:
+            self._cut = max(self._cut, now_ms)
+            self._open.clear()
 
     def flush(self, now_ms: int) -> int:
         """Writes changed windows to the store; drops windows that ended before the previous

@@ -54,18 +54,20 @@ class GetAggregatesRequest(_message.Message):
     def __init__(self, since_ms: _Optional[int] = ...) -> None: ...
 
 class AggregateWindow(_message.Message):
-    __slots__ = ("model_type", "model_id", "window_start_ms", "layout_fingerprint", "aggregate")
+    __slots__ = ("model_type", "model_id", "window_start_ms", "layout_fingerprint", "aggregate", "generation")
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_MS_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
     model_type: str
     model_id: str
     window_start_ms: int
     layout_fingerprint: int
     aggregate: bytes
-    def __init__(self, model_type: _Optional[str] = ..., model_id: _Optional[str] = ..., window_start_ms: _Optional[int] = ..., layout_fingerprint: _Optional[int] = ..., aggregate: _Optional[bytes] = ...) -> None: ...
+    generation: int
+    def __init__(self, model_type: _Optional[str] = ..., model_id: _Optional[str] = ..., window_start_ms: _Optional[int] = ..., layout_fingerprint: _Optional[int] = ..., aggregate: _Optional[bytes] = ..., generation: _Optional[int] = ...) -> None: ...
 
 class GetAggregatesResponse(_message.Message):
     __slots__ = ("windows", "layouts", "now_ms")

@@ -208,3 +208,42 @@ def test_baseline_survives_a_restart(tmp_path, clock: FakeClock) -> None:  # typ
         finally:
             p.close()
             server.stop()
+
+
+def test_routing_changes_cut_windows_and_windows_report_their_generation(
+        tmp_path, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    from sidecar.config import load_config
+    from sidecar.server import create_server
+    from tests.sidecar.conftest import planes, write_token
+
+    config = load_config(overrides={
+        "data_addr": "127.0.0.1:0", "admin_addr": "127.0.0.1:0", "metrics_addr": "127.0.0.1:0",
+        "db": str(tmp_path / "db"), "admin_token_file": str(write_token(tmp_path))})
+    start = clock.now_ms()
+    for round_ in range(2):
+        server, ports = create_server(config, clock=clock, registry=CollectorRegistry())
+        server.start()
+        p = planes({"data_addr": ports.data_addr, "admin_addr": ports.admin_addr})
+        try:
+            if round_ == 0:
+                p.set_table(1)
+                clock.advance(10)
+                p.data.Record(batch(3))
+                clock.advance(10)
+                p.set_table(2, share=0.2)  # mid-window: the open window is cut here
+                cut = clock.now_ms()
+                clock.advance(10)
+                p.data.Record(batch(2, prefix="n"))
+            else:  # after a restart, new records still go to the post-cut window
+                p.data.Record(batch(1, prefix="z"))
+            r = p.admin_call("GetAggregates", admin_pb2.GetAggregatesRequest(since_ms=0))
+            by_start = {w.window_start_ms: w for w in r.windows}
+            assert by_start[start].generation == 1
+            assert by_start[cut].generation == 2
+            layouts = {fp: Layout.decode(b) for fp, b in r.layouts.items()}
+            records = {s: Aggregate.decode(w.aggregate, layouts[w.layout_fingerprint]).records
+                       for s, w in by_start.items()}
+            assert records == {start: 3, cut: 2 + round_}
+        finally:
+            p.close()
+            server.stop()
