@@ -88,20 +88,28 @@ class WindowBook:
             self._dirty.add(key)
 
     def layout_changed(self, model_type: str, now_ms: int) -> None:
-        """Closes the open windows of ``model_type`` (they are flushed first)."""
-        self.flush(now_ms)
-        with self._lock:
-            self._epoch[model_type] = now_ms
-            for key in [k for k in self._open if k[0] == model_type]:
-                del self._open[key]
+        """Closes the open windows of ``model_type`` (written to the store first)."""
+        self._close(lambda key: key[0] == model_type, now_ms, model_type=model_type)
 
     def cut(self, now_ms: int) -> None:
-        """Closes every open window (flushed first): records from ``now_ms`` on go to new
-        windows starting at ``now_ms`` (the routing table changed)."""
-        self.flush(now_ms)
+        """Closes every open window (written to the store first): records from ``now_ms`` on go
+        to new windows starting at ``now_ms`` (the routing table changed)."""
+        self._close(lambda key: True, now_ms)
+
+    def _close(self, which: Callable[[WindowKey], bool], now_ms: int, model_type: str | None = None) -> None:
+        """Atomically: moves the epoch (or the global cut), writes the closing windows and drops
+        them, so no record can land in a window between its last write and its removal."""
         with self._lock:
-            self._cut = max(self._cut, now_ms)
-            self._open.clear()
+            if model_type is None:
+                self._cut = max(self._cut, now_ms)
+            else:
+                self._epoch[model_type] = now_ms
+            closing = [k for k in self._open if which(k)]
+            for (mt, mid, start) in [k for k in closing if k in self._dirty]:
+                self._store.put_window(mt, mid, start, self._open[(mt, mid, start)].encode())
+            for key in closing:
+                self._dirty.discard(key)
+                del self._open[key]
 
     def flush(self, now_ms: int) -> int:
         """Writes changed windows to the store; drops windows that ended before the previous

@@ -1,0 +1,238 @@
+"""``GrpcFleet``: the :class:`~learner.fleet.interface.Fleet` over the sidecars' admin API.
+
+* **Pull.** ``GetAggregates`` returns every stored window that started at or after
+  ``since_ms``. A window is *closed* once its aligned end has passed on the sidecar's clock
+  (``window_end_ms <= now_ms``): the sidecar adds nothing to it afterwards. A window's sequence
+  number is its end time and the cursor is the sidecar's ``now_ms`` at the pull, so each pull
+  returns the windows that closed since the previous one (re-asking one window length further
+  back, and the collector drops any window it has already merged). ``ack`` is a no-op: the
+  sidecar keeps windows for its retention period whatever the learner does.
+* **Push.** ``SetRoutingTable`` and ``SetBaseline`` go to every sidecar; the ones that do not
+  answer are reported as missed, and :meth:`GrpcFleet.reconcile` re-pushes the latest table and
+  baselines to any sidecar whose ``GetStatus`` shows it behind — the convergence path for a
+  sidecar that was down during a push.
+* **Data plane.** ``route``/``record`` (the seed's in-process API) need the sidecars' data
+  addresses (``data_addresses``); a labelled outcome is recorded, then joined with ``Feedback``.
+
+Every call has a deadline; an unreachable sidecar raises ``SidecarUnreachableError`` (the
+collector marks it stale and goes on), any other refusal ``FleetError``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+
+import statcore
+from learner.errors import FleetError, SidecarUnreachableError
+from learner.fleet.discovery import Discovery, DnsDiscovery, StaticDiscovery
+from learner.fleet.interface import Baseline, Outcome, PullBatch, PulledWindow, PushKind, PushResult, WindowKey
+from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2, sidecar_pb2, sidecar_pb2_grpc
+
+__all__ = ["GrpcFleet"]
+
+Clock = Callable[[], float]
+# A sidecar that comes back must be found again within seconds, not gRPC's default two minutes.
+_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 2000))
+_UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+
+
+def table_to_proto(table: statcore.RoutingTable) -> common_pb2.RoutingTable:
+    msg = common_pb2.RoutingTable(generation=table.generation)
+    for model_type, r in table.routes.items():
+        msg.routes[model_type].CopyFrom(common_pb2.ModelRoute(
+            champion=r.champion, challenger=r.challenger or "", challenger_share=r.challenger_share, salt=r.salt))
+    return msg
+
+
+class GrpcFleet:
+    """The learner's sidecars, reached over gRPC (see the module docs for the semantics)."""
+
+    def __init__(self, discovery: Discovery, *, token: str, timeout_s: float = 5.0, window_s: float = 60.0,
+                 clock: Clock = time.time, data_addresses: Mapping[str, str] | None = None) -> None:
+        if not token:
+            raise ValueError("the sidecars' admin token must not be empty")
+        self._discovery = discovery
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout = timeout_s
+        self._lookback_ms = int(2 * window_s * 1000)
+        self._clock = clock
+        self._data = dict(data_addresses or {})
+        self._lock = threading.Lock()
+        self._channels: dict[str, grpc.Channel] = {}
+        self._layouts: dict[int, statcore.Layout] = {}
+        self._table: statcore.RoutingTable | None = None
+        self._baselines: dict[str, Baseline] = {}
+        self._applied: dict[str, dict[str, Baseline]] = {}
+
+    @classmethod
+    def from_config(cls, config: Any, *, token: str, clock: Clock = time.time) -> GrpcFleet:
+        """From the learner's ``[fleet]`` config section (``static`` or ``dns`` + ``port``)."""
+        discovery: Discovery
+        if config.static:
+            discovery = StaticDiscovery(list(config.static))
+        else:
+            discovery = DnsDiscovery(config.dns, config.port, refresh_s=config.refresh_s)
+        return cls(discovery, token=token, timeout_s=config.timeout_s, clock=clock,
+                   window_s=getattr(config, "window_s", 60.0))
+
+    # ---- plumbing ----
+
+    def _channel(self, address: str) -> grpc.Channel:
+        with self._lock:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = self._channels[address] = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+            return channel
+
+    def _admin(self, address: str, method: str, request: Any) -> Any:
+        stub = admin_pb2_grpc.AdminStub(self._channel(address))
+        try:
+            return getattr(stub, method)(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _fleet_error(address, method, exc) from None
+
+    def _data_stub(self, address: str) -> sidecar_pb2_grpc.SidecarStub:
+        data = self._data.get(address)
+        if data is None:
+            raise FleetError(f"no data-plane address configured for sidecar {address}")
+        return sidecar_pb2_grpc.SidecarStub(self._channel(data))
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+    # ---- Fleet ----
+
+    def sidecars(self) -> list[str]:
+        return self._discovery.addresses(self._clock())
+
+    def _layout(self, fingerprint: int, blobs: Mapping[int, bytes]) -> statcore.Layout:
+        layout = self._layouts.get(fingerprint)
+        if layout is None:
+            if fingerprint not in blobs:
+                raise FleetError(f"sidecar sent a window over unknown layout {fingerprint:016x}")
+            layout = self._layouts[fingerprint] = statcore.Layout.decode(blobs[fingerprint])
+        return layout
+
+    def pull(self, sidecar: str, after_seq: int) -> PullBatch:
+        since = max(0, after_seq - self._lookback_ms) if after_seq else 0
+        response = self._admin(sidecar, "GetAggregates", admin_pb2.GetAggregatesRequest(since_ms=since))
+        status = self._admin(sidecar, "GetStatus", admin_pb2.GetStatusRequest())
+        closed, opened = [], []
+        for w in response.windows:
+            aggregate = statcore.Aggregate.decode(w.aggregate, self._layout(w.layout_fingerprint, response.layouts))
+            end = aggregate.window_end_ms
+            if end > response.now_ms:
+                opened.append(aggregate)
+            elif end > after_seq:
+                key = WindowKey(sidecar, w.model_type, w.model_id, w.window_start_ms, w.generation)
+                closed.append(PulledWindow(end, key, aggregate))
+        closed.sort(key=lambda p: (p.seq, p.key))
+        return PullBatch(tuple(closed), tuple(opened), max(after_seq, response.now_ms),
+                         int(status.routing_generation))
+
+    def ack(self, sidecar: str, seq: int) -> None:
+        """Nothing to do: sidecars keep windows for their retention period (see module docs)."""
+
+    def _push(self, kind: PushKind, generation: int, send: Callable[[str], None]) -> PushResult:
+        started = time.perf_counter()
+        applied, missed = [], []
+        for address in self.sidecars():
+            try:
+                send(address)
+                applied.append(address)
+            except FleetError:
+                missed.append(address)
+        return PushResult(kind, generation, tuple(applied), tuple(missed), time.perf_counter() - started)
+
+    def push_routing(self, table: statcore.RoutingTable) -> PushResult:
+        if self._table is None or table.generation > self._table.generation:
+            self._table = table
+        request = admin_pb2.SetRoutingTableRequest(table=table_to_proto(table))
+        return self._push(PushKind.ROUTING, table.generation,
+                          lambda address: self._admin(address, "SetRoutingTable", request))
+
+    def _send_baseline(self, address: str, baseline: Baseline) -> None:
+        metrics = {} if baseline.accuracy is None else {"accuracy": float(baseline.accuracy)}
+        self._admin(address, "SetBaseline", admin_pb2.SetBaselineRequest(
+            model_type=baseline.model_type, layout=baseline.layout.encode(),
+            reference=baseline.reference.encode(), metrics=metrics))
+        self._applied.setdefault(address, {})[baseline.model_type] = baseline
+
+    def push_baseline(self, baseline: Baseline) -> PushResult:
+        self._baselines[baseline.model_type] = baseline
+        generation = self._table.generation if self._table is not None else 0
+        return self._push(PushKind.BASELINE, generation, lambda address: self._send_baseline(address, baseline))
+
+    def reconcile(self) -> list[str]:
+        updated = []
+        for address in self.sidecars():
+            try:
+                status = self._admin(address, "GetStatus", admin_pb2.GetStatusRequest())
+                seen = self._applied.get(address, {})
+                stale = [b for t, b in self._baselines.items()
+                         if seen.get(t) is not b or t not in status.baselines]
+                behind = self._table is not None and status.routing_generation < self._table.generation
+                if behind and self._table is not None:
+                    self._admin(address, "SetRoutingTable",
+                                admin_pb2.SetRoutingTableRequest(table=table_to_proto(self._table)))
+                for baseline in stale:
+                    self._send_baseline(address, baseline)
+            except FleetError:
+                continue
+            if behind or stale:
+                updated.append(address)
+        return updated
+
+    def _serving(self, key: str | None) -> str:
+        addresses = [a for a in self.sidecars() if a in self._data]
+        if not addresses:
+            raise FleetError("route/record need data-plane addresses (GrpcFleet(data_addresses=...))")
+        return addresses[hash(key or "") % len(addresses)] if key else addresses[0]
+
+    def route(self, model_type: str, key: str | None = None) -> str:
+        address = self._serving(key)
+        try:
+            response = self._data_stub(address).Route(
+                sidecar_pb2.RouteRequest(model_type=model_type, key=key or ""), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _fleet_error(address, "Route", exc) from None
+        return str(response.model_id)
+
+    def record(self, outcome: Outcome) -> None:
+        address = self._serving(outcome.key)
+        request_id = f"learner-{uuid.uuid4().hex}"
+        truth = "right" if outcome.correct else "wrong"
+        batch = sidecar_pb2.RecordBatch(
+            request_id=[request_id], document_id=[outcome.key or ""], model_type=[outcome.model_type],
+            model_id=[outcome.model_id], ts_ms=[int(self._clock() * 1000)], confidence=[outcome.confidence],
+            latency_ms=[outcome.latency_ms], error=[outcome.error],
+            numeric_names=list(outcome.features), numeric=[float(v) for v in outcome.features.values()],
+            prediction=[json.dumps({"doc_type": "right"})])
+        stub = self._data_stub(address)
+        try:
+            stub.Record(batch, timeout=self._timeout)
+            if outcome.correct is not None:
+                stub.Feedback(sidecar_pb2.FeedbackRequest(
+                    request_id=request_id, label=json.dumps({"doc_type": truth})), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _fleet_error(address, "Record", exc) from None
+
+
+def _fleet_error(address: str, method: str, exc: grpc.RpcError) -> FleetError:
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    message = f"sidecar {address}: {method} failed: {code.name if code else 'error'}: " \
+              f"{exc.details() if isinstance(exc, grpc.Call) else exc}"
+    if code in _UNREACHABLE:
+        return SidecarUnreachableError(message)
+    return FleetError(message)
