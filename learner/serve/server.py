@@ -32,7 +32,7 @@ from learner.registry import ModelRegistry
 from learner.serve.config import ServeConfig
 from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
-from learner.serve.wiring import build_fleet, build_retrainer, read_token
+from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
 from sidecar.auth import BearerTokenInterceptor
 
@@ -87,12 +87,14 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
         registry = ModelRegistry(config.registry.root, artifact_url=config.registry.artifact_url,
                                  actor="learner", clock=clock)
         closers.append(registry.close)
-        retraining = build_retrainer(config.training, config.learning, registry, clock)
+        the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock)
+        sources = sample_sources(config.fleet, the_fleet.sidecars()) if fleet is None else {}
+        retraining = build_retrainer(config.training, config.learning, registry, clock, sources)
         if retraining is not None:
             closers.append(retraining.close)
         return ContinuousLearner(
             config.learning, registry=registry,
-            fleet=fleet if fleet is not None else build_fleet(config.fleet, clock),
+            fleet=the_fleet,
             retrainer=None if retraining is None else retraining.retrainer,
             metrics=metrics, clock=clock, sleeper=sleeper)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from learner.config import LearningConfig
+from learner.training.sample_source import SampleSource
 from learner.errors import LearnerError
 from learner.fleet import Fleet, LocalFleet
 from learner.registry import ModelRegistry
@@ -67,9 +68,24 @@ class Retraining:
     close: Callable[[], None]
 
 
+def sample_sources(fleet_config: FleetConfig, addresses: list[str]) -> dict[str, SampleSource]:
+    """One ``PullSamples``/``AckSamples`` source per sidecar of a gRPC fleet (none for a local
+    fleet: its in-process sidecars keep no sample log)."""
+    if fleet_config.kind is FleetKind.LOCAL or fleet_config.admin_token_file is None:
+        return {}
+    import grpc
+
+    from learner.training.grpc_source import GrpcSampleSource
+
+    token = read_token(fleet_config.admin_token_file)
+    return {a: GrpcSampleSource(grpc.insecure_channel(a), token=token, timeout_s=max(30.0, fleet_config.timeout_s))
+            for a in addresses}
+
+
 def build_retrainer(training: TrainingSection, learning: LearningConfig, registry: ModelRegistry,
-                    clock: Clock) -> Retraining | None:
-    """The LoRA retrainer over a ``RetrainingOrchestrator`` (``None`` when training is off).
+                    clock: Clock, sources: dict[str, SampleSource] | None = None) -> Retraining | None:
+    """The LoRA retrainer over a ``RetrainingOrchestrator`` (``None`` when training is off),
+    collecting training samples from ``sources`` (the sidecars' logs) before each check.
 
     Recovers jobs orphaned by a previous run (``recover()``) before returning.
     """
@@ -79,20 +95,23 @@ def build_retrainer(training: TrainingSection, learning: LearningConfig, registr
     from learner.training import (
         DataConfig, JobStore, ModelSpec, RetrainingOrchestrator, SampleStore, TrainingConfig,
     )
+    from learner.training.sample_store import SampleCollector
 
     training.work_dir.mkdir(parents=True, exist_ok=True)
     samples = SampleStore(training.work_dir / "samples.db")
     jobs = JobStore(training.work_dir / "jobs.db")
+    data_config = DataConfig(min_feedback_samples=learning.min_feedback_samples,
+                             lookback_s=learning.training_lookback_days * DAY,
+                             min_pseudo_label_confidence=learning.min_pseudo_label_confidence)
+    collector = (SampleCollector(samples, sources, grace_s=data_config.pseudo_label_grace_s, clock=clock)
+                 if sources else None)
     spec = ModelSpec(training.model, training.labels) if training.labels else ModelSpec(training.model)
     orchestrator = RetrainingOrchestrator(
         registry, samples, jobs, work_dir=training.work_dir / "jobs", spec=spec,
         training=TrainingConfig(lora_rank=learning.lora_rank, lora_alpha=learning.lora_alpha,
                                 lora_dropout=learning.lora_dropout, epochs=training.epochs,
                                 batch_size=training.batch_size),
-        data=DataConfig(min_feedback_samples=learning.min_feedback_samples,
-                        lookback_s=learning.training_lookback_days * DAY,
-                        min_pseudo_label_confidence=learning.min_pseudo_label_confidence),
-        clock=clock)
+        data=data_config, clock=clock, collector=collector)
     orchestrator.recover()
 
     def close() -> None:
