@@ -217,7 +217,7 @@ impl Accumulator for LatencyHistogram {
         let s = self.slot(x);
         self.counts[s] += 1;
         self.total += 1;
-        self.sum_ns += (x * 1e6).round() as u128;
+        self.sum_ns += u128::from((x * 1e6).round() as u64); // via u64: a float-to-u128 cast is a slow library call
         self.min_ms = self.min_ms.min(x);
         self.max_ms = self.max_ms.max(x);
     }
