@@ -95,9 +95,13 @@ class RegistrySection(_Section):
     name = "registry"
     root: Path = field(default=Path("model_registry"), metadata={"help": "registry directory"})
     artifact_url: str | None = field(default=None, metadata={"help": "fsspec URL of artifacts"})
+    reference_dir: Path | None = field(default=None, metadata={
+        "help": "reference data for baselines: <model_id>.safetensors or <model_type>.safetensors"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        if self.reference_dir is not None:
+            object.__setattr__(self, "reference_dir", Path(self.reference_dir))
         problems = [] if str(self.root) else ["root must not be empty"]
         if self.artifact_url is not None and not self.artifact_url:
             problems.append("artifact_url must be a non-empty URL when set")

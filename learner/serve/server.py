@@ -32,6 +32,7 @@ from learner.registry import ModelRegistry
 from learner.serve.config import ServeConfig
 from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
+from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
 from sidecar.auth import BearerTokenInterceptor
@@ -96,6 +97,8 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
             config.learning, registry=registry,
             fleet=the_fleet,
             retrainer=None if retraining is None else retraining.retrainer,
+            reference_data=(None if config.registry.reference_dir is None
+                            else ReferenceDirectory(config.registry.reference_dir)),
             metrics=metrics, clock=clock, sleeper=sleeper)
 
     def close(_: ContinuousLearner | None) -> None:

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["learner.config", "learner.named_enum", "learner.drift", "learner.abtest", "learner.promotion", "learner.health",
+MODULES = ["learner.config", "learner.named_enum", "learner.reference", "learner.drift", "learner.abtest", "learner.promotion", "learner.health",
            "learner.routing", "learner.scheduler", "learner.notify", "learner.fleet.local",
            "learner.metrics", "learner.history", "learner.serve.config", "learner.serve.runner",
            "learner.serve.retraining"]
