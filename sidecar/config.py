@@ -146,7 +146,9 @@ class StoreConfig:
     """The LMDB store: routing table, baselines, aggregate windows, sample log."""
 
     db: pathlib.Path = _help("LMDB directory (created if missing).")
-    max_samples: int = _help("Most samples kept in the log (oldest evicted).", 1_000_000)
+    max_samples: int = _help(
+        "Most samples kept in the log (oldest evicted). The log is a buffer the learner drains "
+        "(PullSamples/AckSamples), not an archive; its pages count in the sidecar's memory.", 250_000)
     max_age_s: float | None = _help("Samples older than this are evicted; unset: no age bound.",
                                     None)
     map_size: int = _help("Initial LMDB map size, bytes.", 64 << 20)
