@@ -8,7 +8,7 @@ The sidecar runs pinned to CPU 0 (``taskset``), the client on CPU 1. Batches are
 once up front and sent as raw bytes to both servers, so the client costs the same for both;
 the bare server (``/bare.Echo/Sink``) only counts messages. Each record: ids, model type and
 id, confidence, latency, 4 numeric features, a ~40-byte JSON prediction; every record goes to
-the durable sample log (``log_samples`` on, the default; max_samples 250,000 by default, so older ones
+the durable sample log (``log_samples`` on, the default; max_samples 200,000 by default, so older ones
 are evicted).
 
 Usage: ``python benchmarks/bench_sidecar_record.py [--records 10000000] [--write]``.
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000_000)
     ap.add_argument("--rate-records", type=int, default=300_000)
     ap.add_argument("--max-samples", type=int, default=None,
-                    help="the sidecar's store.max_samples (default: its default, 250,000)")
+                    help="the sidecar's store.max_samples (default: its default, 200,000)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if args.max_samples is not None:
@@ -118,7 +118,7 @@ def main() -> None:
         f"{ok(best['sidecar'] >= 300_000)}\n"
         f"\nClaim ≥ 0.5× the bare stream: ratio {ratio:.3f} {ok(ratio >= 0.5)}\n"
         f"\nSample log bound (store.max_samples): "
-        f"{os.environ.get('SIDECAR_STORE_MAX_SAMPLES', '250,000 (default)')}.\n"
+        f"{os.environ.get('SIDECAR_STORE_MAX_SAMPLES', '200,000 (default)')}.\n"
         f"\nResident memory after {total:,} records into the sidecar "
         f"(soak of the last {remaining * BATCH:,} took {soak_s:.1f} s): "
         f"VmRSS {rss.get('VmRSS', 0):.0f} MB (anon {rss.get('RssAnon', 0):.0f} MB, file-backed "

@@ -148,7 +148,7 @@ class StoreConfig:
     db: pathlib.Path = _help("LMDB directory (created if missing).")
     max_samples: int = _help(
         "Most samples kept in the log (oldest evicted). The log is a buffer the learner drains "
-        "(PullSamples/AckSamples), not an archive; its pages count in the sidecar's memory.", 250_000)
+        "(PullSamples/AckSamples), not an archive; its pages count in the sidecar's memory.", 200_000)
     max_age_s: float | None = _help("Samples older than this are evicted; unset: no age bound.",
                                     None)
     map_size: int = _help("Initial LMDB map size, bytes.", 64 << 20)
