@@ -21,7 +21,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results import machine_details, write_section  # noqa: E402
+from benchmarks.results import publish  # noqa: E402
 from benchmarks.sidecar_harness import Proc, start_sidecar  # noqa: E402
 from learner import ContinuousLearner, LearningConfig  # noqa: E402
 from learner.fleet.discovery import StaticDiscovery  # noqa: E402
@@ -101,9 +101,7 @@ def main() -> None:
         times, rss = run(args.sidecars, args.rounds, pathlib.Path(tmp))
     p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
     ok = "PASS" if p50 <= 1.0 and p99 <= 2.0 else "MISS"
-    section = "\n".join([
-        "## Rollback",
-        "",
+    publish("Rollback", [
         f"`python benchmarks/bench_rollback.py --write`: {args.sidecars} real sidecar processes on loopback "
         f"(together {rss:.0f} MB resident), {args.rounds} rounds of promote → `rollback` (registry "
         "transition + routing push with a higher generation through `GrpcFleet`), timed until every "
@@ -113,14 +111,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
         f"| {args.sidecars} sidecars | {p50 * 1e3:.0f} ms | {p99 * 1e3:.0f} ms | {max(times) * 1e3:.0f} ms "
         f"| 300 s | {p99 / SEED_REQUIREMENT_S:.5f} | {ok} |",
-        "",
-        "```",
-        machine_details(),
-        "```",
-    ])
-    print(section)
-    if args.write:
-        write_section("Rollback", section)
+    ], write=args.write)
 
 
 if __name__ == "__main__":

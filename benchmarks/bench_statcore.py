@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special, stats
 
 import statcore
-from results import machine_details, write_section
+from results import publish
 
 RNG = np.random.default_rng(1)
 MASK = (1 << 64) - 1
@@ -184,25 +184,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     rows = bench_route() + bench_ingest() + bench_merge_and_drift()
-    section = "\n".join(
-        [
-            "## statcore",
-            "",
-            "`python benchmarks/bench_statcore.py --write` (release build through `make build`); "
-            "criterion benches: `cargo bench -p statcore-core`. Baselines run in the same process.",
-            "",
-            "| claim | statcore | baseline (same run) | ratio | goal |",
-            "|---|---|---|---|---|",
-            *rows,
-            "",
-            "```",
-            machine_details(),
-            "```",
-        ]
-    )
-    print(section)
-    if args.write:
-        write_section("statcore", section)
+    publish("statcore", [
+        "`python benchmarks/bench_statcore.py --write` (release build through `make build`); "
+        "criterion benches: `cargo bench -p statcore-core`. Baselines run in the same process.",
+        "",
+        "| claim | statcore | baseline (same run) | ratio | goal |",
+        "|---|---|---|---|---|",
+        *rows,
+    ], write=args.write)
 
 
 if __name__ == "__main__":

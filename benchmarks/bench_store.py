@@ -16,7 +16,7 @@ import lmdb
 import numpy as np
 
 import statcore
-from results import machine_details, write_section
+from results import publish
 
 PAYLOAD = bytes(256)
 
@@ -77,27 +77,16 @@ def main() -> None:
                 f"| {batch:,} | {o_rate:,.0f} rec/s, commit p50 {o_ms:.1f} ms | "
                 f"{b_rate:,.0f} rec/s, commit p50 {b_ms:.1f} ms | {o_rate / b_rate:.2f} |"
             )
-    section = "\n".join(
-        [
-            "## statcore store (LMDB group commit)",
-            "",
-            "`python benchmarks/bench_store.py --write`: 256-byte payload samples appended then "
-            "flushed (one synced LMDB transaction per batch, sample + request-id index + counters), "
-            "against the Python `lmdb` binding putting the same bytes (no index) in one synced "
-            "transaction per batch. Time includes building the `Sample` objects' transfer into Rust.",
-            "",
-            "| batch | statcore.Store | bare py-lmdb (same run) | ratio |",
-            "|---|---|---|---|",
-            *rows,
-            "",
-            "```",
-            machine_details(),
-            "```",
-        ]
-    )
-    print(section)
-    if args.write:
-        write_section("statcore store (LMDB group commit)", section)
+    publish("statcore store (LMDB group commit)", [
+        "`python benchmarks/bench_store.py --write`: 256-byte payload samples appended then "
+        "flushed (one synced LMDB transaction per batch, sample + request-id index + counters), "
+        "against the Python `lmdb` binding putting the same bytes (no index) in one synced "
+        "transaction per batch. Time includes building the `Sample` objects' transfer into Rust.",
+        "",
+        "| batch | statcore.Store | bare py-lmdb (same run) | ratio |",
+        "|---|---|---|---|",
+        *rows,
+    ], write=args.write)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,13 @@ def write_section(title: str, section: str) -> None:
         end = text.find("\n## ", start + 1)
         text = text[:start] + text[end:] if end >= 0 else text[:start]
     RESULTS.write_text(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
+
+
+def publish(title: str, body: list[str], *, write: bool) -> str:
+    """``## title``, the body lines and the machine details as one section: printed, and
+    written into RESULTS.md when ``write``."""
+    section = "\n".join([f"## {title}", "", *body, "", "```", machine_details(), "```"])
+    print(section)
+    if write:
+        write_section(title, section)
+    return section
