@@ -25,7 +25,7 @@ from learner.fleet.discovery import StaticDiscovery
 from learner.fleet.grpc import GrpcFleet
 from learner.registry import ModelRegistry
 from learner.serve.runner import LearnerThread
-from loopwise_proto.v1 import sidecar_pb2, sidecar_pb2_grpc
+from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, sidecar_pb2, sidecar_pb2_grpc
 from tests.learner.simulation import FEATURES, FakeRetrainer, reference_rows, tiny_model
 from tests.sidecar.conftest import TOKEN, SidecarProcess
 
@@ -105,14 +105,22 @@ def sidecars(tmp_path: Path) -> Iterator[list[SidecarProcess]]:
             p.log.close()
 
 
+def generation(admin_addr: str) -> int:
+    with grpc.insecure_channel(admin_addr) as channel:
+        status = admin_pb2_grpc.AdminStub(channel).GetStatus(
+            admin_pb2.GetStatusRequest(), metadata=[("authorization", f"Bearer {TOKEN}")], timeout=2)
+    return int(status.routing_generation)
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.25) -> bool:
-    """Polls ``predicate`` (a FleetError, e.g. no routing table yet, counts as not yet)."""
+    """Polls ``predicate`` (a FleetError or an RPC error, e.g. no routing table yet or a sidecar
+    still starting, counts as not yet)."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         try:
             if predicate():
                 return True
-        except FleetError:
+        except (FleetError, grpc.RpcError):
             pass
         time.sleep(step_s)
     return False
@@ -174,10 +182,14 @@ def test_drift_promotion_rollback_and_convergence_over_real_sidecars(
         live = GrpcFleet(StaticDiscovery(admin[:2]), token=TOKEN, data_addresses=dict(zip(admin, data)))
         assert all(live.route(MODEL, f"k{i}") == champion for i in range(10))
 
-        # The sidecar comes back (same addresses, same LMDB) and converges at the next reconcile.
+        # The sidecar comes back (same addresses, same LMDB) and converges at the next reconcile
+        # on whatever table the fleet has by then (the learner may already test a new challenger).
+        traffic.shift, traffic.quality[champion] = 0.0, 0.95
         sidecars[2].start()
         back = GrpcFleet(StaticDiscovery([admin[2]]), token=TOKEN, data_addresses={admin[2]: data[2]})
-        assert wait_for(lambda: back.route(MODEL, "k0") == champion, 45)
+        keys = [f"k{i}" for i in range(10)]
+        assert wait_for(lambda: generation(admin[2]) == generation(admin[0]) == generation(admin[1])
+                        and [back.route(MODEL, k) for k in keys] == [live.route(MODEL, k) for k in keys], 45)
     finally:
         traffic.stop.set()
         runner.stop()
