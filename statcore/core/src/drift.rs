@@ -38,8 +38,9 @@ pub struct FeatureDrift {
     pub current_n: u64,
 }
 
-fn as_f64(counts: &[u64]) -> Vec<f64> {
-    counts.iter().map(|c| *c as f64).collect()
+fn fill_f64(buffer: &mut Vec<f64>, counts: &[u64]) {
+    buffer.clear();
+    buffer.extend(counts.iter().map(|c| *c as f64));
 }
 
 /// Which optional statistics to compute (PSI and KS are always computed).
@@ -74,8 +75,11 @@ pub fn feature_drift(
         ));
     }
     let mut out = Vec::with_capacity(layout.numeric_names.len() + layout.categorical_names.len());
+    // Two buffers reused for every feature: no allocation per feature.
+    let (mut r, mut c) = (Vec::new(), Vec::new());
     for (i, name) in layout.numeric_names.iter().enumerate() {
-        let (r, c) = (as_f64(reference.numeric()[i].counts()), as_f64(current.numeric()[i].counts()));
+        fill_f64(&mut r, reference.numeric()[i].counts());
+        fill_f64(&mut c, current.numeric()[i].counts());
         let edges = &layout.numeric_edges[i];
         out.push(compare(
             name,
@@ -86,7 +90,8 @@ pub fn feature_drift(
         )?);
     }
     for (i, name) in layout.categorical_names.iter().enumerate() {
-        let (r, c) = (as_f64(reference.categorical()[i].counts()), as_f64(current.categorical()[i].counts()));
+        fill_f64(&mut r, reference.categorical()[i].counts());
+        fill_f64(&mut c, current.categorical()[i].counts());
         let kind = FeatureKind::Categorical;
         out.push(compare(name, kind, Histogram::from_counts(&r), Histogram::from_counts(&c), extras)?);
     }

@@ -36,28 +36,30 @@ pub struct Histogram<'a> {
     /// Built by [`Histogram::over`]: validated edges and counts converted from integers, so
     /// neither needs a re-check (only the total is checked).
     trusted: bool,
+    /// Sum of the counts, computed once (every statistic needs it, some twice).
+    total: f64,
 }
 
 impl<'a> Histogram<'a> {
     /// A histogram over `edges`; checked when compared (see [`Comparison::compare`]).
     pub fn new(edges: &'a [f64], counts: &'a [f64]) -> Self {
-        Histogram { edges, counts, trusted: false }
+        Histogram { edges, counts, trusted: false, total: counts.iter().sum() }
     }
 
     /// A histogram over edges validated when the [`BinEdges`] was built, with counts that were
     /// converted from integer counters (so finite and non-negative by construction).
     pub fn over(edges: &'a BinEdges, counts: &'a [f64]) -> Self {
-        Histogram { edges: edges.as_slice(), counts, trusted: true }
+        Histogram { edges: edges.as_slice(), counts, trusted: true, total: counts.iter().sum() }
     }
 
     /// Counts whose slots are ordered but whose edge positions are unknown.
     pub fn from_counts(counts: &'a [f64]) -> Self {
-        Histogram { edges: &[], counts, trusted: false }
+        Histogram { edges: &[], counts, trusted: false, total: counts.iter().sum() }
     }
 
     /// Sum of the counts.
     pub fn total(&self) -> f64 {
-        self.counts.iter().sum()
+        self.total
     }
 
     /// Checks this histogram alone; `field` names it in the error (`reference_counts`, …).
