@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import statcore
-from learner.errors import SidecarUnreachableError
+from learner.errors import FleetError
 from learner.fleet.interface import Fleet, PulledWindow, WindowKey
 
 __all__ = ["WindowCollector", "RefreshResult"]
@@ -49,7 +49,7 @@ class WindowCollector:
         for name in self._fleet.sidecars():
             try:
                 batch = self._fleet.pull(name, self._cursors.get(name, 0))
-            except SidecarUnreachableError as exc:
+            except FleetError as exc:  # unreachable, or refusing: stale either way, go on
                 if name not in self.stale:
                     log.warning("sidecar %s marked stale: %s", name, exc)
                 self.stale.add(name)
@@ -68,7 +68,7 @@ class WindowCollector:
             if batch.closed:
                 try:
                     self._fleet.ack(name, self._cursors[name])
-                except SidecarUnreachableError:
+                except FleetError:
                     pass  # the windows stay on the sidecar; replays are deduplicated
         return RefreshResult(new, dup, tuple(sorted(self.stale)))
 

@@ -1,7 +1,7 @@
 """``GrpcFleet``: the :class:`~learner.fleet.interface.Fleet` over the sidecars' admin API.
 
 * **Pull.** ``GetAggregates`` returns every stored window that started at or after
-  ``since_ms``. A window is *closed* once its aligned end has passed on the sidecar's clock
+  ``since_ms`` (the first pull from a sidecar reaches back ``first_pull_lookback_s``, 6 h). A window is *closed* once its aligned end has passed on the sidecar's clock
   (``window_end_ms <= now_ms``): the sidecar adds nothing to it afterwards. A window's sequence
   number is its end time and the cursor is the sidecar's ``now_ms`` at the pull, so each pull
   returns the windows that closed since the previous one (re-asking one window length further
@@ -39,8 +39,10 @@ __all__ = ["GrpcFleet"]
 
 Clock = Callable[[], float]
 # A sidecar that comes back must be found again within seconds, not gRPC's default two minutes.
+# Aggregate windows can add up to tens of megabytes per pull: raise gRPC's 4 MiB receive limit.
 _CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
-                    ("grpc.max_reconnect_backoff_ms", 2000))
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                    ("grpc.max_receive_message_length", 256 * 1024 * 1024))
 _UNREACHABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 
@@ -56,13 +58,15 @@ class GrpcFleet:
     """The learner's sidecars, reached over gRPC (see the module docs for the semantics)."""
 
     def __init__(self, discovery: Discovery, *, token: str, timeout_s: float = 5.0, window_s: float = 60.0,
-                 clock: Clock = time.time, data_addresses: Mapping[str, str] | None = None) -> None:
+                 clock: Clock = time.time, data_addresses: Mapping[str, str] | None = None,
+                 first_pull_lookback_s: float = 6 * 3600.0) -> None:
         if not token:
             raise ValueError("the sidecars' admin token must not be empty")
         self._discovery = discovery
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s
         self._lookback_ms = int(2 * window_s * 1000)
+        self._first_lookback_ms = int(first_pull_lookback_s * 1000)
         self._clock = clock
         self._data = dict(data_addresses or {})
         self._lock = threading.Lock()
@@ -125,7 +129,12 @@ class GrpcFleet:
         return layout
 
     def pull(self, sidecar: str, after_seq: int) -> PullBatch:
-        since = max(0, after_seq - self._lookback_ms) if after_seq else 0
+        # The first pull from a sidecar reaches back ``first_pull_lookback_s``, not its whole
+        # retention (days of windows); later pulls one window length before the cursor.
+        if after_seq:
+            since = max(0, after_seq - self._lookback_ms)
+        else:
+            since = max(0, int(self._clock() * 1000) - self._first_lookback_ms)
         response = self._admin(sidecar, "GetAggregates", admin_pb2.GetAggregatesRequest(since_ms=since))
         status = self._admin(sidecar, "GetStatus", admin_pb2.GetStatusRequest())
         closed, opened = [], []
