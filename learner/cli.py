@@ -15,6 +15,7 @@ codes scripts can branch on (:class:`ExitCode`).
     learner promote MODEL_ID --reason "..."
     learner rollback --model-type T --reason "..."
     learner report [--model-type T] [--format json|html] [--out FILE] [--days 7]
+    learner events [--after SEQ] [--follow]               (the loop's events, live)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import enum
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,6 +35,8 @@ import numpy as np
 from google.protobuf.message import Message
 
 from learner.drift import DriftDetector
+from learner.event_text import describe
+from learner.notify import EventKind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import learner_pb2_grpc
 
@@ -270,6 +274,34 @@ def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
+_KIND_NAMES = {v: k.removeprefix("LOOP_EVENT_KIND_").lower()
+               for k, v in pb.LoopEventKind.items()}
+
+
+def event_line(e: pb.LoopEvent) -> str:
+    """``time  model_type  one-line description`` of a loop event."""
+    kind = EventKind(_KIND_NAMES.get(e.kind, "report"))
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
+    return f"{stamp}  #{e.seq:<4} {e.model_type}  {describe(kind, e.message, json.loads(e.details_json or '{}'))}"
+
+
+def cmd_events(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
+    """The loop's events after ``--after``; with ``--follow``, keeps polling until interrupted."""
+    after = args.after
+    while True:
+        r = admin("ListEvents", pb.ListEventsRequest(after_seq=after))
+        for e in r.events:
+            out.write((json.dumps(as_dict(e)) if args.json else event_line(e)) + "\n")
+        out.flush()
+        after = max(after, r.last_seq)
+        if not args.follow:
+            return ExitCode.OK
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return ExitCode.OK
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> ExitCode:
     import logging
 
@@ -335,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["json", "html"], default="json")
     report.add_argument("--out", help="write to this file instead of stdout")
     report.add_argument("--days", type=float, default=7.0, help="length of the period")
+    events = command("events", cmd_events)
+    events.add_argument("--after", type=int, default=0, help="only events after this sequence number")
+    events.add_argument("--follow", action="store_true", help="keep polling for new events")
+    events.add_argument("--interval", type=float, default=1.0, help="seconds between polls (--follow)")
     serve = sub.add_parser("serve", parents=[common])
     serve.add_argument("--config", required=True)
     serve.set_defaults(run=None)

@@ -22,6 +22,7 @@ from learner.config import LearningConfig
 from learner.drift import DriftDetector, DriftPolicy, DriftReport
 from learner.errors import UnknownModelTypeError
 from learner.fleet import Baseline, Fleet, LocalFleet, WindowCollector
+from learner.events import EventLog
 from learner.health import HealthMonitor, HealthPolicy
 from learner.history import LoopEventKind, LoopHistory
 from learner.metrics import LearnerMetrics
@@ -75,7 +76,10 @@ class ContinuousLearner:
         self.registry = registry if registry is not None else ModelRegistry(registry_root, clock=clock)
         self.fleet: Fleet = fleet if fleet is not None else LocalFleet.with_sidecars(1, clock=clock)
         self.metrics = metrics or LearnerMetrics()
-        self.notifier: Notifier = notifier or LoggingNotifier()
+        # Every notification is numbered and kept (the admin API's ListEvents reads it).
+        self.events = notifier if isinstance(notifier, EventLog) else EventLog(
+            notifier or LoggingNotifier(), clock=clock)
+        self.notifier: Notifier = self.events
         self.retrainer = retrainer
         self._reference_data = reference_data
         self.collector = WindowCollector(self.fleet, on_stale=self._on_stale)
@@ -248,10 +252,18 @@ class ContinuousLearner:
                 # A retrainer may have made its candidate challenger already (the LoRA worker does).
                 if self.registry.get_model(status.model_id).status is not ModelStatus.CHALLENGER:
                     self.registry.set_challenger(status.model_id, reason=f"retrained (job {job})")
+                record = self.registry.get_model(status.model_id)
+                self.notifier.notify(Notification(
+                    EventKind.RETRAINING, model_type, f"job {job} registered challenger {status.model_id}",
+                    {"job_id": job, "model_id": status.model_id, "outcome": "challenger",
+                     "metrics": dict(record.metrics)}))
                 test_id = self.create_ab_test(champion["id"], status.model_id,
                                               self.config.ab_test_traffic_split)
             else:
                 log.warning("Retraining job failed: %s %s", job, status.message)
+                self.notifier.notify(Notification(
+                    EventKind.RETRAINING, model_type, f"job {job} ended without a challenger: {status.message}",
+                    {"job_id": job, "outcome": "none", "message": status.message}))
         return test_id
 
     def evaluate_ab(self, model_type: str) -> dict[str, Any] | None:
@@ -324,6 +336,11 @@ class ContinuousLearner:
         model_type = self.ab_testing.get_test(test_id).model_type
         self.counters["ab_tests_created"] += 1
         self.metrics.ab_tests.labels(model_type).inc()
+        self.notifier.notify(Notification(
+            EventKind.AB_TEST, model_type,
+            f"A/B test {test_id}: {challenger_id} gets {split:.0%} of traffic against {champion_id}",
+            {"test_id": test_id, "champion_id": champion_id, "challenger_id": challenger_id,
+             "traffic_split": split, "method": self.config.ab_test_method.value}))
         return test_id
 
     def route_prediction(self, test_id: str, key: str | None = None) -> str:

@@ -8,11 +8,13 @@ from typing import Any
 
 from learner.abtest import ABTest, ABTestResult, ArmStats
 from learner.drift import DriftReport
+from learner.events import LoggedEvent
+from learner.notify import EventKind
 from learner.registry.ledger import LedgerEntry
 from learner.registry.records import ModelRecord
 from loopwise_proto.v1 import learner_pb2 as pb
 
-__all__ = ["model", "ledger_entry", "drift", "ab_test", "ab_result", "arm"]
+__all__ = ["model", "ledger_entry", "drift", "ab_test", "ab_result", "arm", "loop_event"]
 
 
 def _json(value: Mapping[str, Any]) -> str:
@@ -70,3 +72,19 @@ def ab_test(t: ABTest) -> pb.ABTest:
     if t.last_result is not None:
         out.last_result.CopyFrom(ab_result(t.last_result))
     return out
+
+
+_EVENT_KIND = {
+    EventKind.DRIFT: pb.LOOP_EVENT_KIND_DRIFT, EventKind.RETRAINING: pb.LOOP_EVENT_KIND_RETRAINING,
+    EventKind.AB_TEST: pb.LOOP_EVENT_KIND_AB_TEST, EventKind.PROMOTION: pb.LOOP_EVENT_KIND_PROMOTION,
+    EventKind.ROLLBACK: pb.LOOP_EVENT_KIND_ROLLBACK, EventKind.HEALTH: pb.LOOP_EVENT_KIND_HEALTH,
+    EventKind.REPORT: pb.LOOP_EVENT_KIND_REPORT,
+}
+
+
+def loop_event(event: LoggedEvent) -> pb.LoopEvent:
+    n = event.notification
+    # A report's details are the whole report (GetReport serves it): not repeated here.
+    details = "{}" if n.kind is EventKind.REPORT else _json(n.details)
+    return pb.LoopEvent(seq=event.seq, at=event.at, kind=_EVENT_KIND[n.kind], model_type=n.model_type,
+                        message=n.message, details_json=details)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from learner.continuous_learner import ContinuousLearner
+from learner.events import EventLog
 from learner.errors import InvalidInputError, UnknownModelTypeError
 from learner.registry import ModelStatus
 from learner.report import render_html
@@ -16,7 +17,7 @@ from learner.serve import messages
 from loopwise_proto.v1 import learner_pb2 as pb
 
 __all__ = ["status", "list_models", "get_model", "history", "check_drift", "drift_report",
-           "create_ab_test", "evaluate_ab_test", "list_ab_tests", "promote", "rollback", "report"]
+           "create_ab_test", "evaluate_ab_test", "list_ab_tests", "promote", "rollback", "report", "events"]
 
 DAY = 86_400.0
 
@@ -118,3 +119,9 @@ def report(learner: ContinuousLearner, model_type: str, fmt: int, period_days: f
         return pb.GetReportResponse(content=render_html(data).encode(),
                                     content_type="text/html; charset=utf-8")
     return pb.GetReportResponse(content=data.to_json().encode(), content_type="application/json")
+
+
+def events(log: EventLog, after_seq: int, limit: int) -> pb.ListEventsResponse:
+    """The loop events after ``after_seq`` (at most ``limit``; 0: all); reads only the log."""
+    return pb.ListEventsResponse(events=[messages.loop_event(e) for e in log.after(after_seq, limit or None)],
+                                 last_seq=log.last_seq)

@@ -32,6 +32,7 @@ from learner.registry import ModelRegistry
 from learner.serve.config import ServeConfig
 from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
+from learner.events import EventLog
 from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
@@ -51,13 +52,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner], *,
-                  token: str | None = None) -> tuple[grpc.Server, int]:
+                  token: str | None = None, events: EventLog | None = None) -> tuple[grpc.Server, int]:
     """The admin server, bound to ``config.server.admin_addr`` (port 0: a free port), not
-    started. ``token`` defaults to the content of ``server.admin_token_file``."""
+    started. ``token`` defaults to the content of ``server.admin_token_file``; ``events`` (the
+    learner's event log) lets ``ListEvents`` answer without waiting for the learner's thread."""
     token = token if token is not None else read_token(config.server.admin_token_file)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.server.max_workers),
                          interceptors=[BearerTokenInterceptor(token)])
-    learner_pb2_grpc.add_LearnerAdminServicer_to_server(LearnerAdminServicer(learner), server)
+    learner_pb2_grpc.add_LearnerAdminServicer_to_server(LearnerAdminServicer(learner, events=events), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):
@@ -78,8 +80,8 @@ def create_metrics_server(addr: str, registry: CollectorRegistry) -> tuple[Threa
 
 
 def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
-                         fleet: Fleet | None = None, clock: Clock = time.time
-                         ) -> LearnerThread[ContinuousLearner]:
+                         fleet: Fleet | None = None, clock: Clock = time.time,
+                         events: EventLog | None = None) -> LearnerThread[ContinuousLearner]:
     """The learner thread; on it, the registry, fleet (``fleet`` overrides the config's),
     retrainer and ``ContinuousLearner`` are built once. Not started."""
     closers: list[Callable[[], None]] = []
@@ -99,7 +101,7 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
             retrainer=None if retraining is None else retraining.retrainer,
             reference_data=(None if config.registry.reference_dir is None
                             else ReferenceDirectory(config.registry.reference_dir)),
-            metrics=metrics, clock=clock, sleeper=sleeper)
+            notifier=events, metrics=metrics, clock=clock, sleeper=sleeper)
 
     def close(_: ContinuousLearner | None) -> None:
         for closer in reversed(closers):
@@ -119,9 +121,10 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
     """
     stop = stop or threading.Event()
     metrics = LearnerMetrics()
-    learner = build_learner_thread(config, metrics)
+    events = EventLog()
+    learner = build_learner_thread(config, metrics, events=events)
     learner.start()
-    server, port = create_server(config, learner)
+    server, port = create_server(config, learner, events=events)
     httpd = None
     addresses = {"admin_addr": f"{config.server.admin_addr.rpartition(':')[0]}:{port}"}
     if config.server.metrics_addr is not None:

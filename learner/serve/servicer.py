@@ -10,6 +10,7 @@ import grpc
 
 from learner.continuous_learner import ContinuousLearner
 from learner.errors import InvalidInputError
+from learner.events import EventLog
 from learner.serve import operations as ops
 from learner.serve.runner import LearnerThread
 from learner.serve.status_map import status_of
@@ -41,8 +42,9 @@ def _abort(context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
 class LearnerAdminServicer(learner_pb2_grpc.LearnerAdminServicer):
     """Thin: every method is one operation of :mod:`learner.serve.operations`."""
 
-    def __init__(self, learner: LearnerThread[ContinuousLearner], *, timeout_s: float = 60.0) -> None:
-        self._learner, self._timeout_s = learner, timeout_s
+    def __init__(self, learner: LearnerThread[ContinuousLearner], *, timeout_s: float = 60.0,
+                 events: EventLog | None = None) -> None:
+        self._learner, self._timeout_s, self._events = learner, timeout_s, events
 
     def _run(self, context: grpc.ServicerContext, check: Callable[[], None],
              op: Callable[[ContinuousLearner], T]) -> T:
@@ -104,3 +106,13 @@ class LearnerAdminServicer(learner_pb2_grpc.LearnerAdminServicer):
                 raise InvalidInputError("period_days must be >= 0")
         return self._run(context, check, lambda lr: ops.report(
             lr, request.model_type, request.format, request.period_days))
+
+    def ListEvents(self, request: pb.ListEventsRequest, context: Any) -> pb.ListEventsResponse:
+        log_ = self._events
+        if log_ is not None:  # thread-safe: no need to wait for the learner's thread
+            try:
+                return ops.events(log_, request.after_seq, request.limit)
+            except Exception as exc:
+                _abort(context, exc)
+        return self._run(context, lambda: None,
+                         lambda lr: ops.events(lr.events, request.after_seq, request.limit))

@@ -13,9 +13,28 @@ class ReportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REPORT_FORMAT_UNSPECIFIED: _ClassVar[ReportFormat]
     REPORT_FORMAT_JSON: _ClassVar[ReportFormat]
     REPORT_FORMAT_HTML: _ClassVar[ReportFormat]
+
+class LoopEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOOP_EVENT_KIND_UNSPECIFIED: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_DRIFT: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_RETRAINING: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_AB_TEST: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_PROMOTION: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_ROLLBACK: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_HEALTH: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_REPORT: _ClassVar[LoopEventKind]
 REPORT_FORMAT_UNSPECIFIED: ReportFormat
 REPORT_FORMAT_JSON: ReportFormat
 REPORT_FORMAT_HTML: ReportFormat
+LOOP_EVENT_KIND_UNSPECIFIED: LoopEventKind
+LOOP_EVENT_KIND_DRIFT: LoopEventKind
+LOOP_EVENT_KIND_RETRAINING: LoopEventKind
+LOOP_EVENT_KIND_AB_TEST: LoopEventKind
+LOOP_EVENT_KIND_PROMOTION: LoopEventKind
+LOOP_EVENT_KIND_ROLLBACK: LoopEventKind
+LOOP_EVENT_KIND_HEALTH: LoopEventKind
+LOOP_EVENT_KIND_REPORT: LoopEventKind
 
 class GetLearnerStatusRequest(_message.Message):
     __slots__ = ()
@@ -334,3 +353,35 @@ class GetReportResponse(_message.Message):
     content: bytes
     content_type: str
     def __init__(self, content: _Optional[bytes] = ..., content_type: _Optional[str] = ...) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("after_seq", "limit")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    limit: int
+    def __init__(self, after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class LoopEvent(_message.Message):
+    __slots__ = ("seq", "at", "kind", "model_type", "message", "details_json")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    at: float
+    kind: LoopEventKind
+    model_type: str
+    message: str
+    details_json: str
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[float] = ..., kind: _Optional[_Union[LoopEventKind, str]] = ..., model_type: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("events", "last_seq")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[LoopEvent]
+    last_seq: int
+    def __init__(self, events: _Optional[_Iterable[_Union[LoopEvent, _Mapping]]] = ..., last_seq: _Optional[int] = ...) -> None: ...

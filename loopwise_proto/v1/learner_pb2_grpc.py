@@ -96,6 +96,11 @@ class LearnerAdminStub:
                 request_serializer=loopwise_dot_v1_dot_learner__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=loopwise_dot_v1_dot_learner__pb2.GetReportResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/loopwise.v1.LearnerAdmin/ListEvents',
+                request_serializer=loopwise_dot_v1_dot_learner__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=loopwise_dot_v1_dot_learner__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
 
 
 class LearnerAdminServicer:
@@ -186,6 +191,14 @@ class LearnerAdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """The loop's events (drift alarms, retraining, A/B tests, promotions, rollbacks, health
+        verdicts) after a sequence number: poll it to follow the loop live.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearnerAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +261,11 @@ def add_LearnerAdminServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=loopwise_dot_v1_dot_learner__pb2.GetReportRequest.FromString,
                     response_serializer=loopwise_dot_v1_dot_learner__pb2.GetReportResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=loopwise_dot_v1_dot_learner__pb2.ListEventsRequest.FromString,
+                    response_serializer=loopwise_dot_v1_dot_learner__pb2.ListEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -575,6 +593,33 @@ class LearnerAdmin:
             '/loopwise.v1.LearnerAdmin/GetReport',
             loopwise_dot_v1_dot_learner__pb2.GetReportRequest.SerializeToString,
             loopwise_dot_v1_dot_learner__pb2.GetReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loopwise.v1.LearnerAdmin/ListEvents',
+            loopwise_dot_v1_dot_learner__pb2.ListEventsRequest.SerializeToString,
+            loopwise_dot_v1_dot_learner__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
