@@ -185,6 +185,11 @@ class TrainingSection(_Section):
     labels: tuple[str, ...] = field(default=(), metadata={"help": "class labels (default: the demo's)"})
     epochs: int = field(default=3, metadata={"help": "passes over the training set"})
     batch_size: int = field(default=16, metadata={"help": "examples per step"})
+    label_field: str = field(default="doc_type", metadata={
+        "help": "label/prediction JSON field holding the class (the sidecars' primary_field)"})
+    label_grace_s: float = field(default=3600.0, metadata={
+        "help": "samples wait this long on the sidecar for late labels before they are collected"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "AdamW learning rate of LoRA"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "work_dir", Path(self.work_dir))
@@ -196,6 +201,10 @@ class TrainingSection(_Section):
             problems.append("labels must be at least two distinct names")
         if self.epochs < 1 or self.batch_size < 1:
             problems.append("epochs and batch_size must be >= 1")
+        if not self.label_field:
+            problems.append("label_field must not be empty")
+        if not self.label_grace_s >= 0 or not self.learning_rate > 0:
+            problems.append("label_grace_s must be >= 0 and learning_rate > 0")
         self._check(problems)
 
 

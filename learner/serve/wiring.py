@@ -102,7 +102,8 @@ def build_retrainer(training: TrainingSection, learning: LearningConfig, registr
     jobs = JobStore(training.work_dir / "jobs.db")
     data_config = DataConfig(min_feedback_samples=learning.min_feedback_samples,
                              lookback_s=learning.training_lookback_days * DAY,
-                             min_pseudo_label_confidence=learning.min_pseudo_label_confidence)
+                             min_pseudo_label_confidence=learning.min_pseudo_label_confidence,
+                             pseudo_label_grace_s=training.label_grace_s, label_field=training.label_field)
     collector = (SampleCollector(samples, sources, grace_s=data_config.pseudo_label_grace_s, clock=clock)
                  if sources else None)
     spec = ModelSpec(training.model, training.labels) if training.labels else ModelSpec(training.model)
@@ -110,7 +111,7 @@ def build_retrainer(training: TrainingSection, learning: LearningConfig, registr
         registry, samples, jobs, work_dir=training.work_dir / "jobs", spec=spec,
         training=TrainingConfig(lora_rank=learning.lora_rank, lora_alpha=learning.lora_alpha,
                                 lora_dropout=learning.lora_dropout, epochs=training.epochs,
-                                batch_size=training.batch_size),
+                                batch_size=training.batch_size, learning_rate=training.learning_rate),
         data=data_config, clock=clock, collector=collector)
     orchestrator.recover()
 

@@ -99,6 +99,10 @@ class DataConfig:
         default=3600.0,
         metadata={"help": "a prediction becomes a pseudo-label only if no correction came this long"},
     )
+    label_field: str = field(
+        default="label",
+        metadata={"help": "JSON field of a label/prediction holding the class ('label' also read)"},
+    )
     heldout_fraction: float = field(default=0.2, metadata={"help": "stratified held-out share"})
     split_seed: int = field(default=0, metadata={"help": "seed of the held-out split"})
 
@@ -111,6 +115,8 @@ class DataConfig:
             errors.append("min_pseudo_label_confidence must be in [0, 1], "
                           f"got {self.min_pseudo_label_confidence!r}")
         _at_least(errors, "pseudo_label_grace_s", self.pseudo_label_grace_s, 0.0)
+        if not self.label_field:
+            errors.append("label_field must be a non-empty field name")
         if not 0.0 < self.heldout_fraction < 1.0:
             errors.append(f"heldout_fraction must be in (0, 1), got {self.heldout_fraction!r}")
         _raise("DataConfig", errors)

@@ -70,10 +70,14 @@ class TrainingSet:
         }
 
 
-def decode_class(blob: bytes, labels: frozenset[str]) -> str:
-    """A class name from ``{"label": name}`` JSON or bare UTF-8; raises CorruptSampleError.
+def decode_class(blob: bytes, labels: frozenset[str], field: str = "label") -> str:
+    """A class name from ``{field: name}`` JSON (``{"label": name}`` also works) or bare UTF-8;
+    raises CorruptSampleError. The sidecar scores ``{"doc_type": ...}`` by default, so the
+    learner passes ``DataConfig.label_field``.
 
     >>> decode_class(b'{"label": "invoice"}', frozenset({"invoice"}))
+    'invoice'
+    >>> decode_class(b'{"doc_type": "invoice", "total": 3}', frozenset({"invoice"}), "doc_type")
     'invoice'
     >>> decode_class(b"invoice", frozenset({"invoice"}))
     'invoice'
@@ -87,9 +91,11 @@ def decode_class(blob: bytes, labels: frozenset[str]) -> str:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CorruptSampleError(f"label JSON does not parse: {exc}") from None
-        text = value.get("label") if isinstance(value, dict) else None
+        text = None
+        if isinstance(value, dict):
+            text = value.get(field, value.get("label"))
         if not isinstance(text, str):
-            raise CorruptSampleError("label JSON has no string 'label'")
+            raise CorruptSampleError(f"label JSON has no string {field!r}")
     if text not in labels:
         raise CorruptSampleError(f"unknown class {text!r}")
     return text
@@ -105,11 +111,11 @@ def _example(sample: RawSample, labels: frozenset[str], cfg: DataConfig,
     if not text.strip():
         raise CorruptSampleError("empty payload")
     if sample.label is not None and sample.human_correction:
-        return Example(text, decode_class(sample.label, labels), LabelSource.CORRECTION)
+        return Example(text, decode_class(sample.label, labels, cfg.label_field), LabelSource.CORRECTION)
     if sample.confidence != sample.confidence:  # NaN
         raise CorruptSampleError("confidence is NaN")
     if sample.confidence >= cfg.min_pseudo_label_confidence and sample.ts_ms <= pseudo_cutoff_ms:
-        return Example(text, decode_class(sample.prediction, labels), LabelSource.PSEUDO_LABEL)
+        return Example(text, decode_class(sample.prediction, labels, cfg.label_field), LabelSource.PSEUDO_LABEL)
     return None
 
 

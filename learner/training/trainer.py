@@ -183,13 +183,19 @@ class LoraSequenceClassifierTrainer:
         return {"input_ids": ids.to(self._device), "attention_mask": mask.to(self._device)}
 
     def predict(self, model: PeftModel, texts: Sequence[str]) -> list[str]:
+        return [label for label, _ in self.classify(model, texts)]
+
+    def classify(self, model: PeftModel, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Each text's most probable label and its softmax probability (the confidence)."""
         model.eval()
-        out: list[str] = []
+        out: list[tuple[str, float]] = []
         with torch.no_grad(), torch.autocast(self._device.type, dtype=torch.bfloat16,
                                              enabled=self._bf16):
             for start in range(0, len(texts), _PREDICT_BATCH):
                 logits = model(**self._encode(texts[start:start + _PREDICT_BATCH])).logits
-                out.extend(self.spec.labels[int(i)] for i in logits.argmax(dim=-1).tolist())
+                best = torch.softmax(logits.float(), dim=-1).max(dim=-1)
+                out.extend((self.spec.labels[int(i)], float(p))
+                           for p, i in zip(best.values.tolist(), best.indices.tolist()))
         return out
 
     def train(self, examples: Sequence[Example], *, progress: ProgressCallback | None = None,

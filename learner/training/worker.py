@@ -25,6 +25,7 @@ from learner.training.evaluate import Comparison, beats, classification_metrics
 from learner.training.errors import InvalidJobTransitionError
 from learner.training.jobs import JobOutcome, JobState, JobStore
 from learner.training.orchestrator import DATASET_FILE
+from learner.training.serving import load_registered
 from learner.training.spec import ModelSpec
 from learner.training.trainer import LoraSequenceClassifierTrainer, TrainedAdapter
 
@@ -50,15 +51,8 @@ def _champion(registry: ModelRegistry, model_type: str, spec: ModelSpec,
     record = registry.get_champion(model_type)
     if record is None:
         return None, None, None
-    meta = record.get("metadata") or {}
-    lora = {k: meta[k] for k in ("lora_rank", "lora_alpha", "lora_dropout") if k in meta}
-    if "target_modules" in meta:
-        lora["target_modules"] = tuple(meta["target_modules"])
-    shaped = TrainingConfig(**{**training.__dict__, **lora})
-    champion_spec = ModelSpec(meta.get("base_model", spec.model),
-                              tuple(meta.get("labels", spec.labels)), spec.task)
-    trainer = LoraSequenceClassifierTrainer(champion_spec, shaped)
-    return record, trainer, trainer.load(registry.load_artifact(record["id"]))
+    served = load_registered(registry, record["id"], spec=spec, training=training)
+    return record, served.trainer, served.model
 
 
 def run_job(jobs: JobStore, job_id: str, spec: dict[str, Any],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from learner import demo
+from learner.demo import walkthrough as demo
 from learner.registry import ModelRegistry
 
 

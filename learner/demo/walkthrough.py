@@ -8,7 +8,7 @@ triggers retraining (a stand-in retrainer registers new weights), the challenger
 test and is promoted, an injected degradation is rolled back by the health check, and every
 sidecar routes to the restored champion. Only the models' accuracy is simulated.
 
-Run: ``python -m learner.demo [--workdir DIR] [--seed N]``.
+Run: ``python -m learner.demo.walkthrough [--workdir DIR] [--seed N]``.
 """
 
 from __future__ import annotations

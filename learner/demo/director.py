@@ -1,0 +1,374 @@
+"""The demo's director: starts the processes, injects drift and a degradation, narrates.
+
+Processes (each a real server on loopback ports chosen by the OS):
+
+* two ``sidecar serve`` processes (LMDB stores, 2-second aggregate windows);
+* ``learner serve`` over both sidecars (SQLite registry, local artifacts, LoRA retraining in
+  worker processes, admin API with a token);
+* ``python -m learner.demo.inference``: the simulated inference server.
+
+The director follows the loop through the learner's admin API (``ListEvents``), exactly as
+``learner events --follow`` does, and prints each decision with its statistics. It switches
+the document stream to drifted documents after a warm-up, and once a challenger has been
+promoted it makes the inference server serve that model with a broken label map (a faulty
+deploy), so that the health check must roll it back. Then it checks that every sidecar routes
+to the restored champion, writes the weekly report with ``learner report``, prints a summary
+and stops every process. Ctrl-C stops everything at any point.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from learner import cli
+from learner.demo import bootstrap
+from learner.demo.bootstrap import MODEL_TYPE, DemoPaths
+from learner.demo.processes import Child, ChildFailedError, ProcessGroup
+from learner.event_text import describe
+from learner.notify import EventKind
+from loopwise_proto.v1 import learner_pb2 as pb
+from loopwise_proto.v1 import learner_pb2_grpc, sidecar_pb2, sidecar_pb2_grpc
+
+__all__ = ["DemoSettings", "run"]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """How the demo runs (the loop's own settings are in ``bootstrap.learner_config``)."""
+
+    seed: int = 7
+    warmup_s: float = 20.0  # classic documents before the drift
+    rate: float = 30.0  # documents per second
+    feedback_share: float = 0.6  # documents a reviewer labels
+    deadline_s: float = 480.0  # give up (exit 1) if the loop has not finished by then
+
+
+class Phase(enum.Enum):
+    WARMUP = "warm-up"
+    DRIFTED = "drifted"
+    DEGRADED = "degraded"
+    DONE = "done"
+
+
+class Narrator:
+    """Timestamped lines relative to the start."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def stamp(self) -> str:
+        s = int(time.monotonic() - self.start)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def say(self, text: str, mark: str = " ") -> None:
+        print(f"[{self.stamp()}] {mark} {text}", flush=True)
+
+
+_KIND = {v: EventKind(k.removeprefix("LOOP_EVENT_KIND_").lower())
+         for k, v in pb.LoopEventKind.items() if v}
+
+
+@dataclass
+class Seen:
+    """What the loop did, for the summary."""
+
+    events: list[tuple[str, EventKind, str, dict[str, Any]]] = field(default_factory=list)
+    last_seq: int = 0
+    status: dict[str, Any] = field(default_factory=dict)
+    drift_at: str = ""
+    degraded_at: str = ""
+
+    def first(self, kind: EventKind, where: Callable[[dict[str, Any]], bool] = lambda d: True
+              ) -> tuple[str, str, dict[str, Any]] | None:
+        for stamp, k, line, details in self.events:
+            if k is kind and where(details):
+                return stamp, line, details
+        return None
+
+
+class LearnerAdmin:
+    def __init__(self, addr: str, token: str) -> None:
+        self._channel = grpc.insecure_channel(addr)
+        self._stub = learner_pb2_grpc.LearnerAdminStub(self._channel)
+        self._md = [("authorization", f"Bearer {token}")]
+
+    def status(self) -> pb.GetLearnerStatusResponse:
+        return self._stub.GetStatus(pb.GetLearnerStatusRequest(), metadata=self._md, timeout=10)
+
+    def events(self, after: int) -> pb.ListEventsResponse:
+        return self._stub.ListEvents(pb.ListEventsRequest(after_seq=after), metadata=self._md, timeout=10)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: list[Child]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        for child in children:
+            child.check_alive()
+        if time.monotonic() > deadline:
+            raise ChildFailedError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _progress_printer(narrator: Narrator) -> Callable[[float, dict[str, float]], None]:
+    shown = [-1]
+
+    def show(fraction: float, metrics: dict[str, float]) -> None:
+        step = int(fraction * 4)
+        if step > shown[0]:
+            shown[0] = step
+            loss = metrics.get("loss")
+            narrator.say(f"  training {fraction:4.0%}" + (f"  loss {loss:.3f}" if loss is not None else ""))
+    return show
+
+
+def _training_progress(paths: DemoPaths) -> str | None:
+    """The running retraining job's progress, read from the learner's job database."""
+    db = paths.training / "jobs.db"
+    if not db.exists():
+        return None
+    from learner.training.jobs import JobStore
+
+    store = JobStore(db)
+    try:
+        job = store.active(MODEL_TYPE)
+        return None if job is None else f"retraining {job.id}: {job.progress:.0%}"
+    finally:
+        store.close()
+
+
+def _stop_training_workers(paths: DemoPaths) -> None:
+    """Training workers run in their own sessions (they survive a learner restart in
+    production); the demo ends them with everything else."""
+    db = paths.training / "jobs.db"
+    if not db.exists():
+        return
+    from learner.training.jobs import JobStore
+
+    store = JobStore(db)
+    try:
+        for job in store.list(MODEL_TYPE):
+            if not job.state.terminal and job.pid:
+                try:
+                    os.kill(job.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+    finally:
+        store.close()
+
+
+def _routes(data_addrs: list[str], keys: int = 50) -> set[str]:
+    served = set()
+    for addr in data_addrs:
+        with grpc.insecure_channel(addr) as channel:
+            stub = sidecar_pb2_grpc.SidecarStub(channel)
+            for k in range(keys):
+                r = stub.Route(sidecar_pb2.RouteRequest(model_type=MODEL_TYPE, key=f"check-{k}"), timeout=5)
+                served.add(r.model_id)
+    return served
+
+
+def _traffic_line(status: dict[str, Any]) -> str:
+    models = ", ".join(f"{m} {s['accuracy']:.0%} of {s['served']}" for m, s in status.get("models", {}).items())
+    return (f"traffic: {status['served']:,} documents, {status['labels_sent']:,} labels sent; "
+            f"true accuracy over the last 5 s: {models or 'n/a'}")
+
+
+class Demo:
+    def __init__(self, paths: DemoPaths, settings: DemoSettings) -> None:
+        self.paths, self.settings = paths, settings
+        self.say = Narrator()
+        self.group = ProcessGroup(paths.logs, env={"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
+                                                   "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        self.seen = Seen()
+        self.data_addrs: list[str] = []
+        self.admin: LearnerAdmin | None = None
+        self.learner_addr = ""
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def bootstrap(self) -> str:
+        s = self.settings
+        self.say.say("training the production model: LoRA on MiniLM-L6 over 120 classic English documents")
+        champion, accuracy = bootstrap.train_production_model(self.paths, s.seed, _progress_printer(self.say))
+        self.say.say(f"registered and promoted {champion} (accuracy {accuracy:.3f} on classic documents)")
+        from learner.synthetic import DocumentGenerator
+
+        reference = [d.text for d in DocumentGenerator(seed=s.seed + 300).generate(3000)]
+        bootstrap.write_reference(self.paths, MODEL_TYPE, reference)
+        return champion
+
+    def start_fleet(self) -> None:
+        py = sys.executable
+        sidecars = []
+        for name in ("sidecar-a", "sidecar-b"):
+            config = bootstrap.sidecar_config(self.paths, name)
+            child = self.group.start(name, [py, "-m", "sidecar", "serve", "--config", str(config)])
+            sidecars.append((child, self.paths.sidecar_dir(name) / "ready.json"))
+        addrs = [ProcessGroup.wait_for_file(child, ready, 60.0) for child, ready in sidecars]
+        self.data_addrs = [a["data_addr"] for a in addrs]
+        for (child, _), a in zip(sidecars, addrs):
+            self.say.say(f"{child.name}: data {a['data_addr']}, admin {a['admin_addr']}, "
+                         f"metrics http://{a['metrics_addr']}/metrics")
+        config = bootstrap.learner_config(self.paths, [a["admin_addr"] for a in addrs])
+        learner = self.group.start("learner", [py, "-m", "learner.cli", "serve", "--config", str(config)],
+                                   lines=True)
+        bound = json.loads(learner.next_line(120.0))
+        self.learner_addr = bound["admin_addr"]
+        self.say.say(f"learner: admin {bound['admin_addr']}, metrics http://{bound.get('metrics_addr')}/metrics"
+                     f"  (follow it yourself: learner events --follow --addr {bound['admin_addr']} "
+                     f"--token-file {self.paths.learner_token})")
+        self.admin = LearnerAdmin(self.learner_addr, self.paths.learner_token.read_text().strip())
+        admin = self.admin
+        _wait("the learner to route to its champion",
+              lambda: admin.status().routing_generation >= 1, 60.0, self.group.children)
+
+    def start_inference(self) -> Child:
+        s = self.settings
+        argv = [sys.executable, "-m", "learner.demo.inference", "--registry", str(self.paths.registry),
+                "--rate", str(s.rate), "--feedback-share", str(s.feedback_share), "--seed", str(s.seed)]
+        for addr in self.data_addrs:
+            argv += ["--sidecar", addr]
+        child = self.group.start("inference", argv, lines=True, stdin=True)
+        self.say.say(f"inference server: {s.rate:.0f} documents/s through both sidecars (Route, then Record), "
+                     f"a reviewer labels {s.feedback_share:.0%} of them a few seconds later (Feedback)")
+        return child
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _poll_events(self) -> None:
+        assert self.admin is not None
+        r = self.admin.events(self.seen.last_seq)
+        for e in r.events:
+            kind = _KIND.get(e.kind, EventKind.REPORT)
+            details = json.loads(e.details_json or "{}")
+            line = describe(kind, e.message, details)
+            self.seen.events.append((self.say.stamp(), kind, line, details))
+            self.say.say(line, mark="*")
+        self.seen.last_seq = max(self.seen.last_seq, r.last_seq)
+
+    def follow(self, inference: Child) -> bool:
+        """Runs until the rollback (True) or the deadline (False)."""
+        s = self.settings
+        phase = Phase.WARMUP
+        drift_at = time.monotonic() + s.warmup_s
+        deadline = time.monotonic() + s.deadline_s
+        next_traffic = time.monotonic() + 10.0
+        while phase is not Phase.DONE:
+            for child in self.group.children:
+                child.check_alive()
+            self._poll_events()
+            while not inference.lines.empty():
+                self.seen.status = json.loads(inference.lines.get_nowait())
+            now = time.monotonic()
+            if self.seen.status and now >= next_traffic:
+                next_traffic = now + 10.0
+                training = _training_progress(self.paths)
+                self.say.say(_traffic_line(self.seen.status) + (f"; {training}" if training else ""))
+            if phase is Phase.WARMUP and now >= drift_at:
+                inference.send("drift")
+                self.seen.drift_at = self.say.stamp()
+                self.say.say("INJECTING DRIFT: new vendor templates, and 80 % of documents now in German "
+                             "or French", mark="!")
+                phase = Phase.DRIFTED
+            promoted = self.seen.first(EventKind.PROMOTION, lambda d: "new_champion" in d)
+            if phase is Phase.DRIFTED and promoted is not None:
+                model = promoted[2]["new_champion"]
+                inference.send(f"degrade {model}")
+                self.seen.degraded_at = self.say.stamp()
+                self.say.say(f"INJECTING A DEGRADATION: a faulty deploy of {model} ships a shifted label map",
+                             mark="!")
+                phase = Phase.DEGRADED
+            if self.seen.first(EventKind.ROLLBACK) is not None:
+                phase = Phase.DONE
+            elif now > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def report(self) -> Path:
+        html = self.paths.root / "weekly_report.html"
+        common = ["--addr", self.learner_addr, "--token-file", str(self.paths.learner_token)]
+        for fmt, out in (("html", html), ("json", html.with_suffix(".json"))):
+            code = cli.main(["report", "--format", fmt, "--out", str(out), "--days", "1", *common],
+                            out=io.StringIO())
+            if code != 0:
+                raise ChildFailedError(f"learner report --format {fmt} failed with exit code {code}")
+        return html
+
+    def summary(self, elapsed_s: float, routes: set[str], report: Path) -> None:
+        seen, st = self.seen, self.seen.status
+        print(f"\nSummary ({elapsed_s / 60:.1f} minutes)", flush=True)
+        rows: list[tuple[str, str]] = [
+            ("traffic", f"{st.get('served', 0):,} documents through 2 sidecars, "
+                        f"{st.get('labels_sent', 0):,} human labels sent late (Feedback)"),
+            ("drift injected", f"at {seen.drift_at}"),
+        ]
+        for title, kind, where in (
+                ("drift detected", EventKind.DRIFT, lambda d: True),
+                ("retraining", EventKind.RETRAINING, lambda d: d.get("outcome") == "challenger"),
+                ("A/B test", EventKind.AB_TEST, lambda d: True),
+                ("promotion", EventKind.PROMOTION, lambda d: "new_champion" in d)):
+            hit = seen.first(kind, where)
+            rows.append((title, "did not happen" if hit is None else f"at {hit[0]}: {hit[1]}"))
+        rows.append(("degradation", f"injected at {seen.degraded_at}"))
+        promoted = seen.first(EventKind.PROMOTION, lambda d: "new_champion" in d)
+        bad = promoted[2]["new_champion"] if promoted else None
+        health = seen.first(EventKind.HEALTH, lambda d: d.get("severity") == "critical" and d.get("model_id") == bad)
+        rows.append(("health check", "did not fire" if health is None else f"at {health[0]}: {health[1]}"))
+        rollback = seen.first(EventKind.ROLLBACK)
+        rows.append(("rollback", "did not happen" if rollback is None else f"at {rollback[0]}: {rollback[1]}"))
+        rows.append(("routing now", f"every sidecar routes {MODEL_TYPE} to {', '.join(sorted(routes))}"))
+        rows.append(("weekly report", f"{report}  (JSON: {report.with_suffix('.json').name})"))
+        rows.append(("logs", f"{self.paths.logs}/"))
+        width = max(len(r[0]) for r in rows)
+        for title, text in rows:
+            print(f"  {title:<{width}}  {text}", flush=True)
+
+
+def run(workdir: Path, settings: DemoSettings) -> int:
+    started = time.monotonic()
+    paths = bootstrap.prepare(workdir)
+    demo = Demo(paths, settings)
+    try:
+        champion = demo.bootstrap()
+        demo.start_fleet()
+        inference = demo.start_inference()
+        if not demo.follow(inference):
+            demo.say.say(f"the loop did not finish within {settings.deadline_s:.0f} s; logs: {paths.logs}", mark="!")
+            return 1
+        time.sleep(1.0)  # let the rolled-back routing reach the data planes' first requests
+        routes = _routes(demo.data_addrs)
+        restored = demo.seen.first(EventKind.ROLLBACK)
+        expected = restored[2].get("restored_champion") if restored else champion
+        report = demo.report()
+        demo.summary(time.monotonic() - started, routes, report)
+        return 0 if routes == {expected} else 1
+    except ChildFailedError as exc:
+        demo.say.say(str(exc), mark="!")
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping every process", flush=True)
+        return 130
+    finally:
+        statuses = demo.group.stop_all()
+        _stop_training_workers(paths)
+        if demo.admin is not None:
+            demo.admin.close()
+        print("stopped: " + ", ".join(f"{name} (exit {code})" for name, code in statuses), flush=True)
