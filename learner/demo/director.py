@@ -198,12 +198,13 @@ class Demo:
         self.data_addrs: list[str] = []
         self.admin: LearnerAdmin | None = None
         self.learner_addr = ""
+        self._last_health: tuple[Any, Any] | None = None
 
     # -- start-up ---------------------------------------------------------------------------
 
     def bootstrap(self) -> str:
         s = self.settings
-        self.say.say("training the production model: LoRA on MiniLM-L6 over 120 classic English documents")
+        self.say.say("training the production model: LoRA on MiniLM-L6 over 160 classic English documents")
         champion, accuracy = bootstrap.train_production_model(self.paths, s.seed, _progress_printer(self.say))
         self.say.say(f"registered and promoted {champion} (accuracy {accuracy:.3f} on classic documents)")
         from learner.synthetic import DocumentGenerator
@@ -258,8 +259,24 @@ class Demo:
             details = json.loads(e.details_json or "{}")
             line = describe(kind, e.message, details)
             self.seen.events.append((self.say.stamp(), kind, line, details))
+            if kind is EventKind.HEALTH:  # repeated at every check while it lasts: say it once
+                verdict = (details.get("model_id"), details.get("severity"))
+                if verdict == self._last_health:
+                    continue
+                self._last_health = verdict
             self.say.say(line, mark="*")
+            if kind is EventKind.AB_TEST:
+                self._export_reference(details["challenger_id"])
         self.seen.last_seq = max(self.seen.last_seq, r.last_seq)
+
+    def _export_reference(self, model_id: str) -> None:
+        """What a feature pipeline does for a new model: its reference data (the features of
+        the documents it was trained for), so that its baseline is its own once promoted."""
+        from learner.synthetic import DocumentGenerator, DriftProfile
+
+        docs = DocumentGenerator(seed=self.settings.seed + 400, drift=DriftProfile.drifted()).generate(3000)
+        bootstrap.write_reference(self.paths, model_id, [d.text for d in docs])
+        self.say.say(f"feature pipeline: exported reference data for {model_id} (features of drifted documents)")
 
     def follow(self, inference: Child) -> bool:
         """Runs until the rollback (True) or the deadline (False)."""

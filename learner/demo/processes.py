@@ -62,8 +62,9 @@ class Child:
 
 
 def _pump(stream: IO[bytes], into: queue.Queue[str]) -> None:
-    for raw in stream:
-        into.put(raw.decode(errors="replace").rstrip("\n"))
+    with stream:  # closed at EOF, when the child has exited
+        for raw in stream:
+            into.put(raw.decode(errors="replace").rstrip("\n"))
 
 
 class ProcessGroup:
@@ -109,10 +110,13 @@ class ProcessGroup:
     def stop_all(self, timeout_s: float = 15.0) -> list[tuple[str, int | None]]:
         """SIGTERM in reverse start order, wait, then SIGKILL; each child's exit status."""
         for child in reversed(self.children):
+            if child.proc.stdin is not None:
+                try:
+                    child.proc.stdin.close()
+                except OSError:  # the child is gone: nothing was left to flush
+                    pass
             if child.proc.poll() is None:
                 try:
-                    if child.proc.stdin is not None:
-                        child.proc.stdin.close()
                     child.proc.send_signal(signal.SIGTERM)
                 except (OSError, ValueError):
                     pass
