@@ -66,10 +66,10 @@ class LearningConfig:
     training_lookback_days: int = field(default=30, metadata=_meta("training data lookback"))
     min_pseudo_label_confidence: float = field(default=0.9, metadata=_meta("pseudo-label threshold"))
     # LoRA (seed)
-    use_lora: bool = True
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
+    use_lora: bool = field(default=True, metadata=_meta("retrain LoRA adapters (the only mode; false is refused)"))
+    lora_rank: int = field(default=16, metadata=_meta("LoRA rank r"))
+    lora_alpha: int = field(default=32, metadata=_meta("LoRA scaling alpha"))
+    lora_dropout: float = field(default=0.1, metadata=_meta("dropout on the LoRA path"))
     # A/B testing (seed)
     ab_test_traffic_split: float = field(default=0.1, metadata=_meta("share of traffic to the challenger"))
     ab_test_min_samples: int = field(default=1000, metadata=_meta("min labelled samples per arm"))
@@ -78,9 +78,9 @@ class LearningConfig:
     min_improvement_threshold: float = field(default=0.02, metadata=_meta("required improvement"))
     max_degradation_threshold: float = field(default=0.01, metadata=_meta("allowed guardrail loss"))
     # Automation (seed)
-    enable_auto_retraining: bool = True
-    enable_auto_promotion: bool = True
-    enable_auto_rollback: bool = True
+    enable_auto_retraining: bool = field(default=True, metadata=_meta("retrain when drift is detected"))
+    enable_auto_promotion: bool = field(default=True, metadata=_meta("promote an A/B winner"))
+    enable_auto_rollback: bool = field(default=True, metadata=_meta("roll back a critical champion"))
 
     # ---- Loopwise additions ----
     drift_check_interval_s: float = field(default=3600.0, metadata=_meta("drift check period"))
@@ -91,7 +91,8 @@ class LearningConfig:
         "sequential (always valid) or z_test (seed's fixed-horizon test; peeking inflates errors)"))
     msprt_tau: float = field(default=0.05, metadata=_meta("mSPRT mixing standard deviation"))
     srm_threshold: float = field(default=0.001, metadata=_meta("SRM p-value that blocks a decision"))
-    improvement_kind: ImprovementKind = ImprovementKind.ABSOLUTE
+    improvement_kind: ImprovementKind = field(default=ImprovementKind.ABSOLUTE, metadata=_meta(
+        "min_improvement_threshold in absolute points or relative to the champion"))
     drift_min_samples: int = field(default=500, metadata=_meta("records needed before drift can alarm"))
     drift_max_lookback_s: float = field(default=86400.0, metadata=_meta("oldest data in a drift window"))
     drift_ks_threshold: float = field(default=0.1, metadata=_meta("KS statistic for feature drift"))
@@ -168,6 +169,9 @@ def _problems(config: LearningConfig) -> list[str]:
         out.append(f"improvement_kind must be absolute or relative (got {config.improvement_kind!r})")
     if not (isinstance(config.drift_psi_bins, int) and 2 <= config.drift_psi_bins <= 100):
         out.append(f"drift_psi_bins must be in [2, 100] (got {config.drift_psi_bins!r})")
+    if config.use_lora is not True:
+        out.append("use_lora must be true: retraining fine-tunes LoRA adapters only "
+                   f"(got {config.use_lora!r})")
     p99 = config.health_latency_p99_ms
     if p99 is not None and not (isinstance(p99, (int, float)) and p99 > 0):
         out.append(f"health_latency_p99_ms must be > 0 or None (got {p99!r})")

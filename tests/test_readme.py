@@ -13,3 +13,17 @@ def test_readme_python_blocks_run() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})  # noqa: S102 - our own documentation
+
+
+def test_every_configuration_key_is_in_the_reference() -> None:
+    import dataclasses
+
+    from learner.config import LearningConfig
+    from learner.serve.config import _SECTIONS as LEARNER_SECTIONS
+    from sidecar.config import SECTIONS as SIDECAR_SECTIONS
+
+    text = README.read_text()
+    sections = [*SIDECAR_SECTIONS.items(), *LEARNER_SECTIONS.items(), ("learning", LearningConfig)]
+    missing = [f"{name}.{f.name}" for name, cls in sections for f in dataclasses.fields(cls)
+               if f"| `{name}.{f.name}` |" not in text]
+    assert not missing, f"README's configuration reference lacks {missing}"

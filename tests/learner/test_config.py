@@ -38,3 +38,8 @@ def test_from_toml(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path.write_text("[learning]\nlora_rank = 0\nab_test_traffic_split = 2.0\n")
     with pytest.raises(InvalidLearningConfigError, match="lora_rank.*ab_test_traffic_split"):
         LearningConfig.from_toml(path)
+
+
+def test_use_lora_false_is_refused_not_ignored() -> None:
+    with pytest.raises(InvalidLearningConfigError, match="use_lora must be true"):
+        LearningConfig(use_lora=False)
