@@ -322,8 +322,9 @@ class Demo:
     def report(self) -> Path:
         html = self.paths.root / "weekly_report.html"
         common = ["--addr", self.learner_addr, "--token-file", str(self.paths.learner_token)]
+        days = (time.monotonic() - self.say.start + 30.0) / 86_400  # the demo's own period
         for fmt, out in (("html", html), ("json", html.with_suffix(".json"))):
-            code = cli.main(["report", "--format", fmt, "--out", str(out), "--days", "1", *common],
+            code = cli.main(["report", "--format", fmt, "--out", str(out), "--days", f"{days:.6f}", *common],
                             out=io.StringIO())
             if code != 0:
                 raise ChildFailedError(f"learner report --format {fmt} failed with exit code {code}")

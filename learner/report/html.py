@@ -55,7 +55,7 @@ h2 { font-size: 1.2rem; margin: 0 0 10px; }
 .card .value { font-size: 1.6rem; font-weight: 650; }
 .card .label { color: #4b5563; font-size: .9rem; }
 .card.alert .value { color: #b91c1c; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 8px 20px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 8px 20px; }
 svg.chart { width: 100%; height: auto; display: block; font-family: inherit; margin: 6px 0; }
 svg .axis-label { fill: #4b5563; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; margin-top: 8px; }
@@ -75,10 +75,26 @@ def _when(ts: float, fmt: str = "%a %d %b %H:%M") -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime(fmt)
 
 
-def _day_ticks(start: float, end: float) -> list[tuple[float, str]]:
-    first = (start // _DAY) * _DAY
-    days = [first + i * _DAY for i in range(int((end - first) // _DAY) + 1)]
-    return [(d, _when(d, "%a %d")) for d in days if start <= d <= end]
+_TICK_STEPS_S = (60, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600)
+
+
+def _time_ticks(start: float, end: float, most: int = 8) -> list[tuple[float, str]]:
+    """Ticks at round times: days (``Sat 28``) for a week, hours or minutes (``14:30``) for a
+    shorter period, at most ``most`` of them.
+
+    >>> [label for _, label in _time_ticks(0.0, 7 * _DAY)][:3]
+    ['Thu 01', 'Fri 02', 'Sat 03']
+    >>> [label for _, label in _time_ticks(3600.0, 3600.0 + 150)]
+    ['01:00', '01:01', '01:02']
+    """
+    step = next((s for s in _TICK_STEPS_S if (end - start) / s <= most), None)
+    if step is None:  # a day or more
+        step, fmt = _DAY * max(1, int(-(-(end - start) // (_DAY * most)))), "%a %d"
+    else:
+        fmt = "%H:%M"
+    first = -(-start // step) * step
+    count = int((end - first) // step) + 1
+    return [(first + i * step, _when(first + i * step, fmt)) for i in range(max(count, 0))]
 
 
 def _pct(v: float, signed: bool = False) -> str:
@@ -203,7 +219,7 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 def render_html(data: WeeklyReportData) -> str:
     """The report page: summary, drift, accuracy/F1, A/B results, timeline."""
-    ticks = _day_ticks(data.period_start, data.period_end)
+    ticks = _time_ticks(data.period_start, data.period_end)
     period = f"{_when(data.period_start, '%d %b %Y')} – {_when(data.period_end, '%d %b %Y')}"
     title = f"Loopwise weekly report: {data.model_type}, {period}"
     parts = [
