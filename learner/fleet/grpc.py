@@ -11,8 +11,11 @@
   answer are reported as missed, and :meth:`GrpcFleet.reconcile` re-pushes the latest table and
   baselines to any sidecar whose ``GetStatus`` shows it behind — the convergence path for a
   sidecar that was down during a push.
-* **Data plane.** ``route``/``record`` (the seed's in-process API) need the sidecars' data
-  addresses (``data_addresses``); a labelled outcome is recorded, then joined with ``Feedback``.
+* **Data plane.** ``route`` (the seed's ``route_prediction``) asks a sidecar's data plane when
+  ``data_addresses`` are given, and otherwise decides in the learner from the table it pushed
+  (the same deterministic hash, so the same arm as any sidecar). ``record`` needs the data
+  addresses (production records come from the inference servers through ``sidecar.client``);
+  a labelled outcome is recorded, then joined with ``Feedback``.
 
 Every call has a deadline; an unreachable sidecar raises ``SidecarUnreachableError`` (the
 collector marks it stale and goes on), any other refusal ``FleetError``.
@@ -210,6 +213,17 @@ class GrpcFleet:
         return addresses[hash(key or "") % len(addresses)] if key else addresses[0]
 
     def route(self, model_type: str, key: str | None = None) -> str:
+        """The model a request with ``key`` is served by. Without data-plane addresses the
+        learner decides itself from the table it pushed: the routing hash is deterministic, so
+        the answer is the one every sidecar holding that table gives (for a keyless request,
+        a uniform draw like theirs)."""
+        if not self._data:
+            if self._table is None:
+                raise FleetError(f"no routing table pushed yet for {model_type!r}")
+            try:
+                return str(statcore.Router(self._table).route(model_type, key))
+            except ValueError as exc:
+                raise FleetError(str(exc)) from None
         address = self._serving(key)
         try:
             response = self._data_stub(address).Route(
