@@ -39,7 +39,7 @@ from learner.demo.processes import Child, ChildFailedError, ProcessGroup
 from learner.event_text import describe
 from learner.notify import EventKind
 from loopwise_proto.v1 import learner_pb2 as pb
-from loopwise_proto.v1 import learner_pb2_grpc, sidecar_pb2, sidecar_pb2_grpc
+from loopwise_proto.v1 import sidecar_pb2, sidecar_pb2_grpc
 
 __all__ = ["DemoSettings", "run"]
 
@@ -96,22 +96,6 @@ class Seen:
             if k is kind and where(details):
                 return stamp, line, details
         return None
-
-
-class LearnerAdmin:
-    def __init__(self, addr: str, token: str) -> None:
-        self._channel = grpc.insecure_channel(addr)
-        self._stub = learner_pb2_grpc.LearnerAdminStub(self._channel)
-        self._md = [("authorization", f"Bearer {token}")]
-
-    def status(self) -> pb.GetLearnerStatusResponse:
-        return self._stub.GetStatus(pb.GetLearnerStatusRequest(), metadata=self._md, timeout=10)
-
-    def events(self, after: int) -> pb.ListEventsResponse:
-        return self._stub.ListEvents(pb.ListEventsRequest(after_seq=after), metadata=self._md, timeout=10)
-
-    def close(self) -> None:
-        self._channel.close()
 
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float, children: list[Child]) -> None:
@@ -196,7 +180,7 @@ class Demo:
                                                    "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         self.seen = Seen()
         self.data_addrs: list[str] = []
-        self.admin: LearnerAdmin | None = None
+        self.admin: cli.Admin | None = None
         self.learner_addr = ""
         self._last_health: tuple[Any, Any] | None = None
 
@@ -233,10 +217,11 @@ class Demo:
         self.say.say(f"learner: admin {bound['admin_addr']}, metrics http://{bound.get('metrics_addr')}/metrics"
                      f"  (follow it yourself: learner events --follow --addr {bound['admin_addr']} "
                      f"--token-file {self.paths.learner_token})")
-        self.admin = LearnerAdmin(self.learner_addr, self.paths.learner_token.read_text().strip())
+        self.admin = cli.Admin(self.learner_addr, self.paths.learner_token.read_text().strip(), 10.0)
         admin = self.admin
         _wait("the learner to route to its champion",
-              lambda: admin.status().routing_generation >= 1, 60.0, self.group.children)
+              lambda: admin("GetStatus", pb.GetLearnerStatusRequest()).routing_generation >= 1, 60.0,
+              self.group.children)
 
     def start_inference(self) -> Child:
         s = self.settings
@@ -253,7 +238,7 @@ class Demo:
 
     def _poll_events(self) -> None:
         assert self.admin is not None
-        r = self.admin.events(self.seen.last_seq)
+        r = self.admin("ListEvents", pb.ListEventsRequest(after_seq=self.seen.last_seq))
         for e in r.events:
             kind = _KIND.get(e.kind, EventKind.REPORT)
             details = json.loads(e.details_json or "{}")
