@@ -82,14 +82,10 @@ def train_production_model(paths: DemoPaths, seed: int,
                            ) -> tuple[str, float]:
     """Trains LoRA on 160 classic documents, registers and promotes it; (model id, accuracy on
     200 fresh classic documents)."""
-    from transformers.utils import logging as hf_logging
-
     from learner.registry import ModelRegistry
     from learner.training import Example, ModelSpec, TrainingConfig
     from learner.training.trainer import LoraSequenceClassifierTrainer
 
-    hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected
-    hf_logging.disable_progress_bar()
     trainer = LoraSequenceClassifierTrainer(
         ModelSpec(), TrainingConfig(epochs=4, batch_size=16, max_seq_len=64, learning_rate=3e-3, seed=seed))
     old = [Example(d.text, d.label) for d in DocumentGenerator(seed=seed + 100).generate(160)]

@@ -30,6 +30,7 @@ from peft import (
 )
 from safetensors.torch import load_file, save, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from learner.training.config import Device, TrainingConfig
 from learner.training.dataset import Example
@@ -143,10 +144,19 @@ class LoraSequenceClassifierTrainer:
     def new_model(self) -> PeftModel:
         """The base model, a fresh head (seeded) and fresh LoRA matrices, on the device."""
         torch.manual_seed(self.config.seed)
-        base = AutoModelForSequenceClassification.from_pretrained(
-            self._model_dir, local_files_only=True, num_labels=len(self.spec.labels),
-            id2label=dict(enumerate(self.spec.labels)), label2id=self._label_ids,
-        )
+        # The base checkpoint has no classification head, so transformers reports the new
+        # head as "newly initialized" (and draws a progress bar): expected here, not a warning.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            base = AutoModelForSequenceClassification.from_pretrained(
+                self._model_dir, local_files_only=True, num_labels=len(self.spec.labels),
+                id2label=dict(enumerate(self.spec.labels)), label2id=self._label_ids,
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
         with warnings.catch_warnings():
             # transformers 5 deprecates an attribute that peft still reads; harmless.
             warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*", FutureWarning)
