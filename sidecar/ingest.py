@@ -189,7 +189,10 @@ def _codes(values: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 class DocumentIndex:
-    """The latest request id per document id (bounded, least recently recorded evicted)."""
+    """The latest request id per document id (bounded, least recently recorded evicted).
+
+    Kept in memory and rebuilt from the sample log when the sidecar starts
+    (``Store.documents``)."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity

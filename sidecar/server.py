@@ -166,6 +166,10 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
                          cut_ms=routing.last_change_ms)
     windows.restore(clock.now_ms())
     documents = DocumentIndex(ing.document_index_size)
+    # The index lives in memory; it is rebuilt from the durable sample log, so feedback keyed
+    # by document id still joins after a restart (or a kill -9) for every sample still kept.
+    pairs = store.documents(ing.document_index_size)
+    documents.add([d for d, _ in pairs], [r for _, r in pairs])
     metrics = SidecarMetrics(registry)
     registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
     return Domain(

@@ -3,6 +3,7 @@ reflection and /metrics."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -168,5 +169,28 @@ def test_restart_keeps_routing_and_aggregates(sidecar_proc: SidecarProcess) -> N
                 == model_id
         assert p.data.Record(batch(5, prefix="more-")).accepted == 5
         assert aggregates(p)["inv-v1"].records == 35
+    finally:
+        p.close()
+
+
+def test_feedback_by_document_joins_after_kill_9(sidecar_proc: SidecarProcess) -> None:
+    p = planes(sidecar_proc.start())
+    p.set_table(3, share=0.0)
+    docs = [f"DOC-{i}" for i in range(20)]
+    assert p.data.Record(batch(20, prefix="d-", document_id=docs)).accepted == 20
+    p.close()
+    time.sleep(1.5)  # records are durable within the flush interval (1 s)
+    assert sidecar_proc.proc is not None
+    sidecar_proc.proc.kill()  # no graceful shutdown
+    sidecar_proc.proc.wait()
+    sidecar_proc.log.close()
+    p = planes(sidecar_proc.start())
+    try:
+        reply = p.data.Feedback(sidecar_pb2.FeedbackRequest(
+            document_id="DOC-7", label=json.dumps({"doc_type": "invoice"}), human_correction=True))
+        assert reply.request_id == "d-7" and reply.correct
+        with pytest.raises(grpc.RpcError) as info:
+            p.data.Feedback(sidecar_pb2.FeedbackRequest(document_id="DOC-99", label="{}"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         p.close()

@@ -255,6 +255,12 @@ impl PyStore {
         self.with(py, |s| s.pull(after, limit)).map(samples_to)
     }
 
+    /// `(document_id, request_id)` of the newest samples with a document id, oldest first.
+    fn documents(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<(String, String)>> {
+        let limit = to_usize("limit", limit).py()?;
+        self.with(py, |s| s.documents(limit))
+    }
+
     fn ack(&self, py: Python<'_>, seq: i64) -> PyResult<()> {
         let seq = non_negative("seq", seq).py()?;
         self.with(py, |s| s.ack(seq))

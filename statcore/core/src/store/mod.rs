@@ -227,6 +227,21 @@ impl Store {
         self.env.read(|rtxn, dbs| samples::pull(rtxn, dbs, after_seq, limit))
     }
 
+    /// `(document_id, request_id)` of the newest samples with a document id (at most `limit`,
+    /// buffered ones included), oldest first.
+    pub fn documents(&self, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut out = self.env.read(|rtxn, dbs| samples::documents(rtxn, dbs, limit))?;
+        out.extend(
+            self.pending
+                .iter()
+                .filter(|s| !s.document_id.is_empty())
+                .map(|s| (s.document_id.clone(), s.request_id.clone())),
+        );
+        let excess = out.len().saturating_sub(limit);
+        out.drain(..excess);
+        Ok(out)
+    }
+
     /// Persists the consumer's acknowledged position (durable on return). Acks at or below the
     /// cursor are no-ops; acking a seq that was never flushed is `InvalidInput`.
     pub fn ack(&mut self, seq: u64) -> Result<()> {

@@ -197,6 +197,23 @@ pub(crate) fn pull(rtxn: &RoTxn, dbs: Dbs, after_seq: u64, limit: usize) -> Resu
     dbs.samples.range(rtxn, &range)?.take(limit).map(|item| Sample::decode(item?.1)).collect()
 }
 
+/// `(document_id, request_id)` of the newest stored samples that carry a document id, at most
+/// `limit`, oldest first (what a restarted sidecar needs to join feedback keyed by document).
+pub(crate) fn documents(rtxn: &RoTxn, dbs: Dbs, limit: usize) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for item in dbs.samples.rev_iter(rtxn)? {
+        if out.len() >= limit {
+            break;
+        }
+        let sample = Sample::decode(item?.1)?;
+        if !sample.document_id.is_empty() {
+            out.push((sample.document_id, sample.request_id));
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
 /// (count, oldest seq, newest seq) of the stored samples; seqs are 0 when the log is empty.
 pub(crate) fn extent(rtxn: &RoTxn, dbs: Dbs) -> Result<(u64, u64, u64)> {
     let count = dbs.samples.len(rtxn)?;

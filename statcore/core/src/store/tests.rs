@@ -267,3 +267,27 @@ fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
     assert_eq!(listed, vec![("baseline/a".into(), b"uno".to_vec()), ("baseline/b".into(), b"two".to_vec())]);
     assert_eq!(s.stats().unwrap().samples, 3);
 }
+
+#[test]
+fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    let mut samples = batch("a", 4, 10);
+    samples[1].document_id = String::new();
+    for (i, s) in samples.iter_mut().enumerate() {
+        if !s.document_id.is_empty() {
+            s.document_id = format!("doc-{i}");
+        }
+    }
+    store.append_and_flush(samples, 10).unwrap();
+    let mut late = sample("b-0", 11);
+    late.document_id = "doc-9".into();
+    store.append(vec![late]).unwrap();
+    let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(d, r)| format!("{d}={r}")).collect::<Vec<_>>();
+    assert_eq!(pairs(store.documents(10).unwrap()), ["doc-0=a-0", "doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
+    assert_eq!(pairs(store.documents(2).unwrap()), ["doc-3=a-3", "doc-9=b-0"]);
+    store.flush(12).unwrap();
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert_eq!(pairs(store.documents(3).unwrap()), ["doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
+}
