@@ -35,7 +35,7 @@ from sidecar.feedback import FeedbackJoiner
 from sidecar.ingest import DocumentIndex, Ingest
 from sidecar.metrics import SidecarMetrics, StateCollector
 from sidecar.routing_state import RoutingState
-from sidecar.servicers import AdminServicer, Domain, SidecarServicer
+from sidecar.servicers import AdminServicer, Domain, SidecarServicer, add_sidecar_servicer
 from sidecar.windows import WindowBook
 from statcore import Store
 
@@ -174,7 +174,7 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
     registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
     return Domain(
         config=ing, store=store, routing=routing, baselines=baselines, windows=windows,
-        ingest=Ingest(ing, store, windows, baselines.layout_for, documents),
+        ingest=Ingest(ing, store, windows, documents),
         feedback=FeedbackJoiner(store, windows, documents, baselines.layout_for,
                                 ing.primary_field, ing.max_payload_bytes, clock),
         metrics=metrics, clock=clock)
@@ -211,7 +211,7 @@ def create_server(config: SidecarConfig, *, clock: Clock | None = None,
     try:
         token = config.server.admin_token_file.read_text().strip()
         data = _grpc_server(config, [])
-        sidecar_pb2_grpc.add_SidecarServicer_to_server(SidecarServicer(domain), data)
+        add_sidecar_servicer(SidecarServicer(domain), data)
         admin = _grpc_server(config, [BearerTokenInterceptor(
             token, lambda: domain.metrics.reject(RejectReason.UNAUTHENTICATED))])
         admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(domain), admin)

@@ -53,6 +53,39 @@ def _reject(domain: Domain, context: grpc.ServicerContext, exc: BaseException) -
     abort(context, rejected)
 
 
+def _records_in(raw: bytes) -> int:
+    """Records in a refused serialized batch (0 when it does not even parse)."""
+    try:
+        return len(sidecar_pb2.RecordBatch.FromString(raw).request_id)
+    except Exception:  # noqa: BLE001 - malformed bytes: nothing countable
+        return 0
+
+
+def add_sidecar_servicer(servicer: SidecarServicer, server: grpc.Server) -> None:
+    """The generated registration of ``loopwise.v1.Sidecar``, except that ``Record`` and
+    ``RecordStream`` receive the serialized ``RecordBatch``: statcore decodes and validates it
+    in one crossing (``sidecar.ingest.decode_batch``), so it is never parsed in Python."""
+    pb = sidecar_pb2
+    handlers = {
+        "Route": grpc.unary_unary_rpc_method_handler(
+            servicer.Route, pb.RouteRequest.FromString, pb.RouteResponse.SerializeToString),
+        "RouteStream": grpc.stream_stream_rpc_method_handler(
+            servicer.RouteStream, pb.RouteRequest.FromString, pb.RouteResponse.SerializeToString),
+        "Record": grpc.unary_unary_rpc_method_handler(
+            servicer.Record, None, pb.RecordAck.SerializeToString),
+        "RecordStream": grpc.stream_unary_rpc_method_handler(
+            servicer.RecordStream, None, pb.RecordAck.SerializeToString),
+        "Feedback": grpc.unary_unary_rpc_method_handler(
+            servicer.Feedback, pb.FeedbackRequest.FromString, pb.FeedbackResponse.SerializeToString),
+        "WatchRouting": grpc.unary_stream_rpc_method_handler(
+            servicer.WatchRouting, pb.WatchRoutingRequest.FromString,
+            common_pb2.RoutingTable.SerializeToString),
+    }
+    service = sidecar_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+
+
 class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
     """The data plane."""
 
@@ -108,15 +141,14 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
             self._d.metrics.route_decisions.labels(model_type, label).inc(n)
         counts.clear()
 
-    def _record(self, batch: sidecar_pb2.RecordBatch) -> int:
-        cols = decode_batch(batch, self._d.config, self._d.routing.model_types(),
-                            self._d.clock.now_ms())
-        for model_type, n in self._d.ingest.apply(cols).items():
+    def _record(self, raw: bytes) -> int:
+        batch = decode_batch(raw, self._d.config, self._d.routing.model_types(), self._d.clock.now_ms())
+        for model_type, n in self._d.ingest.apply(batch).items():
             self._d.metrics.records.labels(model_type).inc(n)
-        return cols.n
+        return len(batch)
 
-    def Record(self, request: sidecar_pb2.RecordBatch, context: grpc.ServicerContext
-               ) -> sidecar_pb2.RecordAck:
+    def Record(self, request: bytes, context: grpc.ServicerContext) -> sidecar_pb2.RecordAck:
+        """``request`` is the serialized ``RecordBatch`` (see ``add_sidecar_servicer``)."""
         t0 = time.perf_counter()
         try:
             n = self._record(request)
@@ -125,13 +157,13 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         self._d.metrics.rpc("Record", time.perf_counter() - t0)
         return sidecar_pb2.RecordAck(accepted=n, batches=1)
 
-    def RecordStream(self, request_iterator: Iterable[sidecar_pb2.RecordBatch],
+    def RecordStream(self, request_iterator: Iterable[bytes],
                      context: grpc.ServicerContext) -> sidecar_pb2.RecordAck:
         ack = sidecar_pb2.RecordAck()
-        for batch in request_iterator:
+        for raw in request_iterator:
             t0 = time.perf_counter()
             try:
-                ack.accepted += self._record(batch)
+                ack.accepted += self._record(raw)
                 ack.batches += 1
             except Exception as e:  # noqa: BLE001 - a bad batch is refused, the stream goes on
                 rejected = classify(e)
@@ -140,7 +172,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
                     rejected = Rejected(RejectReason.MALFORMED, "", f"internal error: {e!r}")
                 self._d.metrics.reject(rejected.reason)
                 ack.rejected_batches += 1
-                ack.rejected_records += len(batch.request_id)
+                ack.rejected_records += _records_in(raw)
                 ack.first_error = ack.first_error or str(rejected)
             self._d.metrics.rpc("RecordStream", time.perf_counter() - t0)
         return ack

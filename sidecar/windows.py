@@ -19,7 +19,7 @@ from typing import Any
 
 import statcore
 from statcore import Store
-from statcore._statcore import Aggregate, Layout
+from statcore._statcore import Aggregate, Layout, RecordBatch
 
 from sidecar.baselines import fingerprint_of
 
@@ -44,6 +44,11 @@ class WindowBook:
         """The earliest start of a window that may still receive ``model_type``'s records: when
         its current layout took effect or the routing table last changed (0: from the start)."""
         return max(self._epoch.get(model_type, 0), self._cut)
+
+    def epochs(self) -> tuple[dict[str, int], int]:
+        """Each model type's layout epoch and the routing cut: ``epoch(t)`` is the larger."""
+        with self._lock:
+            return dict(self._epoch), self._cut
 
     def window_start(self, model_type: str, ts_ms: int) -> int:
         """The window a record at ``ts_ms`` counts in: aligned to ``window_ms``, except that
@@ -80,6 +85,12 @@ class WindowBook:
         """``Aggregate.update`` on the window ``key`` (validated as a whole by statcore)."""
         with self._lock:
             self._get(key).update(**columns)
+            self._dirty.add(key)
+
+    def update_batch(self, key: WindowKey, batch: RecordBatch, rows: Any) -> None:
+        """``Aggregate.update_batch`` on the window ``key``."""
+        with self._lock:
+            self._get(key).update_batch(batch, rows)
             self._dirty.add(key)
 
     def update_outcomes(self, key: WindowKey, correct: Any, field_flags: Any) -> None:

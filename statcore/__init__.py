@@ -22,6 +22,7 @@ from statcore._statcore import (
     Route,
     Router,
     RoutingTable,
+    RecordBatch,
     Sample,
     SrmResult,
     Store,
@@ -37,6 +38,7 @@ from statcore._statcore import (
     ztest_two_proportions,
 )
 from statcore.errors import (
+    BatchRejectedError,
     CodecError,
     IncompatibleError,
     InvalidInputError,
@@ -54,6 +56,7 @@ __all__ = [
     "BUCKETS",
     "Aggregate",
     "Arm",
+    "BatchRejectedError",
     "CodecError",
     "DriftResult",
     "FeatureDrift",
@@ -65,6 +68,7 @@ __all__ = [
     "Msprt",
     "MsprtResult",
     "NotFoundError",
+    "RecordBatch",
     "Route",
     "Router",
     "RoutingTable",

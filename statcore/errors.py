@@ -16,6 +16,7 @@ __all__ = [
     "NotFoundError",
     "StoreError",
     "StoreFullError",
+    "BatchRejectedError",
 ]
 
 
@@ -53,3 +54,12 @@ class StoreError(StatcoreError, OSError):
 
 class StoreFullError(StoreError):
     """The LMDB map reached its configured maximum size and could not grow."""
+
+
+class BatchRejectedError(InvalidInputError):
+    """A serialized record batch refused as a whole: ``reason`` (the sidecar's reject reason,
+    e.g. ``"invalid_number"``), the ``field`` (e.g. ``"confidence[3]"``) and a ``detail``."""
+
+    def __init__(self, reason: str, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}" if field else detail)
+        self.reason, self.field, self.detail = reason, field, detail

@@ -1,4 +1,4 @@
-"""Ingest: batch decoding, vectorised grouping by (model, window), document index."""
+"""Ingest: serialized batches decoded by statcore, grouped by (model, window), document index."""
 
 from __future__ import annotations
 
@@ -23,36 +23,50 @@ def ingest(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
     store = Store(tmp_path / "db")
     layout = Layout([], {}, ["doc_type"])
     windows = WindowBook(store, 1000, lambda mt: layout)
-    yield Ingest(IngestConfig(), store, windows, lambda mt: layout, DocumentIndex(2)), windows
+    yield Ingest(IngestConfig(), store, windows, DocumentIndex(2)), windows
     store.close()
+
+
+def _groups(windows: WindowBook, raw: bytes, now_ms: int) -> dict[tuple[str, str, int], list[int]]:
+    decoded = decode_batch(raw, IngestConfig(), KNOWN, now_ms)
+    epochs, cut = windows.epochs()
+    return {(mt, mid, start): rows.tolist()
+            for mt, mid, start, rows in decoded.groups(windows.window_ms, epochs, cut)}
 
 
 def test_groups_split_by_model_and_window(ingest) -> None:  # type: ignore[no-untyped-def]
     ing, windows = ingest
-    cols = decode_batch(batch(6, model_type=["a", "b", "a", "a", "b", "a"],
-                              model_id=["m1", "m2", "m1", "m3", "m2", "m1"],
-                              ts_ms=None) , IngestConfig(), KNOWN, 5_500)
-    cols.ts_ms[:] = [5_100, 5_200, 6_100, 5_300, 5_400, 5_999]
-    groups = {key: (None if rows is None else rows.tolist()) for key, rows in ing._groups(cols)}
-    assert groups == {("a", "m1", 5000): [0, 5], ("a", "m1", 6000): [2], ("a", "m3", 5000): [3],
-                      ("b", "m2", 5000): [1, 4]}
-    assert ing.apply(cols) == {"a": 4, "b": 2}
+    msg = batch(6, model_type=["a", "b", "a", "a", "b", "a"], model_id=["m1", "m2", "m1", "m3", "m2", "m1"])
+    msg.ts_ms[:] = [5_100, 5_200, 6_100, 5_300, 5_400, 5_999]
+    raw = msg.SerializeToString()
+    assert _groups(windows, raw, 5_500) == {
+        ("a", "m1", 5000): [0, 5], ("a", "m1", 6000): [2], ("a", "m3", 5000): [3], ("b", "m2", 5000): [1, 4]}
+    assert ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_500)) == {"a": 4, "b": 2}
     assert sorted((x.model_id, x.records) for x in windows.current(5_500)) == [
         ("m1", 2), ("m2", 2), ("m3", 1)]
 
 
 def test_layout_epoch_starts_a_new_window(ingest) -> None:  # type: ignore[no-untyped-def]
-    ing, windows = ingest
+    _, windows = ingest
     windows.layout_changed("a", 5_400)
-    cols = decode_batch(batch(3, model_type="a"), IngestConfig(), KNOWN, 5_500)
-    cols.ts_ms[:] = [5_300, 5_450, 6_050]
-    keys = sorted(k for k, _ in ing._groups(cols))
-    assert keys == [("a", "inv-v1", 5_400), ("a", "inv-v1", 6_000)]
+    msg = batch(3, model_type="a")
+    msg.ts_ms[:] = [5_300, 5_450, 6_050]
+    assert sorted(_groups(windows, msg.SerializeToString(), 5_500)) == [
+        ("a", "inv-v1", 5_400), ("a", "inv-v1", 6_000)]
+
+
+def test_a_routing_cut_starts_a_new_window_for_every_model_type(ingest) -> None:  # type: ignore[no-untyped-def]
+    _, windows = ingest
+    windows.cut(5_200)
+    msg = batch(2, model_type=["a", "b"])
+    msg.ts_ms[:] = [5_100, 5_300]
+    assert sorted(_groups(windows, msg.SerializeToString(), 5_500)) == [
+        ("a", "inv-v1", 5_200), ("b", "inv-v1", 5_200)]
 
 
 def test_decode_refuses_ragged_optional_columns() -> None:
     with pytest.raises(Rejected) as e:
-        decode_batch(batch(3, model_type="a", document_id=["x"]), IngestConfig(), KNOWN, 1)
+        decode_batch(batch(3, model_type="a", document_id=["x"]).SerializeToString(), IngestConfig(), KNOWN, 1)
     assert e.value.reason is RejectReason.MALFORMED and e.value.field == "document_id"
 
 

@@ -5,6 +5,7 @@
 //! * [`aggregate`] — one model's window of accumulators, updated in batches; [`codec`] ships it.
 //! * [`compare`] — distribution distances between binned histograms (PSI, KS, W1, JS).
 //! * [`proportions`] — two-proportion tests: pooled z-test, mSPRT, sample-ratio mismatch.
+//! * [`ingest`] — serialized record batches: decoded, validated, grouped, applied.
 //! * [`store`] — LMDB persistence: routing table, aggregate windows, durable sample log.
 //!
 //! Nothing here reads a clock or a random source: time and randomness are arguments.
@@ -16,6 +17,7 @@ pub mod compare;
 pub mod drift;
 pub mod edges;
 pub mod error;
+pub mod ingest;
 pub mod layout;
 pub mod proportions;
 pub mod routing;

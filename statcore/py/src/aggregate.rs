@@ -13,6 +13,7 @@ use statcore_core::layout::{Layout as CoreLayout, DEFAULT_CONFIDENCE_BINS};
 
 use crate::detach::without_gil;
 use crate::errors::{invalid, IntoPyResult};
+use crate::ingest::RecordBatch;
 
 /// Which features an aggregate tracks, with their bin edges / vocabularies, the extraction
 /// fields and the confidence bins. Built from baseline data with `Layout.from_baseline`.
@@ -227,6 +228,21 @@ impl Aggregate {
         };
         let inner = &mut self.inner;
         without_gil(py, || inner.update(&batch)).py()
+    }
+
+    /// Absorbs `rows` of a decoded record batch, features matched to this layout by name.
+    fn update_batch(
+        &mut self,
+        py: Python<'_>,
+        batch: &RecordBatch,
+        rows: PyReadonlyArray1<'_, u32>,
+    ) -> PyResult<()> {
+        let rows = rows.as_slice().map_err(|_| invalid("rows", "must be C-contiguous"))?;
+        if let Some(&r) = rows.iter().find(|&&r| r as usize >= batch.inner.len()) {
+            return Err(invalid("rows", format!("row {r} is outside a batch of {}", batch.inner.len())));
+        }
+        let (inner, core) = (&mut self.inner, &batch.inner);
+        without_gil(py, || core.update(inner, rows)).py()
     }
 
     /// Absorbs late labels for this model: `correct` (n) and `field_flags` (n × fields).

@@ -14,6 +14,7 @@ pyo3::import_exception!(statcore.errors, CodecError);
 pyo3::import_exception!(statcore.errors, NotFoundError);
 pyo3::import_exception!(statcore.errors, StoreFullError);
 pyo3::import_exception!(statcore.errors, StoreError);
+pyo3::import_exception!(statcore.errors, BatchRejectedError);
 
 pub fn to_py(err: CoreError) -> PyErr {
     let msg = err.to_string();
@@ -43,4 +44,9 @@ impl<T> IntoPyResult<T> for statcore_core::Result<T> {
 /// A binding-level input error (wrong type, non-contiguous array), raised as `InvalidInputError`.
 pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> PyErr {
     to_py(CoreError::invalid(field, reason))
+}
+
+/// A refused record batch, raised as `BatchRejectedError(reason, field, detail)`.
+pub fn rejected(r: statcore_core::ingest::Rejection) -> PyErr {
+    BatchRejectedError::new_err((r.reason.as_str(), r.field, r.detail))
 }

@@ -6,6 +6,7 @@
 mod aggregate;
 mod detach;
 mod errors;
+mod ingest;
 mod routing;
 mod stats;
 mod store;
@@ -19,5 +20,6 @@ fn _statcore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     aggregate::register(m)?;
     stats::register(m)?;
     store::register(m)?;
+    ingest::register(m)?;
     Ok(())
 }

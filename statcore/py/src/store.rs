@@ -15,6 +15,7 @@ use numpy::PyReadonlyArray1;
 
 use crate::detach::without_gil;
 use crate::errors::{invalid, IntoPyResult};
+use crate::ingest::RecordBatch;
 
 const DEFAULT_MAP_SIZE: i64 = 64 << 20;
 const DEFAULT_MAX_MAP_SIZE: i64 = 16 << 30;
@@ -253,6 +254,14 @@ impl PyStore {
         let after = non_negative("after_seq", after_seq).py()?;
         let limit = to_usize("limit", limit).py()?;
         self.with(py, |s| s.pull(after, limit)).map(samples_to)
+    }
+
+    /// Appends every record of `batch` to the sample log (durable at the next flush); returns
+    /// the first seq assigned.
+    fn append_batch(&self, py: Python<'_>, batch: &RecordBatch) -> PyResult<u64> {
+        let samples = batch.inner.samples();
+        let seqs = self.with(py, |s| s.append(samples))?;
+        Ok(seqs.first().copied().unwrap_or(0))
     }
 
     /// `(document_id, request_id)` of the newest samples with a document id, oldest first.

@@ -1,0 +1,387 @@
+//! A decoded, validated `RecordBatch`: its columns, its groups, its samples, its updates.
+//!
+//! Validation mirrors the sidecar's rules in their order (the first problem is reported):
+//! record count; request ids, model types (known) and model ids non-empty; confidence and
+//! latency present for every record; confidence in [0, 1]; latency finite and >= 0; numeric
+//! names unique and non-empty; matrix shapes; no infinite feature (NaN = missing); optional
+//! columns empty or one value per record; timestamps positive; no prediction or payload larger
+//! than the limit. Strings must be UTF-8.
+
+use std::collections::{HashMap, HashSet};
+
+use super::rejection::{py_float, RejectReason, Rejection};
+use super::wire::{doubles, varints, Wire, WireType};
+use crate::aggregate::{Aggregate, Batch};
+use crate::error::Result;
+use crate::store::Sample;
+
+type Span = (u32, u32);
+type Refused<T> = std::result::Result<T, Rejection>;
+
+/// Limits from the sidecar's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestRules {
+    pub max_batch_records: usize,
+    pub max_payload_bytes: usize,
+}
+
+/// Rows of one (model type, model id, window start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub model_type: String,
+    pub model_id: String,
+    pub window_start_ms: i64,
+    pub rows: Vec<u32>,
+}
+
+/// The batch's bytes and where each column's values lie in them.
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    buf: Vec<u8>,
+    request_id: Vec<Span>,
+    document_id: Vec<Span>,
+    model_type: Vec<Span>,
+    model_id: Vec<Span>,
+    arm: Vec<u64>,
+    ts_ms: Vec<i64>,
+    confidence: Vec<f64>,
+    latency_ms: Vec<f64>,
+    error: Vec<u8>,
+    numeric_names: Vec<Span>,
+    numeric: Vec<f64>,
+    categorical_names: Vec<Span>,
+    categorical: Vec<Span>,
+    prediction: Vec<Span>,
+    payload: Vec<Span>,
+}
+
+const FIELD_NAMES: [&str; 16] = [
+    "",
+    "request_id",
+    "document_id",
+    "model_type",
+    "model_id",
+    "arm",
+    "ts_ms",
+    "confidence",
+    "latency_ms",
+    "error",
+    "numeric_names",
+    "numeric",
+    "categorical_names",
+    "categorical",
+    "prediction",
+    "payload",
+];
+
+fn malformed(field: &str, detail: impl Into<String>) -> Rejection {
+    Rejection::new(RejectReason::Malformed, field, detail)
+}
+
+fn span(start: usize, end: usize) -> Span {
+    // Messages are far below 4 GiB (the gRPC limit is configured in MiB).
+    (start as u32, end as u32)
+}
+
+impl RecordBatch {
+    /// Parses and validates `bytes`; `known` holds the model types of the routing table;
+    /// records without a timestamp get `now_ms`.
+    pub fn decode(
+        bytes: &[u8],
+        rules: IngestRules,
+        known: &HashSet<String>,
+        now_ms: i64,
+    ) -> Refused<RecordBatch> {
+        let mut b = RecordBatch::parse(bytes.to_vec())?;
+        b.validate(rules, known, now_ms)?;
+        Ok(b)
+    }
+
+    fn parse(buf: Vec<u8>) -> Refused<RecordBatch> {
+        let mut b = RecordBatch::default();
+        let mut arm = Vec::new();
+        let mut ts = Vec::new();
+        let mut err = Vec::new();
+        {
+            let mut w = Wire::new(&buf);
+            while !w.at_end() {
+                let at = w.pos();
+                let (field, wire) =
+                    w.tag().map_err(|e| malformed("", format!("not a RecordBatch: {}", e.0)))?;
+                let name = FIELD_NAMES.get(field as usize).copied().unwrap_or("");
+                let bad = |e: super::wire::WireError| {
+                    malformed(name, format!("does not parse at byte {at}: {}", e.0))
+                };
+                match field {
+                    1..=4 | 10 | 12..=15 => {
+                        if wire != WireType::Len {
+                            return Err(malformed(name, "must be length-delimited"));
+                        }
+                        let (start, end) = w.len_delimited().map_err(bad)?;
+                        let list = match field {
+                            1 => &mut b.request_id,
+                            2 => &mut b.document_id,
+                            3 => &mut b.model_type,
+                            4 => &mut b.model_id,
+                            10 => &mut b.numeric_names,
+                            12 => &mut b.categorical_names,
+                            13 => &mut b.categorical,
+                            14 => &mut b.prediction,
+                            _ => &mut b.payload,
+                        };
+                        if field != 15 && std::str::from_utf8(&buf[start..end]).is_err() {
+                            return Err(malformed(&format!("{name}[{}]", list.len()), "is not valid UTF-8"));
+                        }
+                        list.push(span(start, end));
+                    }
+                    5 => varints(&mut w, &buf, wire, &mut arm).map_err(bad)?,
+                    6 => varints(&mut w, &buf, wire, &mut ts).map_err(bad)?,
+                    9 => varints(&mut w, &buf, wire, &mut err).map_err(bad)?,
+                    7 => doubles(&mut w, &buf, wire, &mut b.confidence).map_err(bad)?,
+                    8 => doubles(&mut w, &buf, wire, &mut b.latency_ms).map_err(bad)?,
+                    11 => doubles(&mut w, &buf, wire, &mut b.numeric).map_err(bad)?,
+                    _ => w.skip(wire).map_err(bad)?,
+                }
+            }
+        }
+        b.arm = arm;
+        b.ts_ms = ts.into_iter().map(|v| v as i64).collect();
+        b.error = err.into_iter().map(|v| u8::from(v != 0)).collect();
+        b.buf = buf;
+        Ok(b)
+    }
+
+    fn text(&self, s: Span) -> &str {
+        // Checked UTF-8 at parse time; an impossible failure reads as empty.
+        std::str::from_utf8(&self.buf[s.0 as usize..s.1 as usize]).unwrap_or_default()
+    }
+
+    fn bytes(&self, s: Span) -> &[u8] {
+        &self.buf[s.0 as usize..s.1 as usize]
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.request_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.request_id.is_empty()
+    }
+
+    fn check_ids(&self, name: &str, ids: &[Span], n: usize) -> Refused<()> {
+        if ids.len() != n {
+            return Err(malformed(name, format!("has {} values, expected {n}", ids.len())));
+        }
+        if let Some(i) = ids.iter().position(|s| s.0 == s.1) {
+            return Err(Rejection::new(RejectReason::EmptyId, format!("{name}[{i}]"), "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self, rules: IngestRules, known: &HashSet<String>, now_ms: i64) -> Refused<()> {
+        let n = self.len();
+        if n > rules.max_batch_records {
+            return Err(Rejection::new(
+                RejectReason::Oversized,
+                "request_id",
+                format!("{n} records exceed max_batch_records={}", rules.max_batch_records),
+            ));
+        }
+        self.check_ids("request_id", &self.request_id, n)?;
+        self.check_ids("model_type", &self.model_type, n)?;
+        if let Some(i) = self.model_type.iter().position(|&s| !known.contains(self.text(s))) {
+            let name = self.text(self.model_type[i]);
+            return Err(Rejection::new(
+                RejectReason::UnknownModelType,
+                format!("model_type[{i}]"),
+                format!("unknown model type '{name}'"),
+            ));
+        }
+        self.check_ids("model_id", &self.model_id, n)?;
+        for (name, len) in [("confidence", self.confidence.len()), ("latency_ms", self.latency_ms.len())] {
+            if len != n {
+                return Err(malformed(name, format!("has {len} values, expected {n}")));
+            }
+        }
+        if let Some(i) = self.confidence.iter().position(|&c| !(0.0..=1.0).contains(&c)) {
+            return Err(Rejection::new(
+                RejectReason::InvalidNumber,
+                format!("confidence[{i}]"),
+                format!("must be a number in [0, 1], got {}", py_float(self.confidence[i])),
+            ));
+        }
+        if let Some(i) = self.latency_ms.iter().position(|&l| !(l.is_finite() && l >= 0.0)) {
+            return Err(Rejection::new(
+                RejectReason::InvalidNumber,
+                format!("latency_ms[{i}]"),
+                format!("must be finite and >= 0, got {}", py_float(self.latency_ms[i])),
+            ));
+        }
+        let mut seen = HashSet::new();
+        if !self.numeric_names.iter().all(|&s| !self.text(s).is_empty() && seen.insert(self.text(s))) {
+            return Err(malformed("numeric_names", "must be unique and non-empty"));
+        }
+        let k = self.numeric_names.len();
+        if self.numeric.len() != n * k {
+            return Err(malformed(
+                "numeric",
+                format!("has {} values, expected {n} x {k}", self.numeric.len()),
+            ));
+        }
+        if let Some(i) = self.numeric.iter().position(|v| v.is_infinite()) {
+            let (row, col) = (i / k, i % k);
+            return Err(Rejection::new(
+                RejectReason::InvalidNumber,
+                format!("numeric[{row}]['{}']", self.text(self.numeric_names[col])),
+                "must be finite (NaN marks a missing value)",
+            ));
+        }
+        let kc = self.categorical_names.len();
+        if self.categorical.len() != n * kc {
+            return Err(malformed(
+                "categorical",
+                format!("has {} values, expected {n} x {kc}", self.categorical.len()),
+            ));
+        }
+        for (name, len) in [
+            ("document_id", self.document_id.len()),
+            ("arm", self.arm.len()),
+            ("ts_ms", self.ts_ms.len()),
+            ("error", self.error.len()),
+            ("prediction", self.prediction.len()),
+            ("payload", self.payload.len()),
+        ] {
+            if len != 0 && len != n {
+                return Err(malformed(name, format!("has {len} values, expected 0 or {n}")));
+            }
+        }
+        if self.ts_ms.is_empty() {
+            self.ts_ms = vec![now_ms; n];
+        }
+        if let Some(i) = self.ts_ms.iter().position(|&t| t <= 0) {
+            return Err(Rejection::new(
+                RejectReason::InvalidNumber,
+                format!("ts_ms[{i}]"),
+                "must be positive Unix ms",
+            ));
+        }
+        if self.error.is_empty() {
+            self.error = vec![0; n];
+        }
+        let limit = rules.max_payload_bytes;
+        for (name, col) in [("prediction", &self.prediction), ("payload", &self.payload)] {
+            if let Some(i) = col.iter().position(|s| (s.1 - s.0) as usize > limit) {
+                return Err(Rejection::new(
+                    RejectReason::Oversized,
+                    format!("{name}[{i}]"),
+                    format!("larger than {limit} bytes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows by (model type, model id, window start), in order of first appearance. A record's
+    /// window is its timestamp aligned to `window_ms`, but never before `epoch(model_type)`
+    /// (records older than the epoch count in the epoch's window).
+    pub fn groups(&self, window_ms: i64, epoch: impl Fn(&str) -> i64) -> Vec<Group> {
+        let mut index: HashMap<(&str, &str, i64), usize> = HashMap::new();
+        let mut epochs: HashMap<&str, i64> = HashMap::new();
+        let mut out: Vec<Group> = Vec::new();
+        let window_ms = window_ms.max(1);
+        for row in 0..self.len() {
+            let (mt, mid) = (self.text(self.model_type[row]), self.text(self.model_id[row]));
+            let ts = self.ts_ms[row];
+            let first = *epochs.entry(mt).or_insert_with(|| epoch(mt));
+            let aligned = ts - ts.rem_euclid(window_ms);
+            let start = if first != 0 && aligned <= first { first } else { aligned };
+            let g = *index.entry((mt, mid, start)).or_insert_with(|| {
+                out.push(Group {
+                    model_type: mt.to_owned(),
+                    model_id: mid.to_owned(),
+                    window_start_ms: start,
+                    rows: Vec::new(),
+                });
+                out.len() - 1
+            });
+            out[g].rows.push(row as u32);
+        }
+        out
+    }
+
+    /// The records as sample-log entries (prediction `{}` when absent).
+    pub fn samples(&self) -> Vec<Sample> {
+        (0..self.len())
+            .map(|i| Sample {
+                seq: 0,
+                ts_ms: self.ts_ms[i],
+                model_type: self.text(self.model_type[i]).to_owned(),
+                model_id: self.text(self.model_id[i]).to_owned(),
+                request_id: self.text(self.request_id[i]).to_owned(),
+                document_id: self.document_id.get(i).map(|&s| self.text(s).to_owned()).unwrap_or_default(),
+                payload: self.payload.get(i).map(|&s| self.bytes(s).to_vec()).unwrap_or_default(),
+                prediction: self
+                    .prediction
+                    .get(i)
+                    .map_or_else(|| b"{}".to_vec(), |&s| self.bytes(s).to_vec()),
+                confidence: self.confidence[i],
+                label: None,
+                human_correction: false,
+            })
+            .collect()
+    }
+
+    /// `(document_id, request_id)` of the records that carry a document id.
+    pub fn documents(&self) -> Vec<(&str, &str)> {
+        self.document_id
+            .iter()
+            .zip(&self.request_id)
+            .map(|(&d, &r)| (self.text(d), self.text(r)))
+            .filter(|(d, _)| !d.is_empty())
+            .collect()
+    }
+
+    /// Updates `agg` with `rows`: features matched to its layout by name (a layout feature the
+    /// batch lacks is missing: NaN, or the "other" category; batch features outside the layout
+    /// are ignored).
+    pub fn update(&self, agg: &mut Aggregate, rows: &[u32]) -> Result<()> {
+        let layout = std::sync::Arc::clone(agg.layout());
+        let index = |names: &[Span], wanted: &str| names.iter().position(|&s| self.text(s) == wanted);
+        let (k, kc) = (self.numeric_names.len(), self.categorical_names.len());
+        let num_cols: Vec<Option<usize>> =
+            layout.numeric_names.iter().map(|n| index(&self.numeric_names, n)).collect();
+        let cat_cols: Vec<Option<usize>> =
+            layout.categorical_names.iter().map(|n| index(&self.categorical_names, n)).collect();
+        let mut numeric = Vec::with_capacity(rows.len() * num_cols.len());
+        let mut categorical = Vec::with_capacity(rows.len() * cat_cols.len());
+        let (mut confidence, mut latency, mut error) =
+            (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+        for &r in rows {
+            let r = r as usize;
+            numeric.extend(num_cols.iter().map(|c| c.map_or(f64::NAN, |j| self.numeric[r * k + j])));
+            categorical.extend(cat_cols.iter().zip(&layout.vocabularies).map(|(c, vocab)| {
+                let value = c.map_or("", |j| self.text(self.categorical[r * kc + j]));
+                vocab.slot(value) as u32
+            }));
+            confidence.push(self.confidence[r]);
+            latency.push(self.latency_ms[r]);
+            error.push(self.error[r]);
+        }
+        agg.update(&Batch {
+            len: rows.len(),
+            numeric: &numeric,
+            categorical: &categorical,
+            confidence: &confidence,
+            latency_ms: &latency,
+            error: &error,
+            labelled: &[],
+            correct: &[],
+            field_flags: &[],
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

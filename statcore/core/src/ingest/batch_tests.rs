@@ -1,0 +1,142 @@
+//! RecordBatch decoding on hand-encoded messages (the Python tests use real protobuf output).
+
+use std::collections::HashSet;
+
+use super::*;
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        out.push(if v == 0 { byte } else { byte | 0x80 });
+        if v == 0 {
+            return;
+        }
+    }
+}
+
+fn string(out: &mut Vec<u8>, field: u64, s: &[u8]) {
+    varint(out, field << 3 | 2);
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+fn packed_doubles(out: &mut Vec<u8>, field: u64, v: &[f64]) {
+    varint(out, field << 3 | 2);
+    varint(out, 8 * v.len() as u64);
+    v.iter().for_each(|x| out.extend(x.to_le_bytes()));
+}
+
+fn message(n: usize, conf: f64) -> Vec<u8> {
+    let mut m = Vec::new();
+    for i in 0..n {
+        string(&mut m, 1, format!("r{i}").as_bytes());
+        string(&mut m, 3, b"invoice");
+        string(&mut m, 4, if i % 2 == 0 { b"a" } else { b"b" });
+        string(&mut m, 14, br#"{"doc_type":"invoice"}"#);
+    }
+    packed_doubles(&mut m, 7, &vec![conf; n]);
+    for _ in 0..n {
+        varint(&mut m, 8 << 3 | 1); // unpacked doubles are accepted too
+        m.extend(12.5f64.to_le_bytes());
+    }
+    string(&mut m, 10, b"amount");
+    string(&mut m, 10, b"pages");
+    packed_doubles(&mut m, 11, &(0..2 * n).map(|i| i as f64).collect::<Vec<_>>());
+    m
+}
+
+fn rules() -> IngestRules {
+    IngestRules { max_batch_records: 100, max_payload_bytes: 64 }
+}
+
+fn known() -> HashSet<String> {
+    ["invoice".to_string()].into()
+}
+
+fn refused(bytes: &[u8]) -> Rejection {
+    match RecordBatch::decode(bytes, rules(), &known(), 1_000) {
+        Err(r) => r,
+        Ok(_) => Rejection::new(RejectReason::Malformed, "<accepted>", ""),
+    }
+}
+
+#[test]
+fn a_valid_batch_decodes_groups_and_becomes_samples() {
+    let b = RecordBatch::decode(&message(4, 0.9), rules(), &known(), 7_500).unwrap_or_default();
+    assert_eq!(b.len(), 4);
+    let groups = b.groups(5_000, |_| 0);
+    let summary: Vec<(String, i64, Vec<u32>)> =
+        groups.iter().map(|g| (g.model_id.clone(), g.window_start_ms, g.rows.clone())).collect();
+    assert_eq!(summary, [("a".into(), 5_000, vec![0, 2]), ("b".into(), 5_000, vec![1, 3])]);
+    // Records older than the epoch count in the epoch's window.
+    assert_eq!(b.groups(5_000, |_| 6_000)[0].window_start_ms, 6_000);
+    let samples = b.samples();
+    assert_eq!(samples[3].request_id, "r3");
+    assert_eq!(samples[3].ts_ms, 7_500);
+    assert_eq!(samples[0].prediction, br#"{"doc_type":"invoice"}"#);
+    assert!(b.documents().is_empty());
+}
+
+#[test]
+fn rejections_name_the_field_like_the_python_validation() {
+    let r = refused(&message(4, 1.5));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::InvalidNumber, "confidence[0]"));
+    assert_eq!(r.detail, "must be a number in [0, 1], got 1.5");
+    assert_eq!(refused(&message(4, f64::NAN)).detail, "must be a number in [0, 1], got nan");
+
+    let mut m = message(2, 0.5);
+    string(&mut m, 2, b"doc-1"); // one document id for two records
+    let r = refused(&m);
+    assert_eq!(
+        (r.reason, r.field.as_str(), r.detail.as_str()),
+        (RejectReason::Malformed, "document_id", "has 1 values, expected 0 or 2")
+    );
+
+    let mut m = message(2, 0.5);
+    string(&mut m, 1, b"r9");
+    string(&mut m, 3, b"invoice");
+    string(&mut m, 4, b"a");
+    assert_eq!(refused(&m).field, "confidence"); // 3 records, 2 confidences
+    let mut m = message(2, 0.5);
+    string(&mut m, 1, b"");
+    let r = refused(&m);
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::EmptyId, "request_id[2]"));
+
+    let mut m = Vec::new();
+    string(&mut m, 1, b"r0");
+    string(&mut m, 3, b"receipt");
+    let r = refused(&m);
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::UnknownModelType, "model_type[0]"));
+
+    let mut m = message(2, 0.5);
+    packed_doubles(&mut m, 11, &[f64::NAN, f64::NAN]); // 6 values for 2 x 2
+    assert_eq!(refused(&m).detail, "has 6 values, expected 2 x 2");
+
+    let mut m = message(1, 0.5);
+    m.truncate(m.len() - 3);
+    assert_eq!(refused(&m).reason, RejectReason::Malformed);
+
+    let mut m = message(1, 0.5);
+    string(&mut m, 15, &[0u8; 65]);
+    let r = refused(&m);
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::Oversized, "payload[0]"));
+
+    let mut m = Vec::new();
+    string(&mut m, 1, &[0xff, 0xfe]);
+    assert_eq!(refused(&m).field, "request_id[0]");
+}
+
+#[test]
+fn infinite_features_are_refused_nan_is_missing() {
+    let mut m = Vec::new();
+    string(&mut m, 1, b"r0");
+    string(&mut m, 3, b"invoice");
+    string(&mut m, 4, b"a");
+    packed_doubles(&mut m, 7, &[0.5]);
+    packed_doubles(&mut m, 8, &[1.0]);
+    string(&mut m, 10, b"amount");
+    packed_doubles(&mut m, 11, &[f64::NEG_INFINITY]);
+    let r = refused(&m);
+    assert_eq!((r.field.as_str(), r.reason), ("numeric[0]['amount']", RejectReason::InvalidNumber));
+}

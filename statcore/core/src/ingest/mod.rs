@@ -1,0 +1,14 @@
+//! Record batches straight from the wire: one crossing from Python per batch.
+//!
+//! [`RecordBatch::decode`] parses a serialized `loopwise.v1.RecordBatch` (no protobuf library:
+//! [`wire`]) and validates it as a whole with the sidecar's rules, in the sidecar's order, so a
+//! refused batch names the same field as the Python validation it replaces; [`RecordBatch::groups`]
+//! splits it by (model type, model id, window); [`RecordBatch::samples`] and
+//! [`RecordBatch::update`] feed the sample log and an aggregate window.
+
+mod batch;
+mod rejection;
+pub mod wire;
+
+pub use batch::{Group, IngestRules, RecordBatch};
+pub use rejection::{RejectReason, Rejection};

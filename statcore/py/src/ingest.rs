@@ -1,0 +1,68 @@
+//! `RecordBatch`: a serialized `loopwise.v1.RecordBatch` decoded and validated in Rust, then
+//! applied with one call per sample log and per aggregate window.
+
+use std::collections::{HashMap, HashSet};
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use statcore_core::ingest::{IngestRules, RecordBatch as CoreBatch};
+
+use crate::detach::without_gil;
+use crate::errors::{invalid, rejected};
+
+#[pyclass(module = "statcore._statcore", frozen)]
+pub struct RecordBatch {
+    pub(crate) inner: CoreBatch,
+}
+
+#[pymethods]
+impl RecordBatch {
+    /// Parses and validates `data`; raises `BatchRejectedError` naming the first bad field.
+    #[staticmethod]
+    #[pyo3(signature = (data, *, max_batch_records, max_payload_bytes, model_types, now_ms))]
+    fn decode(
+        py: Python<'_>,
+        data: &[u8],
+        max_batch_records: usize,
+        max_payload_bytes: usize,
+        model_types: HashSet<String>,
+        now_ms: i64,
+    ) -> PyResult<Self> {
+        let rules = IngestRules { max_batch_records, max_payload_bytes };
+        let owned = data.to_vec();
+        let inner = without_gil(py, || CoreBatch::decode(&owned, rules, &model_types, now_ms));
+        inner.map(|inner| RecordBatch { inner }).map_err(rejected)
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// `(model_type, model_id, window_start_ms, rows)` per group, in order of first appearance.
+    /// A model type's epoch is the larger of `epochs[model_type]` (0 if absent) and `cut`.
+    fn groups<'py>(
+        &self,
+        py: Python<'py>,
+        window_ms: i64,
+        epochs: HashMap<String, i64>,
+        cut: i64,
+    ) -> PyResult<Vec<(String, String, i64, Bound<'py, PyArray1<u32>>)>> {
+        if window_ms < 1 {
+            return Err(invalid("window_ms", "must be >= 1"));
+        }
+        let groups = self.inner.groups(window_ms, |mt| epochs.get(mt).copied().unwrap_or(0).max(cut));
+        Ok(groups
+            .into_iter()
+            .map(|g| (g.model_type, g.model_id, g.window_start_ms, PyArray1::from_vec(py, g.rows)))
+            .collect())
+    }
+
+    /// `(document_id, request_id)` of the records that carry a document id.
+    fn documents(&self) -> Vec<(String, String)> {
+        self.inner.documents().into_iter().map(|(d, r)| (d.to_owned(), r.to_owned())).collect()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RecordBatch>()
+}
