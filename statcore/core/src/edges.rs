@@ -150,6 +150,43 @@ impl BinEdges {
         self.len == 0
     }
 
+    /// The look-up state by value: a loop that also writes counts keeps it in registers
+    /// (through `&self` the compiler must reload it after every store).
+    #[inline(always)]
+    pub fn probe(&self) -> Probe<'_> {
+        Probe {
+            padded: &self.padded,
+            first: &self.first,
+            start: self.start,
+            scale: self.scale,
+            top: self.top,
+        }
+    }
+
+    /// The grid cell of `x` (see [`Probe::cell`]).
+    #[inline(always)]
+    fn cell(&self, x: f64) -> usize {
+        self.probe().cell(x)
+    }
+
+    /// Same result as [`slot`] for any non-NaN `x`.
+    #[inline(always)]
+    pub fn slot(&self, x: f64) -> usize {
+        self.probe().slot(x)
+    }
+}
+
+/// A borrowed view of a [`BinEdges`] for hot loops; see [`BinEdges::probe`].
+#[derive(Clone, Copy, Debug)]
+pub struct Probe<'a> {
+    padded: &'a [f64],
+    first: &'a [u32],
+    start: f64,
+    scale: f64,
+    top: f64,
+}
+
+impl Probe<'_> {
     /// The grid cell of `x`, in `0..=cells + 1`; non-decreasing in `x` (NaN gives cell 0).
     #[inline(always)]
     fn cell(&self, x: f64) -> usize {

@@ -33,12 +33,39 @@ impl BinnedCounts {
     /// Absorbs column `offset` of a row-major matrix with `stride` columns (one feature of a
     /// batch): the same as `update` on each value, in one tight loop.
     pub fn update_column(&mut self, matrix: &[f64], offset: usize, stride: usize) {
-        let edges = &*self.edges;
+        self.absorb_column(matrix, offset, stride);
+    }
+
+    /// [`BinnedCounts::update_column`] that also reports whether the column held an infinite
+    /// value (counted in the underflow or overflow slot), so a caller that refuses infinities
+    /// checks while it bins, and takes a refused column back out with
+    /// [`BinnedCounts::remove_column`].
+    pub fn absorb_column(&mut self, matrix: &[f64], offset: usize, stride: usize) -> bool {
+        let probe = self.edges.probe();
+        let counts = &mut self.counts[..];
+        let (mut nan, mut infinite) = (0u64, false);
         for x in matrix.iter().skip(offset).step_by(stride) {
             if x.is_nan() {
-                self.nan += 1;
+                nan += 1;
             } else {
-                self.counts[edges.slot(*x)] += 1;
+                infinite |= x.abs() == f64::INFINITY;
+                counts[probe.slot(*x)] += 1;
+            }
+        }
+        self.nan += nan;
+        infinite
+    }
+
+    /// Exactly undoes [`BinnedCounts::absorb_column`] of the same values (the counts are
+    /// integers, so absorbing then removing leaves them as they were).
+    pub fn remove_column(&mut self, matrix: &[f64], offset: usize, stride: usize) {
+        let probe = self.edges.probe();
+        let counts = &mut self.counts[..];
+        for x in matrix.iter().skip(offset).step_by(stride) {
+            if x.is_nan() {
+                self.nan -= 1;
+            } else {
+                counts[probe.slot(*x)] -= 1;
             }
         }
     }
@@ -102,6 +129,11 @@ mod tests {
             let mut c = BinnedCounts::new(edges());
             c.update_column(&matrix, 1, 3);
             prop_assert_eq!(&a, &c);
+            // Removing the column again restores the histogram exactly.
+            let mut d = a.clone();
+            prop_assert!(!d.absorb_column(&matrix, 1, 3));
+            d.remove_column(&matrix, 1, 3);
+            prop_assert_eq!(&c, &d);
         }
 
         #[test]
