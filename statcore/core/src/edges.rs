@@ -98,7 +98,15 @@ pub struct BinEdges {
     top: f64,
     /// `first[i]`: the number of edges in cells before `i`; `cells + 3` entries.
     first: Vec<u32>,
+    /// `first[i] << 3 | w` with `w` the number of edges in cell `i`, or [`WIDE`] when there
+    /// are more than [`LANES`]: the fast path reads one entry per value.
+    packed: Vec<u32>,
 }
+
+/// Width bits of a [`BinEdges`] `packed` entry, and the mark of a cell with more than
+/// [`LANES`] edges.
+const WIDTH_BITS: u32 = 3;
+const WIDE: u32 = (1 << WIDTH_BITS) - 1;
 
 impl PartialEq for BinEdges {
     fn eq(&self, other: &Self) -> bool {
@@ -109,7 +117,7 @@ impl PartialEq for BinEdges {
 impl BinEdges {
     pub fn new(field: &str, edges: Vec<f64>) -> Result<Self> {
         validate_edges(field, &edges)?;
-        if edges.len() >= u32::MAX as usize {
+        if edges.len() >= (u32::MAX >> WIDTH_BITS) as usize {
             return Err(CoreError::invalid(field, "too many edges"));
         }
         let len = edges.len();
@@ -124,6 +132,7 @@ impl BinEdges {
             scale,
             top: n_cells as f64 + 1.0,
             first: Vec::new(),
+            packed: Vec::new(),
         };
         let mut first = vec![0u32; n_cells + 3];
         for e in &edges {
@@ -132,6 +141,13 @@ impl BinEdges {
         for i in 1..first.len() {
             first[i] += first[i - 1];
         }
+        grid.packed = first
+            .windows(2)
+            .map(|w| {
+                let width = w[1] - w[0];
+                (w[0] << WIDTH_BITS) | if width <= LANES as u32 { width } else { WIDE }
+            })
+            .collect();
         grid.first = first;
         grid.padded = edges;
         grid.padded.extend_from_slice(&[f64::NAN; LANES]);
@@ -157,6 +173,7 @@ impl BinEdges {
         Probe {
             padded: &self.padded,
             first: &self.first,
+            packed: &self.packed,
             start: self.start,
             scale: self.scale,
             top: self.top,
@@ -166,7 +183,7 @@ impl BinEdges {
     /// The grid cell of `x` (see [`Probe::cell`]).
     #[inline(always)]
     fn cell(&self, x: f64) -> usize {
-        self.probe().cell(x)
+        self.probe().cell(x) as usize
     }
 
     /// Same result as [`slot`] for any non-NaN `x`.
@@ -181,6 +198,7 @@ impl BinEdges {
 pub struct Probe<'a> {
     padded: &'a [f64],
     first: &'a [u32],
+    packed: &'a [u32],
     start: f64,
     scale: f64,
     top: f64,
@@ -188,27 +206,35 @@ pub struct Probe<'a> {
 
 impl Probe<'_> {
     /// The grid cell of `x`, in `0..=cells + 1`; non-decreasing in `x` (NaN gives cell 0).
+    /// Straight-line arithmetic: a loop computing the cells of many values vectorises.
     #[inline(always)]
-    fn cell(&self, x: f64) -> usize {
+    pub fn cell(&self, x: f64) -> u32 {
         let t = (x - self.start) * self.scale + 1.0;
         let t = if t > 0.0 { t } else { 0.0 };
         let t = if t < self.top { t } else { self.top };
-        ((t + ROUND_TO_INTEGER).to_bits() - ROUND_TO_INTEGER.to_bits()) as usize
+        ((t + ROUND_TO_INTEGER).to_bits() - ROUND_TO_INTEGER.to_bits()) as u32
+    }
+
+    /// The slot of a non-NaN `x` whose cell is `cell` (from [`Probe::cell`]).
+    #[inline(always)]
+    pub fn slot_in(&self, cell: u32, x: f64) -> usize {
+        let entry = self.packed[cell as usize];
+        let lo = (entry >> WIDTH_BITS) as usize;
+        if entry & WIDE != WIDE {
+            // Edges before `lo` are <= x and edges past the cell's are > x (or NaN padding),
+            // so counting a fixed window of `LANES` edges from `lo` is exact.
+            let window = &self.padded[lo..lo + LANES];
+            lo + window.iter().map(|e| usize::from(*e <= x)).sum::<usize>()
+        } else {
+            let hi = self.first[cell as usize + 1] as usize;
+            lo + slot(&self.padded[lo..hi], x)
+        }
     }
 
     /// Same result as [`slot`] for any non-NaN `x`.
     #[inline(always)]
     pub fn slot(&self, x: f64) -> usize {
-        let i = self.cell(x);
-        let (lo, hi) = (self.first[i] as usize, self.first[i + 1] as usize);
-        if hi - lo <= LANES {
-            // Edges before `lo` are <= x and edges from `hi` on are > x (or NaN padding), so
-            // counting a fixed window of `LANES` edges from `lo` is exact.
-            let window = &self.padded[lo..lo + LANES];
-            lo + window.iter().map(|e| usize::from(*e <= x)).sum::<usize>()
-        } else {
-            lo + slot(&self.padded[lo..hi], x)
-        }
+        self.slot_in(self.cell(x), x)
     }
 }
 

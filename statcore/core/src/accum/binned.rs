@@ -6,6 +6,9 @@ use super::Accumulator;
 use crate::edges::BinEdges;
 use crate::error::{CoreError, Result};
 
+/// Values binned per chunk by [`BinnedCounts::absorb_column`].
+const CHUNK: usize = 64;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinnedCounts {
     edges: Arc<BinEdges>,
@@ -43,17 +46,33 @@ impl BinnedCounts {
     pub fn absorb_column(&mut self, matrix: &[f64], offset: usize, stride: usize) -> bool {
         let probe = self.edges.probe();
         let counts = &mut self.counts[..];
-        let (mut nan, mut infinite) = (0u64, false);
-        for x in matrix.iter().skip(offset).step_by(stride) {
-            if x.is_nan() {
-                nan += 1;
-            } else {
-                infinite |= x.abs() == f64::INFINITY;
-                counts[probe.slot(*x)] += 1;
+        let (mut nan, mut largest) = (0u64, 0.0f64);
+        let (mut xs, mut cells) = ([0.0f64; CHUNK], [0u32; CHUNK]);
+        let stride = stride.max(1);
+        for rows in matrix.get(offset..).unwrap_or_default().chunks(stride * CHUNK) {
+            let mut len = 0;
+            for (x, v) in xs.iter_mut().zip(rows.iter().step_by(stride)) {
+                *x = *v;
+                len += 1;
+            }
+            let (xs, cells) = (&xs[..len], &mut cells[..len]);
+            // Straight-line work over the chunk first (vectorises): cells, NaN count, largest
+            // magnitude (NaN never compares greater)...
+            for (c, x) in cells.iter_mut().zip(xs) {
+                *c = probe.cell(*x);
+                nan += u64::from(x.is_nan());
+                let a = x.abs();
+                largest = if a > largest { a } else { largest };
+            }
+            // ... then one table look-up and one window comparison per value.
+            for (c, x) in cells.iter().zip(xs) {
+                if !x.is_nan() {
+                    counts[probe.slot_in(*c, *x)] += 1;
+                }
             }
         }
         self.nan += nan;
-        infinite
+        largest == f64::INFINITY
     }
 
     /// Exactly undoes [`BinnedCounts::absorb_column`] of the same values (the counts are
