@@ -46,7 +46,7 @@ impl BinnedCounts {
     pub fn absorb_column(&mut self, matrix: &[f64], offset: usize, stride: usize) -> bool {
         let probe = self.edges.probe();
         let counts = &mut self.counts[..];
-        let (mut nan, mut largest) = (0u64, 0.0f64);
+        let (mut nan, mut infinite) = (0u64, false);
         let (mut xs, mut cells) = ([0.0f64; CHUNK], [0u32; CHUNK]);
         let stride = stride.max(1);
         for rows in matrix.get(offset..).unwrap_or_default().chunks(stride * CHUNK) {
@@ -56,13 +56,12 @@ impl BinnedCounts {
                 len += 1;
             }
             let (xs, cells) = (&xs[..len], &mut cells[..len]);
-            // Straight-line work over the chunk first (vectorises): cells, NaN count, largest
-            // magnitude (NaN never compares greater)...
+            // Straight-line work over the chunk first (vectorises): cells, NaN count,
+            // infinities...
             for (c, x) in cells.iter_mut().zip(xs) {
                 *c = probe.cell(*x);
                 nan += u64::from(x.is_nan());
-                let a = x.abs();
-                largest = if a > largest { a } else { largest };
+                infinite |= x.abs() == f64::INFINITY;
             }
             // ... then one table look-up and one window comparison per value.
             for (c, x) in cells.iter().zip(xs) {
@@ -72,7 +71,7 @@ impl BinnedCounts {
             }
         }
         self.nan += nan;
-        largest == f64::INFINITY
+        infinite
     }
 
     /// Exactly undoes [`BinnedCounts::absorb_column`] of the same values (the counts are
