@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::accum::{
-    Accumulator, BinnedCounts, CategoricalCounts, FieldCounts, LatencyHistogram, Outcome, OutcomeCounts,
+    Accumulator, BinnedCounts, CategoricalCounts, FieldCounts, LatencyHistogram, OutcomeCounts,
 };
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
@@ -284,15 +284,26 @@ impl Aggregate {
         Ok(())
     }
 
+    /// Sums the (validated, 0/1) flags of the labelled records, then adds the sums: the same
+    /// counts as one `OutcomeCounts::update` per labelled record, without a branch per record.
     fn absorb_outcomes(&mut self, labelled: Option<&[u8]>, correct: &[u8], field_flags: &[u8]) {
         let k = self.layout.fields.len();
-        for i in 0..correct.len() {
-            if labelled.is_some_and(|l| l[i] == 0) {
-                continue;
+        let mut fields = vec![FieldCounts::default(); k];
+        let (mut n, mut right) = (0u64, 0u64);
+        for (i, c) in correct.iter().enumerate() {
+            let l = u64::from(labelled.map_or(1, |l| l[i]));
+            n += l;
+            right += l & u64::from(*c);
+            if k > 0 {
+                for (sum, f) in fields.iter_mut().zip(&field_flags[i * k..(i + 1) * k]) {
+                    let f = u64::from(*f);
+                    sum.tp += l & f;
+                    sum.fp += l & (f >> 1);
+                    sum.fn_ += l & (f >> 2);
+                }
             }
-            let fields = if k == 0 { &[][..] } else { &field_flags[i * k..(i + 1) * k] };
-            self.outcomes.update(Outcome { correct: correct[i] == 1, fields });
         }
+        self.outcomes.add_counts(n, right, &fields);
     }
 
     /// Adds `other` into `self` (same layout and model); the window becomes the union span.

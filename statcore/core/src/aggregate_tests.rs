@@ -328,3 +328,16 @@ fn refused_batches_spanning_several_row_blocks_leave_the_aggregate_unchanged() {
         assert_eq!(a, before);
     }
 }
+
+proptest! {
+    #[test]
+    fn batch_outcomes_equal_one_update_per_labelled_record(x in rows_strategy()) {
+        let mut want = crate::accum::OutcomeCounts::new(1);
+        for i in 0..x.correct.len() {
+            if x.labelled[i] == 1 {
+                want.update(crate::accum::Outcome { correct: x.correct[i] == 1, fields: &x.flags[i..=i] });
+            }
+        }
+        prop_assert_eq!(agg(&x, 0).outcomes(), &want);
+    }
+}
