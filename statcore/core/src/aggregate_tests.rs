@@ -338,6 +338,7 @@ proptest! {
                 want.update(crate::accum::Outcome { correct: x.correct[i] == 1, fields: &x.flags[i..=i] });
             }
         }
-        prop_assert_eq!(agg(&x, 0).outcomes(), &want);
+        let a = agg(&x, 0);
+        prop_assert_eq!(a.outcomes(), &want);
     }
 }
