@@ -28,32 +28,50 @@ fn ingest(c: &mut Criterion) {
         )
         .unwrap(),
     );
+    let mut g = c.benchmark_group("aggregate");
+    // 1,000 records stay in cache; 1,000,000 (80 MB of features) stream from memory, like the
+    // Python benchmark's single call.
+    for n in [1000usize, 1_000_000] {
+        let numeric: Vec<f64> = (0..n * 10).map(|_| normalish(&mut s)).collect();
+        let confidence: Vec<f64> = (0..n).map(|_| lcg(&mut s)).collect();
+        let latency: Vec<f64> = (0..n).map(|_| 1.0 + 100.0 * lcg(&mut s)).collect();
+        let ones = vec![1u8; n];
+        let correct: Vec<u8> = (0..n).map(|_| u8::from(lcg(&mut s) < 0.85)).collect();
+        let batch = Batch {
+            len: n,
+            numeric: &numeric,
+            categorical: &[],
+            confidence: &confidence,
+            latency_ms: &latency,
+            error: &[],
+            labelled: &ones,
+            correct: &correct,
+            field_flags: &ones,
+        };
+        g.throughput(Throughput::Elements(n as u64));
+        g.sample_size(if n > 100_000 { 10 } else { 100 });
+        g.bench_function(format!("update_batch_{n}x10"), |b| {
+            b.iter_batched_ref(
+                || Aggregate::new(Arc::clone(&layout), "doc", "doc_1", 0, 1).unwrap(),
+                |agg| agg.update(&batch).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.sample_size(100);
     let n = 1000;
     let numeric: Vec<f64> = (0..n * 10).map(|_| normalish(&mut s)).collect();
-    let confidence: Vec<f64> = (0..n).map(|_| lcg(&mut s)).collect();
-    let latency: Vec<f64> = (0..n).map(|_| 1.0 + 100.0 * lcg(&mut s)).collect();
-    let ones = vec![1u8; n];
-    let correct: Vec<u8> = (0..n).map(|_| u8::from(lcg(&mut s) < 0.85)).collect();
+    let (confidence, latency, ones) = (vec![0.5; n], vec![2.0; n], vec![1u8; n]);
     let batch = Batch {
         len: n,
         numeric: &numeric,
-        categorical: &[],
         confidence: &confidence,
         latency_ms: &latency,
-        error: &[],
         labelled: &ones,
-        correct: &correct,
+        correct: &ones,
         field_flags: &ones,
+        ..Batch::default()
     };
-    let mut g = c.benchmark_group("aggregate");
-    g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("update_batch_1000x10", |b| {
-        b.iter_batched_ref(
-            || Aggregate::new(Arc::clone(&layout), "doc", "doc_1", 0, 1).unwrap(),
-            |agg| agg.update(&batch).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
     let mut one = Aggregate::new(Arc::clone(&layout), "doc", "doc_1", 0, 1).unwrap();
     one.update(&batch).unwrap();
     let blobs: Vec<Vec<u8>> = (0..100).map(|_| one.encode().unwrap()).collect();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::accum::{
-    Accumulator, BinnedCounts, CategoricalCounts, FieldCounts, LatencyHistogram, Outcome, OutcomeCounts,
+    Accumulator, BinnedCounts, CategoricalCounts, FieldCounts, LatencyHistogram, OutcomeCounts,
 };
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
@@ -64,10 +64,23 @@ fn check_len(field: &str, got: usize, want: usize) -> Result<()> {
 }
 
 fn check_flags01(field: &str, v: &[u8]) -> Result<()> {
-    match v.iter().position(|b| *b > 1) {
+    match first_failing(v, |b| *b <= 1) {
         Some(i) => Err(CoreError::invalid(format!("{field}[{i}]"), "must be 0 or 1")),
         None => Ok(()),
     }
+}
+
+/// Index of the first value that fails `ok`. Checks chunks without an early exit, so the check
+/// vectorises; only a failing chunk is searched value by value.
+fn first_failing<T>(values: &[T], ok: impl Fn(&T) -> bool) -> Option<usize> {
+    const CHUNK: usize = 256;
+    values.chunks(CHUNK).enumerate().find_map(|(i, chunk)| {
+        if chunk.iter().fold(true, |all, v| all & ok(v)) {
+            None
+        } else {
+            chunk.iter().position(|v| !ok(v)).map(|j| i * CHUNK + j)
+        }
+    })
 }
 
 impl Aggregate {
@@ -130,6 +143,16 @@ impl Aggregate {
 
     /// Checks a whole batch without touching the aggregate.
     pub fn validate(&self, b: &Batch<'_>) -> Result<()> {
+        self.check_shapes(b)?;
+        if let Some(i) = first_failing(b.numeric, |x| x.abs() != f64::INFINITY) {
+            return Err(self.infinite_at(i));
+        }
+        self.check_values(b)
+    }
+
+    /// Lengths, and the error flags: what [`Aggregate::validate`] checks before the numeric
+    /// values.
+    fn check_shapes(&self, b: &Batch<'_>) -> Result<()> {
         let (n, l) = (b.len, &self.layout);
         check_len("numeric", b.numeric.len(), n * l.numeric_names.len())?;
         check_len("categorical", b.categorical.len(), n * l.categorical_names.len())?;
@@ -139,13 +162,20 @@ impl Aggregate {
             check_len("error", b.error.len(), n)?;
             check_flags01("error", b.error)?;
         }
-        if let Some(i) = b.numeric.iter().position(|x| x.is_infinite()) {
-            let f = &l.numeric_names[i % l.numeric_names.len()];
-            return Err(CoreError::invalid(
-                format!("numeric[{}][{f:?}]", i / l.numeric_names.len()),
-                "is infinite",
-            ));
-        }
+        Ok(())
+    }
+
+    fn infinite_at(&self, i: usize) -> CoreError {
+        let names = &self.layout.numeric_names;
+        CoreError::invalid(
+            format!("numeric[{}][{:?}]", i / names.len(), names[i % names.len()]),
+            "is infinite",
+        )
+    }
+
+    /// Everything [`Aggregate::validate`] checks after the numeric values.
+    fn check_values(&self, b: &Batch<'_>) -> Result<()> {
+        let (n, l) = (b.len, &self.layout);
         if !l.categorical_names.is_empty() {
             let k = l.categorical_names.len();
             for (i, s) in b.categorical.iter().enumerate() {
@@ -154,13 +184,13 @@ impl Aggregate {
                 }
             }
         }
-        if let Some(i) = b.confidence.iter().position(|c| !(0.0..=1.0).contains(c)) {
+        if let Some(i) = first_failing(b.confidence, |c| *c >= 0.0 && *c <= 1.0) {
             return Err(CoreError::invalid(
                 format!("confidence[{i}]"),
                 format!("must be a number in [0, 1], got {}", b.confidence[i]),
             ));
         }
-        if let Some(i) = b.latency_ms.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+        if let Some(i) = first_failing(b.latency_ms, |x| *x >= 0.0 && *x < f64::INFINITY) {
             LatencyHistogram::validate(&format!("latency_ms[{i}]"), b.latency_ms[i])?;
         }
         if !b.labelled.is_empty() {
@@ -175,25 +205,24 @@ impl Aggregate {
         check_len("correct", correct.len(), n)?;
         check_flags01("correct", correct)?;
         check_len("field_flags", field_flags.len(), n * self.layout.fields.len())?;
-        if let Some(i) = field_flags.iter().position(|f| !OutcomeCounts::flags_valid(*f)) {
+        if let Some(i) = first_failing(field_flags, |f| OutcomeCounts::flags_valid(*f)) {
             OutcomeCounts::validate_flags(&format!("field_flags[{i}]"), field_flags[i])?;
         }
         Ok(())
     }
 
     /// Validates, then absorbs a batch. On error nothing changes.
+    ///
+    /// The numeric matrix, the bulk of a batch, is read once: infinite values are looked for
+    /// while binning, and a refused batch takes back out what it had binned (counts are
+    /// integers, so this restores them exactly). The checks run in [`Aggregate::validate`]'s
+    /// order, so a batch is refused with the same error either way.
     pub fn update(&mut self, b: &Batch<'_>) -> Result<()> {
-        self.validate(b)?;
-        let n_num = self.layout.numeric_names.len();
-        // Feature by feature within blocks of rows: one feature's edges, grid and counts stay
-        // in L1 while the block's rows stay in L2, instead of streaming the whole row-major
-        // matrix from memory once per feature.
-        if n_num > 0 {
-            for block in b.numeric.chunks(ROW_BLOCK * n_num) {
-                for (f, h) in self.numeric.iter_mut().enumerate() {
-                    h.update_column(block, f, n_num);
-                }
-            }
+        self.check_shapes(b)?;
+        self.bin_numeric(b.numeric)?;
+        if let Err(e) = self.check_values(b) {
+            self.unbin_numeric(b.numeric);
+            return Err(e);
         }
         let n_cat = self.layout.categorical_names.len();
         if n_cat > 0 {
@@ -203,7 +232,7 @@ impl Aggregate {
                 }
             }
         }
-        self.confidence.update_many(b.confidence.iter().copied());
+        self.confidence.update_column(b.confidence, 0, 1);
         self.latency.update_many(b.latency_ms.iter().copied());
         self.records += b.len as u64;
         self.errors += b.error.iter().map(|e| u64::from(*e)).sum::<u64>();
@@ -211,6 +240,40 @@ impl Aggregate {
             self.absorb_outcomes(Some(b.labelled), b.correct, b.field_flags);
         }
         Ok(())
+    }
+
+    /// Bins the numeric matrix feature by feature within blocks of rows: one feature's edges,
+    /// grid and counts stay in L1 while the block's rows stay in L2, instead of streaming the
+    /// whole row-major matrix from memory once per feature. An infinite value refuses the
+    /// batch: what was binned is taken back out.
+    fn bin_numeric(&mut self, numeric: &[f64]) -> Result<()> {
+        let k = self.numeric.len();
+        if k == 0 {
+            return Ok(());
+        }
+        for (i, block) in numeric.chunks(ROW_BLOCK * k).enumerate() {
+            let mut infinite = false;
+            for (f, h) in self.numeric.iter_mut().enumerate() {
+                infinite |= h.absorb_column(block, f, k);
+            }
+            if infinite {
+                let start = i * ROW_BLOCK * k;
+                self.unbin_numeric(&numeric[..start + block.len()]);
+                let at = first_failing(block, |x| x.abs() != f64::INFINITY).map_or(start, |j| start + j);
+                return Err(self.infinite_at(at));
+            }
+        }
+        Ok(())
+    }
+
+    /// Exactly undoes [`Aggregate::bin_numeric`] of the same rows.
+    fn unbin_numeric(&mut self, numeric: &[f64]) {
+        let k = self.numeric.len();
+        if k > 0 {
+            for (f, h) in self.numeric.iter_mut().enumerate() {
+                h.remove_column(numeric, f, k);
+            }
+        }
     }
 
     /// Absorbs late labels (feedback) for records of this model: one `correct` flag per label and
@@ -221,15 +284,26 @@ impl Aggregate {
         Ok(())
     }
 
+    /// Sums the (validated, 0/1) flags of the labelled records, then adds the sums: the same
+    /// counts as one `OutcomeCounts::update` per labelled record, without a branch per record.
     fn absorb_outcomes(&mut self, labelled: Option<&[u8]>, correct: &[u8], field_flags: &[u8]) {
         let k = self.layout.fields.len();
-        for i in 0..correct.len() {
-            if labelled.is_some_and(|l| l[i] == 0) {
-                continue;
+        let mut fields = vec![FieldCounts::default(); k];
+        let (mut n, mut right) = (0u64, 0u64);
+        for (i, c) in correct.iter().enumerate() {
+            let l = u64::from(labelled.map_or(1, |l| l[i]));
+            n += l;
+            right += l & u64::from(*c);
+            if k > 0 {
+                for (sum, f) in fields.iter_mut().zip(&field_flags[i * k..(i + 1) * k]) {
+                    let f = u64::from(*f);
+                    sum.tp += l & f;
+                    sum.fp += l & (f >> 1);
+                    sum.fn_ += l & (f >> 2);
+                }
             }
-            let fields = if k == 0 { &[][..] } else { &field_flags[i * k..(i + 1) * k] };
-            self.outcomes.update(Outcome { correct: correct[i] == 1, fields });
         }
+        self.outcomes.add_counts(n, right, &fields);
     }
 
     /// Adds `other` into `self` (same layout and model); the window becomes the union span.

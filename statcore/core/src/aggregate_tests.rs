@@ -285,3 +285,60 @@ fn batches_spanning_several_row_blocks_equal_row_by_row_updates() {
     assert_eq!(rows, whole);
     assert_eq!(whole.numeric()[1].count(), n as u64);
 }
+
+#[test]
+fn refused_batches_spanning_several_row_blocks_leave_the_aggregate_unchanged() {
+    let n = 2 * super::ROW_BLOCK + 17;
+    let numeric: Vec<f64> =
+        (0..2 * n).map(|i| if i % 13 == 0 { f64::NAN } else { ((i * 7919) % 251) as f64 - 5.0 }).collect();
+    let rows = Rows {
+        numeric,
+        categorical: (0..n).map(|i| (i % 3) as u32).collect(),
+        confidence: vec![0.25; n],
+        latency: vec![3.0; n],
+        error: vec![],
+        labelled: vec![],
+        correct: vec![],
+        flags: vec![],
+    };
+    let mut a = agg(&rows, 0);
+    let before = a.clone();
+    type Mutation = Box<dyn Fn(&mut Rows)>;
+    let cases: Vec<(Mutation, String)> = vec![
+        (Box::new(move |r| r.numeric[2 * n - 1] = f64::INFINITY), format!("numeric[{}][\"pages\"]", n - 1)),
+        (Box::new(|r| r.numeric[6] = f64::NEG_INFINITY), "numeric[3][\"amount\"]".into()),
+        (
+            Box::new(|r| {
+                r.numeric[2 * super::ROW_BLOCK + 1] = f64::INFINITY;
+                r.numeric[2 * super::ROW_BLOCK + 3] = f64::INFINITY;
+            }),
+            format!("numeric[{}][\"pages\"]", super::ROW_BLOCK),
+        ),
+        (Box::new(move |r| r.confidence[n - 1] = 2.0), format!("confidence[{}]", n - 1)),
+        (Box::new(move |r| r.categorical[n - 2] = 7), format!("categorical[{}]", n - 2)),
+    ];
+    for (mutate, field) in cases {
+        let mut bad = rows.clone();
+        mutate(&mut bad);
+        assert!(a.validate(&bad.batch()).is_err());
+        match a.update(&bad.batch()) {
+            Err(CoreError::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("expected InvalidInput for {field}, got {other:?}"),
+        }
+        assert_eq!(a, before);
+    }
+}
+
+proptest! {
+    #[test]
+    fn batch_outcomes_equal_one_update_per_labelled_record(x in rows_strategy()) {
+        let mut want = crate::accum::OutcomeCounts::new(1);
+        for i in 0..x.correct.len() {
+            if x.labelled[i] == 1 {
+                want.update(crate::accum::Outcome { correct: x.correct[i] == 1, fields: &x.flags[i..=i] });
+            }
+        }
+        let a = agg(&x, 0);
+        prop_assert_eq!(a.outcomes(), &want);
+    }
+}

@@ -67,26 +67,46 @@ pub fn slot(edges: &[f64], x: f64) -> usize {
     base + usize::from(edges[base] <= x)
 }
 
-/// Lanes probed at once by [`BinEdges::slot`]; the edge vector is padded with this many `+inf`.
-/// Four covers the window of nearly every value with four grid cells per edge.
+/// Edges compared at once by [`BinEdges::slot`]; the edge vector is padded with this many NaN
+/// (a comparison with NaN is false, so padding never counts).
 const LANES: usize = 4;
-/// Grid cells per edge.
-const CELLS_PER_EDGE: usize = 4;
+/// Grid cells per edge: with quantile edges most cells hold at most one edge, and a cell holds
+/// more than [`LANES`] only where edges are over twice as dense as on average.
+const CELLS_PER_EDGE: usize = 2;
+/// `2^52`: adding it to a number in `[0, 2^52)` rounds that number to an integer held in the
+/// low bits of the sum (see [`BinEdges::cell`]).
+const ROUND_TO_INTEGER: f64 = 4_503_599_627_370_496.0;
 
-/// Validated edges plus a lookup grid that turns [`slot`] into one branch-free probe.
+/// Validated edges plus a lookup grid that turns [`slot`] into one table look-up and one
+/// comparison of four edges at once.
 ///
-/// The range `[e_0, e_last)` is cut into `4·E` equal cells; each cell remembers the slot of its
-/// left bound. A value's slot lies between the slots of the cells around it (one cell of slack on
-/// each side against rounding); when that window holds at most 4 edges — nearly always — they are
-/// compared all at once (SIMD-friendly, no data-dependent branches), else a binary search runs.
+/// A value's cell is `round(clamp((x − e_0) · scale, −1, cells) + 1)`, a non-decreasing
+/// function of `x`. Each edge therefore sorts into a cell by the very same arithmetic, and for a
+/// value in cell `i` the edges `≤ x` are all those in cells `< i` plus some of those in cell
+/// `i`: `first[i] <= slot(x) <= first[i + 1]`, with `first[i]` the number of edges in cells
+/// before `i`. Exact whatever the rounding, with no slack. When cell `i` holds at most four
+/// edges (nearly always) they are compared all at once, else a binary search runs over them.
 #[derive(Debug)]
 pub struct BinEdges {
-    /// The edges followed by `LANES` copies of `+inf`.
+    /// The edges followed by `LANES` NaN.
     padded: Vec<f64>,
     len: usize,
+    /// The first edge.
+    start: f64,
     scale: f64,
-    cells: Vec<u32>,
+    /// `cells + 1` as a double: the largest clamped position.
+    top: f64,
+    /// `first[i]`: the number of edges in cells before `i`; `cells + 3` entries.
+    first: Vec<u32>,
+    /// `first[i] << 3 | w` with `w` the number of edges in cell `i`, or [`WIDE`] when there
+    /// are more than [`LANES`]: the fast path reads one entry per value.
+    packed: Vec<u32>,
 }
+
+/// Width bits of a [`BinEdges`] `packed` entry, and the mark of a cell with more than
+/// [`LANES`] edges.
+const WIDTH_BITS: u32 = 3;
+const WIDE: u32 = (1 << WIDTH_BITS) - 1;
 
 impl PartialEq for BinEdges {
     fn eq(&self, other: &Self) -> bool {
@@ -97,18 +117,41 @@ impl PartialEq for BinEdges {
 impl BinEdges {
     pub fn new(field: &str, edges: Vec<f64>) -> Result<Self> {
         validate_edges(field, &edges)?;
+        if edges.len() >= (u32::MAX >> WIDTH_BITS) as usize {
+            return Err(CoreError::invalid(field, "too many edges"));
+        }
         let len = edges.len();
-        let (lo, hi) = (edges[0], edges[len - 1]);
         let n_cells = CELLS_PER_EDGE * len;
-        let width = hi - lo;
-        let scale =
-            if width > 0.0 && (n_cells as f64 / width).is_finite() { n_cells as f64 / width } else { 0.0 };
-        let cells = (0..=n_cells)
-            .map(|c| if scale > 0.0 { slot(&edges, lo + c as f64 / scale) as u32 } else { 0 })
+        let scale = n_cells as f64 / (edges[len - 1] - edges[0]);
+        // Any positive finite scale gives exact slots; a degenerate one only makes them slower.
+        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        let mut grid = BinEdges {
+            padded: Vec::new(),
+            len,
+            start: edges[0],
+            scale,
+            top: n_cells as f64 + 1.0,
+            first: Vec::new(),
+            packed: Vec::new(),
+        };
+        let mut first = vec![0u32; n_cells + 3];
+        for e in &edges {
+            first[grid.cell(*e) + 1] += 1;
+        }
+        for i in 1..first.len() {
+            first[i] += first[i - 1];
+        }
+        grid.packed = first
+            .windows(2)
+            .map(|w| {
+                let width = w[1] - w[0];
+                (w[0] << WIDTH_BITS) | if width <= LANES as u32 { width } else { WIDE }
+            })
             .collect();
-        let mut padded = edges;
-        padded.extend_from_slice(&[f64::INFINITY; LANES]);
-        Ok(BinEdges { padded, len, scale, cells })
+        grid.first = first;
+        grid.padded = edges;
+        grid.padded.extend_from_slice(&[f64::NAN; LANES]);
+        Ok(grid)
     }
 
     pub fn as_slice(&self) -> &[f64] {
@@ -123,34 +166,75 @@ impl BinEdges {
         self.len == 0
     }
 
+    /// The look-up state by value: a loop that also writes counts keeps it in registers
+    /// (through `&self` the compiler must reload it after every store).
+    #[inline(always)]
+    pub fn probe(&self) -> Probe<'_> {
+        Probe {
+            padded: &self.padded,
+            first: &self.first,
+            packed: &self.packed,
+            start: self.start,
+            scale: self.scale,
+            top: self.top,
+        }
+    }
+
+    /// The grid cell of `x` (see [`Probe::cell`]).
+    #[inline(always)]
+    fn cell(&self, x: f64) -> usize {
+        self.probe().cell(x) as usize
+    }
+
     /// Same result as [`slot`] for any non-NaN `x`.
     #[inline(always)]
     pub fn slot(&self, x: f64) -> usize {
-        let e = &self.padded;
-        let last = self.len - 1;
-        if x < e[0] {
-            return 0;
-        }
-        if x >= e[last] {
-            return self.len;
-        }
-        if self.scale == 0.0 {
-            return slot(self.as_slice(), x);
-        }
-        let n_cells = self.cells.len() - 1;
-        let c = (((x - e[0]) * self.scale) as usize).min(n_cells - 1);
-        let lo = self.cells[c.saturating_sub(1)] as usize;
-        let hi = ((self.cells[(c + 2).min(n_cells)] as usize) + 1).min(self.len);
-        if hi - lo <= LANES {
-            // Edges past `hi` are > x (or +inf padding), so counting a fixed window is exact.
-            let window: &[f64; LANES] = match e[lo..lo + LANES].try_into() {
-                Ok(w) => w,
-                Err(_) => return slot(self.as_slice(), x),
-            };
-            lo + window.iter().map(|v| usize::from(*v <= x)).sum::<usize>()
+        self.probe().slot(x)
+    }
+}
+
+/// A borrowed view of a [`BinEdges`] for hot loops; see [`BinEdges::probe`].
+#[derive(Clone, Copy, Debug)]
+pub struct Probe<'a> {
+    padded: &'a [f64],
+    first: &'a [u32],
+    packed: &'a [u32],
+    start: f64,
+    scale: f64,
+    top: f64,
+}
+
+impl Probe<'_> {
+    /// The grid cell of `x`, in `0..=cells + 1`; non-decreasing in `x` (NaN gives cell 0).
+    /// Straight-line arithmetic: a loop computing the cells of many values vectorises.
+    #[inline(always)]
+    pub fn cell(&self, x: f64) -> u32 {
+        let t = (x - self.start) * self.scale + 1.0;
+        let t = if t > 0.0 { t } else { 0.0 };
+        let t = if t < self.top { t } else { self.top };
+        ((t + ROUND_TO_INTEGER).to_bits() - ROUND_TO_INTEGER.to_bits()) as u32
+    }
+
+    /// The slot of a non-NaN `x` whose cell is `cell` (from [`Probe::cell`]).
+    #[inline(always)]
+    pub fn slot_in(&self, cell: u32, x: f64) -> usize {
+        let entry = self.packed[cell as usize];
+        let lo = (entry >> WIDTH_BITS) as usize;
+        if entry & WIDE != WIDE {
+            // Edges before `lo` are <= x and edges past the cell's are > x (or NaN padding),
+            // so counting a fixed window of `LANES` edges from `lo` is exact.
+            let window = &self.padded[lo..lo + LANES];
+            lo + window.iter().map(|e| usize::from(*e <= x)).sum::<usize>()
         } else {
-            lo + slot(&e[lo..hi], x)
+            let hi = self.first[cell as usize + 1] as usize;
+            lo + slot(&self.padded[lo..hi], x)
         }
+    }
+
+    /// Same result as [`slot`] for any non-NaN `x`.
+    #[inline(always)]
+    pub fn slot(&self, x: f64) -> usize {
+        self.slot_in(self.cell(x), x)
     }
 }
 
@@ -193,6 +277,29 @@ mod tests {
             let b = BinEdges::new("e", e.clone()).unwrap();
             for x in xs.iter().copied().chain(e.iter().copied()) {
                 prop_assert_eq!(b.slot(x), slot(&e, x), "x={}", x);
+            }
+        }
+
+        #[test]
+        fn grid_slot_is_exact_on_dense_and_degenerate_edges(
+            base in -1e300f64..1e300,
+            steps in proptest::collection::vec(prop_oneof![Just(1u64), 1u64..4, 1u64..1_000_000], 1..200),
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 1..40),
+        ) {
+            // Edges a few ulps apart next to gaps (many edges per cell), values at and next to them.
+            let mut e = vec![base];
+            for s in &steps {
+                let next = f64::from_bits(e[e.len() - 1].to_bits().wrapping_add(*s));
+                if next.is_finite() && next > e[e.len() - 1] {
+                    e.push(next);
+                }
+            }
+            let b = BinEdges::new("e", e.clone()).unwrap();
+            for p in &picks {
+                let v = e[p.index(e.len())];
+                for x in [v, f64::from_bits(v.to_bits() - 1), f64::from_bits(v.to_bits() + 1), f64::INFINITY, f64::NEG_INFINITY] {
+                    prop_assert_eq!(b.slot(x), slot(&e, x), "x={}", x);
+                }
             }
         }
 

@@ -6,6 +6,9 @@ use super::Accumulator;
 use crate::edges::BinEdges;
 use crate::error::{CoreError, Result};
 
+/// Values binned per chunk by [`BinnedCounts::absorb_column`].
+const CHUNK: usize = 64;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BinnedCounts {
     edges: Arc<BinEdges>,
@@ -33,12 +36,54 @@ impl BinnedCounts {
     /// Absorbs column `offset` of a row-major matrix with `stride` columns (one feature of a
     /// batch): the same as `update` on each value, in one tight loop.
     pub fn update_column(&mut self, matrix: &[f64], offset: usize, stride: usize) {
-        let edges = &*self.edges;
+        self.absorb_column(matrix, offset, stride);
+    }
+
+    /// [`BinnedCounts::update_column`] that also reports whether the column held an infinite
+    /// value (counted in the underflow or overflow slot), so a caller that refuses infinities
+    /// checks while it bins, and takes a refused column back out with
+    /// [`BinnedCounts::remove_column`].
+    pub fn absorb_column(&mut self, matrix: &[f64], offset: usize, stride: usize) -> bool {
+        let probe = self.edges.probe();
+        let counts = &mut self.counts[..];
+        let (mut nan, mut infinite) = (0u64, false);
+        let (mut xs, mut cells) = ([0.0f64; CHUNK], [0u32; CHUNK]);
+        let stride = stride.max(1);
+        for rows in matrix.get(offset..).unwrap_or_default().chunks(stride * CHUNK) {
+            let mut len = 0;
+            for (x, v) in xs.iter_mut().zip(rows.iter().step_by(stride)) {
+                *x = *v;
+                len += 1;
+            }
+            let (xs, cells) = (&xs[..len], &mut cells[..len]);
+            // Straight-line work over the chunk first (vectorises): cells, NaN count,
+            // infinities...
+            for (c, x) in cells.iter_mut().zip(xs) {
+                *c = probe.cell(*x);
+                nan += u64::from(x.is_nan());
+                infinite |= x.abs() == f64::INFINITY;
+            }
+            // ... then one table look-up and one window comparison per value.
+            for (c, x) in cells.iter().zip(xs) {
+                if !x.is_nan() {
+                    counts[probe.slot_in(*c, *x)] += 1;
+                }
+            }
+        }
+        self.nan += nan;
+        infinite
+    }
+
+    /// Exactly undoes [`BinnedCounts::absorb_column`] of the same values (the counts are
+    /// integers, so absorbing then removing leaves them as they were).
+    pub fn remove_column(&mut self, matrix: &[f64], offset: usize, stride: usize) {
+        let probe = self.edges.probe();
+        let counts = &mut self.counts[..];
         for x in matrix.iter().skip(offset).step_by(stride) {
             if x.is_nan() {
-                self.nan += 1;
+                self.nan -= 1;
             } else {
-                self.counts[edges.slot(*x)] += 1;
+                counts[probe.slot(*x)] -= 1;
             }
         }
     }
@@ -102,6 +147,11 @@ mod tests {
             let mut c = BinnedCounts::new(edges());
             c.update_column(&matrix, 1, 3);
             prop_assert_eq!(&a, &c);
+            // Removing the column again restores the histogram exactly.
+            let mut d = a.clone();
+            prop_assert!(!d.absorb_column(&matrix, 1, 3));
+            d.remove_column(&matrix, 1, 3);
+            prop_assert_eq!(&c, &d);
         }
 
         #[test]

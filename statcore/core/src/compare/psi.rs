@@ -10,6 +10,7 @@
 
 use super::{validate_pair, Comparison, Histogram};
 use crate::error::Result;
+use crate::special::ln_normal;
 
 /// Floor applied to every proportion (see the module docs).
 pub const PSI_EPSILON: f64 = 1e-4;
@@ -22,24 +23,47 @@ impl Comparison for Psi {
 
     fn compare(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<f64> {
         validate_pair(reference, current)?;
-        let (inv_ref, inv_cur) = (1.0 / reference.total(), 1.0 / current.total());
-        let psi = reference
-            .counts
-            .iter()
-            .zip(current.counts)
-            .map(|(r, c)| {
-                let expected = (r * inv_ref).max(PSI_EPSILON);
-                let actual = (c * inv_cur).max(PSI_EPSILON);
-                // Equal proportions (e.g. a slot empty on both sides) add exactly 0: skip the log.
-                if actual == expected {
-                    0.0
-                } else {
-                    (actual - expected) * (actual / expected).ln()
-                }
-            })
-            .sum();
-        Ok(psi)
+        Ok(psi_sum(reference.counts, current.counts, 1.0 / reference.total(), 1.0 / current.total()))
     }
+}
+
+/// Slots summed in independent lanes: the terms vectorise, and the additions do not wait on
+/// one another (a single running sum costs an addition's latency per slot).
+const LANES: usize = 8;
+
+/// One slot's term, with proportions in `[ε, ~1]`, so their ratio is a normal positive number
+/// for [`ln_normal`]. Equal proportions (e.g. a slot empty on both sides) add exactly 0, since
+/// `ln_normal(1) == 0`.
+#[inline(always)]
+fn term(r: f64, c: f64, inv_ref: f64, inv_cur: f64) -> f64 {
+    let floor = |p: f64| if p > PSI_EPSILON { p } else { PSI_EPSILON };
+    let (expected, actual) = (floor(r * inv_ref), floor(c * inv_cur));
+    (actual - expected) * ln_normal(actual / expected)
+}
+
+/// `Σ term` over validated counts of equal length: lane `j` sums slots `j, j + 8, …`, then the
+/// lanes are added pairwise. Fixed order, so the result does not depend on the CPU.
+fn psi_sum(reference: &[f64], current: &[f64], inv_ref: f64, inv_cur: f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut add = |r: &[f64; LANES], c: &[f64; LANES]| {
+        for j in 0..LANES {
+            acc[j] += term(r[j], c[j], inv_ref, inv_cur);
+        }
+    };
+    let (r_chunks, c_chunks) = (reference.chunks_exact(LANES), current.chunks_exact(LANES));
+    let (r_rest, c_rest) = (r_chunks.remainder(), c_chunks.remainder());
+    for (r, c) in r_chunks.zip(c_chunks) {
+        if let (Ok(r), Ok(c)) = (r.try_into(), c.try_into()) {
+            add(r, c);
+        }
+    }
+    // Zero padding is a slot empty on both sides: it adds exactly 0.
+    let (mut r_tail, mut c_tail) = ([0.0f64; LANES], [0.0f64; LANES]);
+    r_tail[..r_rest.len()].copy_from_slice(r_rest);
+    c_tail[..c_rest.len()].copy_from_slice(c_rest);
+    add(&r_tail, &c_tail);
+    let pairs = [acc[0] + acc[1], acc[2] + acc[3], acc[4] + acc[5], acc[6] + acc[7]];
+    (pairs[0] + pairs[1]) + (pairs[2] + pairs[3])
 }
 
 #[cfg(test)]
@@ -75,6 +99,28 @@ mod tests {
         let ok = Histogram::from_counts(&[1.0, 1.0]);
         assert!(Psi::compare(&Histogram::from_counts(&[1.0, f64::NAN]), &ok).is_err());
         assert!(Psi::compare(&ok, &Histogram::from_counts(&[1.0])).is_err());
+    }
+
+    /// The textbook sum: one running total, `f64::ln`.
+    fn plain_psi(r: &[f64], c: &[f64]) -> f64 {
+        let (rt, ct) = (r.iter().sum::<f64>(), c.iter().sum::<f64>());
+        r.iter()
+            .zip(c)
+            .map(|(r, c)| {
+                let (e, a) = ((r / rt).max(PSI_EPSILON), (c / ct).max(PSI_EPSILON));
+                (a - e) * (a / e).ln()
+            })
+            .sum()
+    }
+
+    proptest! {
+        #[test]
+        fn lanes_and_fast_ln_match_the_plain_sum(v in proptest::collection::vec((0u32..5000, 0u32..5000), 1..2100)) {
+            let r: Vec<f64> = v.iter().map(|x| f64::from(x.0 % 7 * x.0)).chain([1.0]).collect();
+            let c: Vec<f64> = v.iter().map(|x| f64::from(x.1)).chain([1.0]).collect();
+            let (got, want) = (psi(&r, &c), plain_psi(&r, &c));
+            prop_assert!((got - want).abs() <= 1e-13 * want.max(1.0), "{} vs {}", got, want);
+        }
     }
 
     proptest! {
