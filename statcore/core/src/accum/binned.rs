@@ -58,15 +58,23 @@ impl BinnedCounts {
             let (xs, cells) = (&xs[..len], &mut cells[..len]);
             // Straight-line work over the chunk first (vectorises): cells, NaN count,
             // infinities...
+            let mut chunk_nan = 0u64;
             for (c, x) in cells.iter_mut().zip(xs) {
                 *c = probe.cell(*x);
-                nan += u64::from(x.is_nan());
+                chunk_nan += u64::from(x.is_nan());
                 infinite |= x.abs() == f64::INFINITY;
             }
+            nan += chunk_nan;
             // ... then one table look-up and one window comparison per value.
-            for (c, x) in cells.iter().zip(xs) {
-                if !x.is_nan() {
+            if chunk_nan == 0 {
+                for (c, x) in cells.iter().zip(xs) {
                     counts[probe.slot_in(*c, *x)] += 1;
+                }
+            } else {
+                for (c, x) in cells.iter().zip(xs) {
+                    if !x.is_nan() {
+                        counts[probe.slot_in(*c, *x)] += 1;
+                    }
                 }
             }
         }

@@ -49,7 +49,7 @@ impl<'a> Histogram<'a> {
     /// A histogram over edges validated when the [`BinEdges`] was built, with counts that were
     /// converted from integer counters (so finite and non-negative by construction).
     pub fn over(edges: &'a BinEdges, counts: &'a [f64]) -> Self {
-        Histogram { edges: edges.as_slice(), counts, trusted: true, total: counts.iter().sum() }
+        Histogram { edges: edges.as_slice(), counts, trusted: true, total: whole_total(counts) }
     }
 
     /// Counts whose slots are ordered but whose edge positions are unknown.
@@ -105,6 +105,28 @@ impl<'a> Histogram<'a> {
     }
 }
 
+/// The sum of whole, non-negative counts, in eight lanes (the additions do not wait on one
+/// another). Equal to the running sum `counts.iter().sum()`: below 2^53 every partial sum of
+/// whole numbers is exact in any order, and a sum that reached 2^53 anywhere stays at or above
+/// it (rounding is monotone), in which case the running sum is taken instead.
+fn whole_total(counts: &[f64]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let chunks = counts.chunks_exact(LANES);
+    let rest: f64 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (a, c) in acc.iter_mut().zip(chunk) {
+            *a += c;
+        }
+    }
+    let total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + rest;
+    if total < 9_007_199_254_740_992.0 {
+        total
+    } else {
+        counts.iter().sum()
+    }
+}
+
 /// Checks both histograms and that they share a layout; every [`Comparison`] calls this first.
 pub fn validate_pair(reference: &Histogram<'_>, current: &Histogram<'_>) -> Result<()> {
     reference.validate("reference_counts")?;
@@ -155,6 +177,23 @@ mod tests {
         let bad_edges = [1.0, 0.0];
         let res = validate_pair(&Histogram::new(&bad_edges, &ok), &Histogram::new(&bad_edges, &ok));
         assert_eq!(field(res), "edges");
+    }
+
+    #[test]
+    fn whole_totals_equal_the_running_sum() {
+        let mut state = 3u64;
+        for len in [0, 1, 7, 8, 9, 1026, 4099] {
+            let counts: Vec<f64> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (state >> 40) as f64
+                })
+                .collect();
+            assert_eq!(whole_total(&counts), counts.iter().sum::<f64>());
+        }
+        // Past 2^53 the running sum is used, whatever it rounds to.
+        let big = [2f64.powi(53), 1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        assert_eq!(whole_total(&big), big.iter().sum::<f64>());
     }
 
     #[test]
