@@ -73,6 +73,14 @@ impl Sample {
         Ok(w.finish())
     }
 
+    /// `(ts_ms, request_id)` of an encoded sample, read in place (what eviction needs).
+    pub fn peek_ts_and_request_id(buf: &[u8]) -> Result<(i64, &str)> {
+        let (mut r, _version) = Reader::with_header(buf, MAGIC, VERSION)?;
+        let (_seq, ts_ms) = (r.u64()?, r.i64()?);
+        let (_model_type, _model_id) = (r.str()?, r.str()?);
+        Ok((ts_ms, r.str()?))
+    }
+
     pub fn decode(buf: &[u8]) -> Result<Sample> {
         let (mut r, _version) = Reader::with_header(buf, MAGIC, VERSION)?;
         let sample = Sample {
@@ -130,6 +138,7 @@ mod tests {
         s.human_correction = true;
         let bytes = s.encode().unwrap();
         assert_eq!(Sample::decode(&bytes).unwrap(), s);
+        assert_eq!(Sample::peek_ts_and_request_id(&bytes).unwrap(), (1_000, "r1"));
         for cut in 0..bytes.len() {
             assert!(matches!(Sample::decode(&bytes[..cut]), Err(CoreError::Codec(_))));
         }

@@ -11,7 +11,7 @@
 
 use std::ops::Bound;
 
-use heed::{RoTxn, RwTxn};
+use heed::{MdbError, PutFlags, RoTxn, RwTxn};
 
 use super::env::Dbs;
 use super::sample::Sample;
@@ -106,7 +106,7 @@ pub(crate) fn commit_batch(
     let mut c = load_counters(wtxn, dbs)?;
     for sample in batch {
         let value = sample.encode()?;
-        dbs.samples.put(wtxn, &seq_key(sample.seq), &value)?;
+        put_in_order(wtxn, dbs, &seq_key(sample.seq), &value)?;
         dbs.by_request.put(wtxn, sample.request_id.as_bytes(), &seq_key(sample.seq))?;
         c.sample_bytes = c.sample_bytes.saturating_add(value.len() as u64);
         c.next_seq = c.next_seq.max(sample.seq.saturating_add(1));
@@ -117,9 +117,22 @@ pub(crate) fn commit_batch(
     Ok(c)
 }
 
+/// Stores a sample whose seq is above every stored one (seqs only grow) with `MDB_APPEND`: no
+/// search from the root, and full pages instead of half-split ones. LMDB refuses a key out of
+/// order rather than misplacing it; then the plain put stores it.
+fn put_in_order(wtxn: &mut RwTxn, dbs: Dbs, key: &[u8], value: &[u8]) -> Result<()> {
+    match dbs.samples.put_with_flags(wtxn, PutFlags::APPEND, key, value) {
+        Err(heed::Error::Mdb(MdbError::KeyExist)) => dbs.samples.put(wtxn, key, value)?,
+        other => other?,
+    }
+    Ok(())
+}
+
 /// Evicts oldest-first while the log holds more than `max_samples`, or while the oldest sample
 /// is older than `now_ms - max_age_ms`. Age eviction walks from the oldest seq and stops at the
-/// first sample within the bound (samples are appended in roughly time order).
+/// first sample within the bound (samples are appended in roughly time order). The evicted
+/// samples are a prefix of the log, deleted as one range; only their timestamps and request
+/// ids are read.
 fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Bounds) -> Result<()> {
     let count = dbs.samples.len(wtxn)?;
     let over = count.saturating_sub(bounds.max_samples);
@@ -127,24 +140,29 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
     if over == 0 && cutoff.is_none() {
         return Ok(());
     }
-    let mut doomed: Vec<(u64, String, usize)> = Vec::new();
+    let mut doomed: Vec<(u64, String)> = Vec::new();
+    let mut bytes = 0u64;
     for item in dbs.samples.iter(wtxn)? {
         let (key, value) = item?;
-        let sample = Sample::decode(value)?;
-        let too_old = cutoff.is_some_and(|cut| sample.ts_ms < cut);
+        let (ts_ms, request_id) = Sample::peek_ts_and_request_id(value)?;
+        let too_old = cutoff.is_some_and(|cut| ts_ms < cut);
         if (doomed.len() as u64) >= over && !too_old {
             break;
         }
-        doomed.push((decode_seq(key)?, sample.request_id, value.len()));
+        doomed.push((decode_seq(key)?, request_id.to_owned()));
+        bytes = bytes.saturating_add(value.len() as u64);
     }
-    for (seq, request_id, size) in &doomed {
-        dbs.samples.delete(wtxn, &seq_key(*seq))?;
+    let Some((last, _)) = doomed.last() else { return Ok(()) };
+    let last = seq_key(*last);
+    let range = (Bound::Unbounded, Bound::Included(&last[..]));
+    dbs.samples.delete_range(wtxn, &range)?;
+    for (seq, request_id) in &doomed {
         let indexed = dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
         if indexed == Some(*seq) {
             dbs.by_request.delete(wtxn, request_id.as_bytes())?;
         }
-        c.sample_bytes = c.sample_bytes.saturating_sub(*size as u64);
     }
+    c.sample_bytes = c.sample_bytes.saturating_sub(bytes);
     c.evicted_total = c.evicted_total.saturating_add(doomed.len() as u64);
     Ok(())
 }
