@@ -107,9 +107,15 @@ pub(crate) fn commit_batch(
     for sample in batch {
         let value = sample.encode()?;
         put_in_order(wtxn, dbs, &seq_key(sample.seq), &value)?;
-        dbs.by_request.put(wtxn, sample.request_id.as_bytes(), &seq_key(sample.seq))?;
         c.sample_bytes = c.sample_bytes.saturating_add(value.len() as u64);
         c.next_seq = c.next_seq.max(sample.seq.saturating_add(1));
+    }
+    // The request index in key order: neighbouring inserts touch the same pages. Equal ids stay
+    // in seq order (stable sort), so the latest sample still owns its entry.
+    let mut index: Vec<(&[u8], u64)> = batch.iter().map(|s| (s.request_id.as_bytes(), s.seq)).collect();
+    index.sort_by(|a, b| a.0.cmp(b.0));
+    for (request_id, seq) in index {
+        dbs.by_request.put(wtxn, request_id, &seq_key(seq))?;
     }
     evict(wtxn, dbs, &mut c, now_ms, bounds)?;
     c.last_flush_ms = Some(now_ms);
@@ -156,6 +162,7 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
     let last = seq_key(*last);
     let range = (Bound::Unbounded, Bound::Included(&last[..]));
     dbs.samples.delete_range(wtxn, &range)?;
+    doomed.sort_by(|a, b| a.1.cmp(&b.1)); // key order, as at insert
     for (seq, request_id) in &doomed {
         let indexed = dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
         if indexed == Some(*seq) {
