@@ -291,3 +291,15 @@ fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
     let store = open(dir.path(), &config());
     assert_eq!(pairs(store.documents(3).unwrap()), ["doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
 }
+
+#[test]
+fn store_latest_sample_owns_a_repeated_request_id_through_flush_and_eviction() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { max_samples: 3, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    // One flush holds "x" twice (seqs 1 and 3): the index must point at 3.
+    store.append_and_flush(vec![sample("x", 0), sample("z", 0), sample("x", 0), sample("y", 0)], 0).unwrap();
+    assert_eq!(store.stats().unwrap().oldest_seq, 2); // seq 1 evicted, its stale id not removed
+    assert_eq!(store.attach_label("x", b"l", false, 0).unwrap(), 3);
+    assert_eq!(store.attach_label("z", b"l", false, 0).unwrap(), 2);
+}
