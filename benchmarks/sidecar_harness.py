@@ -31,8 +31,10 @@ def _taskset(cpus: str | None) -> list[str]:
 
 
 class Proc:
-    def __init__(self, args: list[str], ready: pathlib.Path) -> None:
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    def __init__(self, args: list[str], ready: pathlib.Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(args, cwd=ROOT,
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         end = time.monotonic() + 30
         while not ready.exists():
@@ -55,7 +57,11 @@ class Proc:
         self.proc.wait(timeout=60)
 
 
-def start_sidecar(tmp: pathlib.Path, cpus: str | None = None, *extra: str) -> Proc:
+def start_sidecar(tmp: pathlib.Path, cpus: str | None = None, *extra: str,
+                  env: dict[str, str] | None = None) -> Proc:
+    """``python -m sidecar serve`` with its database under ``tmp`` (``env``: extra variables,
+    e.g. ``SIDECAR_INGEST_LOG_SAMPLES``)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "token").write_text("bench-token\n")
     ready = tmp / "ready.json"
     args = [*_taskset(cpus), sys.executable, "-m", "sidecar", "serve",
@@ -63,7 +69,7 @@ def start_sidecar(tmp: pathlib.Path, cpus: str | None = None, *extra: str) -> Pr
             "--metrics-addr", "127.0.0.1:0", "--db", str(tmp / "db"),
             "--admin-token-file", str(tmp / "token"), "--ready-file", str(ready),
             "--log-level", "WARNING", *extra]
-    return Proc(args, ready)
+    return Proc(args, ready, env)
 
 
 def start_bare(tmp: pathlib.Path, cpus: str | None = None) -> Proc:
