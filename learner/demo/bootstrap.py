@@ -156,7 +156,12 @@ def learner_config(paths: DemoPaths, sidecar_admin_addrs: list[str]) -> Path:
         "learning": {
             "model_types": [MODEL_TYPE],
             "drift_check_interval_s": 3.0, "drift_min_samples": 300, "drift_max_lookback_s": 60.0,
-            "min_feedback_samples": 300, "min_labelled_for_concept_drift": 200,
+            # Retrain on human corrections only, once they include the drifted documents:
+            # with fewer, the set is mostly pre-drift documents the champion already knows and
+            # a retrain can come out futile (then backs off); the drifting champion's confident
+            # mistakes must not become pseudo-labels.
+            "min_feedback_samples": 900, "min_pseudo_label_confidence": 1.0,
+            "min_labelled_for_concept_drift": 200,
             "ab_eval_interval_s": 3.0, "ab_test_traffic_split": 0.5, "ab_test_min_samples": 100,
             "health_check_interval_s": 15.0, "health_min_labelled": 80,
             "report_interval_s": 86_400.0,
