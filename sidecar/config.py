@@ -196,8 +196,6 @@ class IngestConfig:
     log_samples: bool = _help(
         "Append every record to the durable sample log (needed for feedback joins).", True
     )
-    document_index_size: int = _help("Document ids remembered for feedback by document.",
-                                     100_000)
     fields: tuple[str, ...] = _help(
         "Extraction fields scored for F1 before a baseline names its own.", ("doc_type",)
     )
@@ -218,7 +216,7 @@ class IngestConfig:
             issues.append(ConfigIssue("window_s", "must be at least 1"))
         if self.retention_s < self.window_s:
             issues.append(ConfigIssue("retention_s", "must be at least window_s"))
-        for key in ("max_batch_records", "max_payload_bytes", "document_index_size", "pull_limit",
+        for key in ("max_batch_records", "max_payload_bytes", "pull_limit",
                     "flush_max_pending"):
             if getattr(self, key) < 1:
                 issues.append(ConfigIssue(key, "must be positive"))

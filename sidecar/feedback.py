@@ -26,7 +26,6 @@ import statcore
 from loopwise_proto.v1 import sidecar_pb2
 from sidecar.clock import Clock
 from sidecar.errors import Rejected, RejectReason
-from sidecar.ingest import DocumentIndex
 from sidecar.windows import WindowBook
 from statcore import Store
 from statcore._statcore import Layout
@@ -77,11 +76,9 @@ class Joined:
 
 
 class FeedbackJoiner:
-    def __init__(self, store: Store, windows: WindowBook, documents: DocumentIndex,
-                 layout_for: Any, primary_field: str, max_label_bytes: int, clock: Clock) -> None:
+    def __init__(self, store: Store, windows: WindowBook, layout_for: Any, primary_field: str, max_label_bytes: int, clock: Clock) -> None:
         self._store = store
         self._windows = windows
-        self._documents = documents
         self._layout_for = layout_for
         self._primary = primary_field
         self._max = max_label_bytes
@@ -96,7 +93,9 @@ class FeedbackJoiner:
             if not req.document_id:
                 raise Rejected(RejectReason.EMPTY_ID, "request_id",
                                "request_id or document_id is required")
-            found = self._documents.get(req.document_id)
+            # The store indexes every sample it keeps by document id too (rebuilt at start,
+            # so this joins after a restart or a kill -9 as long as the sample is kept).
+            found = self._store.request_for_document(req.document_id)
             if found is None:
                 raise Rejected(RejectReason.UNKNOWN_REQUEST, "document_id",
                                f"no recorded request for document {req.document_id!r}")

@@ -4,8 +4,8 @@ A ``RecordBatch`` arrives serialized (the data plane does not parse it in Python
 decodes it and validates it as a whole before anything is applied (a refused batch changes
 nothing, and the error names the first bad field), splits it into (model_type, model_id,
 window) groups, appends every record to the durable sample log (unless ``log_samples`` is off;
-durable at the next flush, within ``flush_interval_s``) and updates each group's aggregate
-window with one call.
+durable at the next flush, within ``flush_interval_s``; indexed in memory by request id and
+document id for ``Feedback``) and updates each group's aggregate window with one call.
 
 Features: numeric columns are matched to the model type's layout by name; a layout feature
 absent from the batch is missing (NaN); batch features not in the layout are ignored. NaN in a
@@ -16,7 +16,6 @@ feature means "missing"; ±inf is refused. Confidence must be in [0, 1] and late
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from sidecar.config import IngestConfig
@@ -36,40 +35,13 @@ def decode_batch(raw: bytes, config: IngestConfig, known: Iterable[str], now_ms:
         raise Rejected(RejectReason(e.reason), e.field, e.detail) from None
 
 
-class DocumentIndex:
-    """The latest request id per document id (bounded, least recently recorded evicted).
-
-    Kept in memory and rebuilt from the sample log when the sidecar starts
-    (``Store.documents``)."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._map: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, document_ids: list[str], request_ids: list[str]) -> None:
-        with self._lock:
-            for doc, req in zip(document_ids, request_ids):
-                if doc:
-                    self._map[doc] = req
-                    self._map.move_to_end(doc)
-            while len(self._map) > self._capacity:
-                self._map.popitem(last=False)
-
-    def get(self, document_id: str) -> str | None:
-        with self._lock:
-            return self._map.get(document_id)
-
-
 class Ingest:
     """Applies validated batches to the windows and the sample log."""
 
-    def __init__(self, config: IngestConfig, store: Store, windows: WindowBook,
-                 documents: DocumentIndex) -> None:
+    def __init__(self, config: IngestConfig, store: Store, windows: WindowBook) -> None:
         self._config = config
         self._store = store
         self._windows = windows
-        self._documents = documents
         self._pending = 0
         self._pending_lock = threading.Lock()
         self.on_backlog: Callable[[], None] = lambda: None
@@ -95,9 +67,6 @@ class Ingest:
         groups = batch.groups(windows.window_ms, epochs, cut)
         for model_type, model_id, start, rows in groups:
             windows.update_batch((model_type, model_id, start), batch, rows)
-        documents = batch.documents()
-        if documents:
-            self._documents.add([d for d, _ in documents], [r for _, r in documents])
         counts: dict[str, int] = {}
         for model_type, _, _, rows in groups:
             counts[model_type] = counts.get(model_type, 0) + len(rows)

@@ -32,7 +32,7 @@ from sidecar.clock import Clock, SystemClock
 from sidecar.config import SidecarConfig
 from sidecar.errors import RejectReason
 from sidecar.feedback import FeedbackJoiner
-from sidecar.ingest import DocumentIndex, Ingest
+from sidecar.ingest import Ingest
 from sidecar.metrics import SidecarMetrics, StateCollector
 from sidecar.routing_state import RoutingState
 from sidecar.servicers import AdminServicer, Domain, SidecarServicer, add_sidecar_servicer
@@ -165,17 +165,12 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
     windows = WindowBook(store, ing.window_s * 1000, baselines.layout_for, baselines.epochs(),
                          cut_ms=routing.last_change_ms)
     windows.restore(clock.now_ms())
-    documents = DocumentIndex(ing.document_index_size)
-    # The index lives in memory; it is rebuilt from the durable sample log, so feedback keyed
-    # by document id still joins after a restart (or a kill -9) for every sample still kept.
-    pairs = store.documents(ing.document_index_size)
-    documents.add([d for d, _ in pairs], [r for _, r in pairs])
     metrics = SidecarMetrics(registry)
     registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
     return Domain(
         config=ing, store=store, routing=routing, baselines=baselines, windows=windows,
-        ingest=Ingest(ing, store, windows, documents),
-        feedback=FeedbackJoiner(store, windows, documents, baselines.layout_for,
+        ingest=Ingest(ing, store, windows),
+        feedback=FeedbackJoiner(store, windows, baselines.layout_for,
                                 ing.primary_field, ing.max_payload_bytes, clock),
         metrics=metrics, clock=clock)
 

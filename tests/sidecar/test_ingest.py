@@ -1,15 +1,14 @@
-"""Ingest: serialized batches decoded by statcore, grouped by (model, window), document index."""
+"""Ingest: serialized batches decoded by statcore, grouped by (model, window), logged."""
 
 from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 import pytest
 
 from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason
-from sidecar.ingest import DocumentIndex, Ingest, decode_batch
+from sidecar.ingest import Ingest, decode_batch
 from sidecar.windows import WindowBook
 from statcore import Store
 from statcore._statcore import Layout
@@ -23,7 +22,7 @@ def ingest(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
     store = Store(tmp_path / "db")
     layout = Layout([], {}, ["doc_type"])
     windows = WindowBook(store, 1000, lambda mt: layout)
-    yield Ingest(IngestConfig(), store, windows, DocumentIndex(2)), windows
+    yield Ingest(IngestConfig(), store, windows), windows
     store.close()
 
 
@@ -70,8 +69,13 @@ def test_decode_refuses_ragged_optional_columns() -> None:
     assert e.value.reason is RejectReason.MALFORMED and e.value.field == "document_id"
 
 
-def test_document_index_is_bounded() -> None:
-    idx = DocumentIndex(2)
-    idx.add(["d1", "d2", "", "d3"], ["r1", "r2", "r0", "r3"])
-    assert (idx.get("d1"), idx.get("d2"), idx.get("d3")) == (None, "r2", "r3")
-    assert np.isnan(np.nan)
+def test_logged_records_are_found_by_document_id_before_and_after_the_flush(
+        ingest, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
+    ing, _ = ingest
+    msg = batch(3, model_type="a", document_id=["d0", "", "d2"])
+    ing.apply(decode_batch(msg.SerializeToString(), IngestConfig(), KNOWN, 5_000))
+    store = ing._store
+    assert store.request_for_document("d2") == msg.request_id[2]
+    assert store.request_for_document("") is None and store.request_for_document("d1") is None
+    store.flush(5_000)
+    assert store.request_for_document("d0") == msg.request_id[0]

@@ -254,6 +254,8 @@ def test_threads_share_one_store(tmp_path: Path) -> None:
 def test_files_are_real_lmdb(tmp_path: Path) -> None:
     store = Store(tmp_path, **SMALL)
     store.append_and_flush(batch("r", 3), now_ms=0)
+    store.append_and_flush(batch("s", 2), now_ms=0)
+    assert store.attach_label("r-1", b'{"a": 1}', True, 0) == 2
     store.put_routing(7, b"blob")
     store.put_window("t", "m", 0, b"w")
     store.close()
@@ -261,15 +263,18 @@ def test_files_are_real_lmdb(tmp_path: Path) -> None:
     try:
         with env.begin() as txn:
             names = {bytes(k) for k, _ in txn.cursor()}
-            assert names >= {b"meta", b"samples", b"by_request", b"windows", b"routing"}
-            samples = env.open_db(b"samples", txn=txn, create=False)
-            keys = [bytes(k) for k, _ in txn.cursor(db=samples)]
-            assert keys == [seq.to_bytes(8, "big") for seq in (1, 2, 3)]
-            assert all(bytes(v)[:4] == b"LWSP" for _, v in txn.cursor(db=samples))
-            index = env.open_db(b"by_request", txn=txn, create=False)
-            assert txn.get(b"r-1", db=index) == (2).to_bytes(8, "big")
+            assert names >= {b"meta", b"segments", b"labels", b"windows", b"routing"}
+            # One segment per appended batch, keyed by its first seq; labels apart, by seq.
+            segments = env.open_db(b"segments", txn=txn, create=False)
+            rows = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=segments)]
+            assert [k for k, _ in rows] == [seq.to_bytes(8, "big") for seq in (1, 4)]
+            assert all(v[:4] == b"LWSG" for _, v in rows)
+            assert [int.from_bytes(v[14:18], "little") for _, v in rows] == [3, 2]
+            labels = env.open_db(b"labels", txn=txn, create=False)
+            assert [bytes(k) for k, _ in txn.cursor(db=labels)] == [(2).to_bytes(8, "big")]
+            assert txn.get((2).to_bytes(8, "big"), db=labels).endswith(b'{"a": 1}')
             meta = env.open_db(b"meta", txn=txn, create=False)
-            assert txn.get(b"format", db=meta) == b"LWST" + (1).to_bytes(2, "little")
+            assert txn.get(b"format", db=meta) == b"LWST" + (2).to_bytes(2, "little")
     finally:
         env.close()
 

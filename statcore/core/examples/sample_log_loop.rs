@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         let t0 = std::time::Instant::now();
-        store.append(batch)?;
+        store.append(&batch)?;
         let t1 = std::time::Instant::now();
         store.flush(1_800_000_000_000)?;
         append_s += (t1 - t0).as_secs_f64();

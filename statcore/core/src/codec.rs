@@ -19,6 +19,10 @@ impl Writer {
         w.u16(version);
         w
     }
+    /// Reserves room for at least `additional` more bytes (one allocation for a known size).
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }

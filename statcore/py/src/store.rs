@@ -221,7 +221,7 @@ impl PyStore {
     /// Buffers the batch (validated as a whole first) and returns the assigned seqs.
     fn append(&self, py: Python<'_>, samples: Vec<Bound<'_, PySample>>) -> PyResult<Vec<u64>> {
         let batch = samples_from(&samples);
-        self.with(py, |s| s.append(batch))
+        self.with(py, |s| s.append(&batch)).map(Iterator::collect)
     }
 
     /// Makes everything appended so far durable (one synced LMDB transaction).
@@ -236,7 +236,7 @@ impl PyStore {
         now_ms: i64,
     ) -> PyResult<Vec<u64>> {
         let batch = samples_from(&samples);
-        self.with(py, |s| s.append_and_flush(batch, now_ms))
+        self.with(py, |s| s.append_and_flush(&batch, now_ms)).map(Iterator::collect)
     }
 
     fn attach_label(
@@ -259,9 +259,14 @@ impl PyStore {
     /// Appends every record of `batch` to the sample log (durable at the next flush); returns
     /// the first seq assigned.
     fn append_batch(&self, py: Python<'_>, batch: &RecordBatch) -> PyResult<u64> {
-        let samples = batch.inner.samples();
-        let seqs = self.with(py, |s| s.append(samples))?;
-        Ok(seqs.first().copied().unwrap_or(0))
+        let inner = &batch.inner;
+        let seqs = self.with(py, |s| s.append(inner))?;
+        Ok(if seqs.is_empty() { 0 } else { seqs.start })
+    }
+
+    /// The request id of the latest sample (stored or buffered) with `document_id`, or None.
+    fn request_for_document(&self, py: Python<'_>, document_id: &str) -> PyResult<Option<String>> {
+        self.with(py, |s| s.request_for_document(document_id))
     }
 
     /// `(document_id, request_id)` of the newest samples with a document id, oldest first.
@@ -348,8 +353,8 @@ impl PyStore {
                 human_correction: false,
             })
             .collect();
-        let seqs = self.with(py, |s| s.append(batch))?;
-        Ok(seqs.first().copied().unwrap_or(0))
+        let seqs = self.with(py, |s| s.append(&batch))?;
+        Ok(if seqs.is_empty() { 0 } else { seqs.start })
     }
 
     fn put_blob(&self, py: Python<'_>, name: &str, value: &[u8]) -> PyResult<()> {

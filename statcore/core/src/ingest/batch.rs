@@ -13,7 +13,7 @@ use super::rejection::{py_float, RejectReason, Rejection};
 use super::wire::{doubles, varints, Wire, WireType};
 use crate::aggregate::{Aggregate, Batch};
 use crate::error::Result;
-use crate::store::Sample;
+use crate::store::{SampleRecords, SampleRef};
 
 type Span = (u32, u32);
 type Refused<T> = std::result::Result<T, Rejection>;
@@ -310,28 +310,6 @@ impl RecordBatch {
         out
     }
 
-    /// The records as sample-log entries (prediction `{}` when absent).
-    pub fn samples(&self) -> Vec<Sample> {
-        (0..self.len())
-            .map(|i| Sample {
-                seq: 0,
-                ts_ms: self.ts_ms[i],
-                model_type: self.text(self.model_type[i]).to_owned(),
-                model_id: self.text(self.model_id[i]).to_owned(),
-                request_id: self.text(self.request_id[i]).to_owned(),
-                document_id: self.document_id.get(i).map(|&s| self.text(s).to_owned()).unwrap_or_default(),
-                payload: self.payload.get(i).map(|&s| self.bytes(s).to_vec()).unwrap_or_default(),
-                prediction: self
-                    .prediction
-                    .get(i)
-                    .map_or_else(|| b"{}".to_vec(), |&s| self.bytes(s).to_vec()),
-                confidence: self.confidence[i],
-                label: None,
-                human_correction: false,
-            })
-            .collect()
-    }
-
     /// `(document_id, request_id)` of the records that carry a document id.
     pub fn documents(&self) -> Vec<(&str, &str)> {
         self.document_id
@@ -379,6 +357,27 @@ impl RecordBatch {
             correct: &[],
             field_flags: &[],
         })
+    }
+}
+
+/// The records as sample-log entries (prediction `{}` when absent).
+impl SampleRecords for RecordBatch {
+    fn len(&self) -> usize {
+        self.request_id.len()
+    }
+
+    fn record(&self, i: usize) -> SampleRef<'_> {
+        let text = |col: &[Span]| col.get(i).map_or("", |&s| self.text(s));
+        SampleRef {
+            ts_ms: self.ts_ms[i],
+            confidence: self.confidence[i],
+            model_type: self.text(self.model_type[i]),
+            model_id: self.text(self.model_id[i]),
+            request_id: self.text(self.request_id[i]),
+            document_id: text(&self.document_id),
+            payload: self.payload.get(i).map_or(&[][..], |&s| self.bytes(s)),
+            prediction: self.prediction.get(i).map_or(&b"{}"[..], |&s| self.bytes(s)),
+        }
     }
 }
 

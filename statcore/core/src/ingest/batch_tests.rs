@@ -71,10 +71,10 @@ fn a_valid_batch_decodes_groups_and_becomes_samples() {
     assert_eq!(summary, [("a".into(), 5_000, vec![0, 2]), ("b".into(), 5_000, vec![1, 3])]);
     // Records older than the epoch count in the epoch's window.
     assert_eq!(b.groups(5_000, |_| 6_000)[0].window_start_ms, 6_000);
-    let samples = b.samples();
-    assert_eq!(samples[3].request_id, "r3");
-    assert_eq!(samples[3].ts_ms, 7_500);
-    assert_eq!(samples[0].prediction, br#"{"doc_type":"invoice"}"#);
+    assert_eq!(SampleRecords::len(&b), 4);
+    assert_eq!(b.record(3).request_id, "r3");
+    assert_eq!(b.record(3).ts_ms, 7_500);
+    assert_eq!(b.record(0).prediction, br#"{"doc_type":"invoice"}"#);
     assert!(b.documents().is_empty());
 }
 

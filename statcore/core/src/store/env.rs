@@ -18,7 +18,7 @@ use crate::error::{CoreError, Result};
 pub const MAP_GRAIN: usize = 64 * 1024;
 
 /// The on-disk layout version written to `meta/format`; a store written by a newer build is refused.
-pub const STORE_FORMAT_VERSION: u16 = 1;
+pub const STORE_FORMAT_VERSION: u16 = 2;
 const FORMAT_MAGIC: &[u8; 4] = b"LWST";
 const FORMAT_KEY: &[u8] = b"format";
 
@@ -29,10 +29,14 @@ pub(crate) type Db = Database<'static, Bytes, Bytes>;
 pub(crate) struct Dbs {
     /// `format` (store-format version) and `counters` (see `samples.rs`).
     pub meta: Db,
-    /// seq (u64 big-endian) -> sample record.
+    /// Format 1 only (emptied by the migration to format 2): seq (u64 big-endian) -> sample.
     pub samples: Db,
-    /// request_id (UTF-8) -> seq (u64 big-endian).
+    /// Format 1 only (emptied by the migration): request_id (UTF-8) -> seq (u64 big-endian).
     pub by_request: Db,
+    /// first seq (u64 big-endian) -> segment of sample records (see `segment.rs`).
+    pub segments: Db,
+    /// seq (u64 big-endian) -> label (see `labels.rs`).
+    pub labels: Db,
     /// (model_type, model_id, window_start_ms) key -> window record (see `windows.rs`).
     pub windows: Db,
     /// `table` -> routing record (see `routing.rs`).
@@ -55,26 +59,32 @@ pub(crate) struct LmdbEnv {
 }
 
 impl LmdbEnv {
-    /// Opens (creating if needed) the environment in directory `path`.
-    pub fn open(path: &Path, map_size: usize, max_map_size: usize) -> Result<LmdbEnv> {
+    /// Opens (creating if needed) the environment in directory `path`; also returns the store
+    /// format version found on disk (a new store is written with the current one).
+    pub fn open(path: &Path, map_size: usize, max_map_size: usize) -> Result<(LmdbEnv, u16)> {
         std::fs::create_dir_all(path)
             .map_err(|e| CoreError::Store(format!("cannot create {}: {e}", path.display())))?;
         let env = open_env(path, map_size)?;
         let wtxn = env.write_txn()?;
+        let mut version = STORE_FORMAT_VERSION;
         let dbs = env
             .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_> {
                 let meta: Database<Bytes, Bytes> = opener.create_database(wtxn, Some("meta"))?;
-                check_or_write_format(meta, wtxn, path)?;
+                version = check_or_write_format(meta, wtxn, path)?;
                 let samples = opener.create_database(wtxn, Some("samples"))?;
                 let by_request = opener.create_database(wtxn, Some("by_request"))?;
                 let windows = opener.create_database(wtxn, Some("windows"))?;
                 let routing = opener.create_database(wtxn, Some("routing"))?;
-                Ok(CommitOrAbort::<_, ()>::Commit((meta, samples, by_request, windows, routing)))
+                let segments = opener.create_database(wtxn, Some("segments"))?;
+                let labels = opener.create_database(wtxn, Some("labels"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((
+                    meta, samples, by_request, windows, routing, segments, labels,
+                )))
             })?
             .unwrap_commit();
-        let (meta, samples, by_request, windows, routing) = dbs;
-        let dbs = Dbs { meta, samples, by_request, windows, routing };
-        Ok(LmdbEnv { env, dbs, max_map_size })
+        let (meta, samples, by_request, windows, routing, segments, labels) = dbs;
+        let dbs = Dbs { meta, samples, by_request, windows, routing, segments, labels };
+        Ok((LmdbEnv { env, dbs, max_map_size }, version))
     }
 
     pub fn map_size(&self) -> usize {
@@ -143,12 +153,18 @@ fn open_env(path: &Path, map_size: usize) -> Result<Env<WithoutTls>> {
     Ok(env)
 }
 
-fn check_or_write_format(meta: Database<Bytes, Bytes>, wtxn: &mut RwTxn, path: &Path) -> Result<()> {
+/// Records the current store format version (a new store, or the end of a migration).
+pub(crate) fn write_format(wtxn: &mut RwTxn, meta: Database<Bytes, Bytes>) -> Result<()> {
+    let bytes = Writer::with_header(FORMAT_MAGIC, STORE_FORMAT_VERSION).finish();
+    meta.put(wtxn, FORMAT_KEY, &bytes)?;
+    Ok(())
+}
+
+fn check_or_write_format(meta: Database<Bytes, Bytes>, wtxn: &mut RwTxn, path: &Path) -> Result<u16> {
     match meta.get(wtxn, FORMAT_KEY)? {
         None => {
-            let bytes = Writer::with_header(FORMAT_MAGIC, STORE_FORMAT_VERSION).finish();
-            meta.put(wtxn, FORMAT_KEY, &bytes)?;
-            Ok(())
+            write_format(wtxn, meta)?;
+            Ok(STORE_FORMAT_VERSION)
         }
         Some(bytes) => {
             let (r, version) = Reader::with_header(bytes, FORMAT_MAGIC, u16::MAX)?;
@@ -160,7 +176,7 @@ fn check_or_write_format(meta: Database<Bytes, Bytes>, wtxn: &mut RwTxn, path: &
                     path.display()
                 )));
             }
-            Ok(())
+            Ok(version)
         }
     }
 }

@@ -1,7 +1,12 @@
 //! LMDB persistence (heed): the routing table, aggregate windows and the durable sample log.
 //!
 //! One [`Store`] is one LMDB environment (a directory) with the named databases `meta`,
-//! `samples`, `by_request`, `windows` and `routing` (formats in each module's docs).
+//! `segments`, `labels`, `windows` and `routing` (formats in each module's docs; `samples` and
+//! `by_request` are store format 1's, emptied by the migration in `migrate.rs`).
+//!
+//! The sample log: an append is encoded at once into segments of up to
+//! [`SEGMENT_MAX_RECORDS`] records (one LMDB value each at the flush) and indexed in memory by
+//! request id and document id ([`record_index`]); labels are stored apart, keyed by seq.
 //!
 //! Durability: every method that writes commits one LMDB write transaction with the default
 //! (full) sync before it returns, except [`Store::append`], which only buffers in memory:
@@ -17,9 +22,13 @@
 
 mod blobs;
 mod env;
+mod labels;
+mod migrate;
+mod record_index;
 mod routing;
 mod sample;
 mod samples;
+mod segment;
 mod windows;
 
 #[cfg(test)]
@@ -31,10 +40,16 @@ pub use blobs::MAX_BLOB_NAME_BYTES;
 pub use env::{MAP_GRAIN, STORE_FORMAT_VERSION};
 pub use sample::{Sample, MAX_REQUEST_ID_BYTES};
 pub use samples::Bounds;
+pub use segment::{SampleRecords, SampleRef, SEGMENT_MAX_RECORDS};
 pub use windows::WindowEntry;
+
+use std::ops::Range;
 
 use crate::error::{CoreError, Result};
 use env::LmdbEnv;
+use labels::Label;
+use record_index::RecordIndex;
+use samples::PendingSegment;
 
 /// How a store is opened; sizes are rounded up to [`MAP_GRAIN`].
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +92,8 @@ impl StoreConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreStats {
     pub samples: u64,
-    /// Encoded size of the stored sample records.
+    /// Bytes of the stored segments and labels (a segment counts whole until all of its
+    /// records are evicted).
     pub bytes: u64,
     /// 0 when the log is empty (seqs start at 1).
     pub oldest_seq: u64,
@@ -95,21 +111,44 @@ pub struct StoreStats {
 pub struct Store {
     env: LmdbEnv,
     bounds: Bounds,
-    pending: Vec<Sample>,
+    pending: Vec<PendingSegment>,
+    pending_labels: Vec<(u64, Label)>,
+    /// The next seq to assign (seqs of `pending` run up to it).
     next_seq: u64,
+    /// The first seq not yet committed (what `pending` starts with).
+    flushed_next: u64,
+    index: RecordIndex,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in directory `path`. Refuses a store written with a
-    /// newer store-format version.
+    /// Opens (creating if needed) the store in directory `path`, migrating a store-format-1
+    /// store, and rebuilds the in-memory record index from the stored samples. Refuses a store
+    /// written with a newer store-format version.
     pub fn open(path: &Path, config: &StoreConfig) -> Result<Store> {
         config.validate()?;
         let map_size = env::round_up(config.map_size);
         let max_map_size = env::round_up(config.max_map_size);
-        let env = LmdbEnv::open(path, map_size, max_map_size)?;
-        let next_seq = env.read(samples::load_counters)?.next_seq;
+        let (mut env, version) = LmdbEnv::open(path, map_size, max_map_size)?;
+        if version < STORE_FORMAT_VERSION {
+            env.write(migrate::v1_to_v2)?;
+        }
+        let mut index = RecordIndex::default();
+        let next_seq = env.read(|rtxn, dbs| {
+            samples::scan_segments(rtxn, dbs, |first_seq, records| {
+                index.add_segment(first_seq, records.iter().map(|r| (r.request_id, r.document_id)));
+            })?;
+            Ok(samples::load_counters(rtxn, dbs)?.next_seq)
+        })?;
         let bounds = Bounds { max_samples: config.max_samples, max_age_ms: config.max_age_ms };
-        Ok(Store { env, bounds, pending: Vec::new(), next_seq })
+        Ok(Store {
+            env,
+            bounds,
+            pending: Vec::new(),
+            pending_labels: Vec::new(),
+            next_seq,
+            flushed_next: next_seq,
+            index,
+        })
     }
 
     // ---- routing table ----
@@ -170,40 +209,65 @@ impl Store {
 
     // ---- sample log ----
 
-    /// Validates the whole batch, then buffers it and returns the assigned seqs. Nothing from a
-    /// rejected batch is buffered. Not durable until [`Store::flush`].
-    pub fn append(&mut self, batch: Vec<Sample>) -> Result<Vec<u64>> {
-        batch.iter().try_for_each(Sample::validate)?;
-        let mut seqs = Vec::with_capacity(batch.len());
-        for mut sample in batch {
-            sample.seq = self.next_seq;
-            self.next_seq = self.next_seq.saturating_add(1);
-            seqs.push(sample.seq);
-            self.pending.push(sample);
+    /// Validates every record, then encodes them into pending segments and returns the seqs
+    /// assigned. Nothing from a rejected batch is buffered. Not durable until [`Store::flush`].
+    pub fn append<R: SampleRecords + ?Sized>(&mut self, records: &R) -> Result<Range<u64>> {
+        // Each record is read from its source once (a record batch checks UTF-8 on reading).
+        let rows: Vec<SampleRef<'_>> = (0..records.len()).map(|i| records.record(i)).collect();
+        rows.iter().try_for_each(SampleRef::validate)?;
+        let first = self.next_seq;
+        let mut segments = Vec::with_capacity(rows.len().div_ceil(SEGMENT_MAX_RECORDS));
+        for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
+            let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
+            let bytes = segment::encode(first_seq, chunk, 0..chunk.len())?;
+            segments.push(PendingSegment { first_seq, count: chunk.len() as u64, bytes });
         }
-        Ok(seqs)
+        for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
+            let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
+            self.index.add_segment(first_seq, chunk.iter().map(|r| (r.request_id, r.document_id)));
+        }
+        self.pending.extend(segments);
+        self.next_seq = first + rows.len() as u64;
+        Ok(first..self.next_seq)
     }
 
-    /// Makes everything appended so far durable in one write transaction, then enforces the
-    /// bounds at `now_ms`. On error (e.g. `StoreFull`) the samples stay buffered for a retry.
+    /// Makes everything appended (and labelled) so far durable in one write transaction, then
+    /// enforces the bounds at `now_ms`. On error (e.g. `StoreFull`) the samples stay buffered
+    /// for a retry.
     pub fn flush(&mut self, now_ms: i64) -> Result<()> {
-        let (bounds, pending) = (self.bounds, &self.pending);
-        self.env.write(|wtxn, dbs| samples::commit_batch(wtxn, dbs, pending, now_ms, bounds))?;
-        // A fresh buffer, not `clear()`: the old one (~200 bytes per sample of the largest
-        // backlog) goes back to the system instead of staying resident between flushes.
+        let (bounds, pending, labels) = (self.bounds, &self.pending, &self.pending_labels);
+        let c = self.env.write(|wtxn, dbs| samples::commit(wtxn, dbs, pending, labels, now_ms, bounds))?;
+        // Fresh buffers, not `clear()`: the old ones (the largest backlog) go back to the
+        // system instead of staying resident between flushes.
         self.pending = Vec::new();
+        self.pending_labels = Vec::new();
+        self.flushed_next = c.next_seq;
+        self.index.prune(c.first_live);
         Ok(())
     }
 
-    pub fn append_and_flush(&mut self, batch: Vec<Sample>, now_ms: i64) -> Result<Vec<u64>> {
-        let seqs = self.append(batch)?;
+    pub fn append_and_flush<R: SampleRecords + ?Sized>(
+        &mut self,
+        records: &R,
+        now_ms: i64,
+    ) -> Result<Range<u64>> {
+        let seqs = self.append(records)?;
         self.flush(now_ms)?;
         Ok(seqs)
     }
 
+    /// The buffered record `seq`, if it is still pending.
+    fn pending_record(&self, seq: u64) -> Result<Option<SampleRef<'_>>> {
+        let at = self.pending.partition_point(|s| s.first_seq + s.count <= seq);
+        match self.pending.get(at) {
+            Some(seg) if seg.first_seq <= seq => segment::find(&seg.bytes, seq).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Labels the latest sample with `request_id` and returns its seq; durable on return. If that
     /// sample is still buffered, the buffer is flushed with `now_ms = ts_ms` (if that flush
-    /// fails, the label stays on the buffered sample and is written by the next flush).
+    /// fails, the label stays buffered with the sample and is written by the next flush).
     pub fn attach_label(
         &mut self,
         request_id: &str,
@@ -214,14 +278,36 @@ impl Store {
         if request_id.is_empty() {
             return Err(CoreError::invalid("request_id", "must not be empty"));
         }
-        if let Some(sample) = self.pending.iter_mut().rev().find(|s| s.request_id == request_id) {
-            sample.label = Some(label.to_vec());
-            sample.human_correction = human_correction;
-            let seq = sample.seq;
+        let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
+        let seq = self.index.request(request_id).ok_or_else(not_found)?;
+        let label = Label { label: label.to_vec(), human_correction };
+        if seq >= self.flushed_next {
+            if self.pending_record(seq)?.is_none_or(|r| r.request_id != request_id) {
+                return Err(not_found());
+            }
+            self.pending_labels.push((seq, label));
             self.flush(ts_ms)?;
             return Ok(seq);
         }
-        self.env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, request_id, label, human_correction))
+        self.env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, seq, request_id, &label))?;
+        Ok(seq)
+    }
+
+    /// The request id of the latest sample (stored or buffered) with `document_id`.
+    pub fn request_for_document(&self, document_id: &str) -> Result<Option<String>> {
+        let Some(seq) = self.index.document(document_id).filter(|_| !document_id.is_empty()) else {
+            return Ok(None);
+        };
+        let owner = |r: Option<SampleRef<'_>>| {
+            r.filter(|r| r.document_id == document_id).map(|r| r.request_id.to_owned())
+        };
+        if seq >= self.flushed_next {
+            return Ok(owner(self.pending_record(seq)?));
+        }
+        self.env.read(|rtxn, dbs| {
+            let c = samples::load_counters(rtxn, dbs)?;
+            Ok(owner(samples::record(rtxn, dbs, &c, seq)?))
+        })
     }
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.
@@ -233,12 +319,14 @@ impl Store {
     /// buffered ones included), oldest first.
     pub fn documents(&self, limit: usize) -> Result<Vec<(String, String)>> {
         let mut out = self.env.read(|rtxn, dbs| samples::documents(rtxn, dbs, limit))?;
-        out.extend(
-            self.pending
-                .iter()
-                .filter(|s| !s.document_id.is_empty())
-                .map(|s| (s.document_id.clone(), s.request_id.clone())),
-        );
+        for seg in &self.pending {
+            for record in segment::SegmentRecords::new(&seg.bytes)? {
+                let (_, r) = record?;
+                if !r.document_id.is_empty() {
+                    out.push((r.document_id.to_owned(), r.request_id.to_owned()));
+                }
+            }
+        }
         let excess = out.len().saturating_sub(limit);
         out.drain(..excess);
         Ok(out)
@@ -255,23 +343,23 @@ impl Store {
         Ok(self.env.read(samples::load_counters)?.cursor)
     }
 
+    /// Records appended but not yet flushed.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        (self.next_seq - self.flushed_next) as usize
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
-        let (c, (count, oldest, newest)) = self
-            .env
-            .read(|rtxn, dbs| Ok((samples::load_counters(rtxn, dbs)?, samples::extent(rtxn, dbs)?)))?;
+        let c = self.env.read(samples::load_counters)?;
+        let live = c.live();
         Ok(StoreStats {
-            samples: count,
+            samples: live,
             bytes: c.sample_bytes,
-            oldest_seq: oldest,
-            newest_seq: newest,
+            oldest_seq: if live > 0 { c.first_live } else { 0 },
+            newest_seq: if live > 0 { c.next_seq - 1 } else { 0 },
             next_seq: self.next_seq,
             cursor: c.cursor,
             evicted_total: c.evicted_total,
-            pending: self.pending.len() as u64,
+            pending: self.pending() as u64,
             map_size: self.env.map_size() as u64,
             last_flush_ms: c.last_flush_ms,
         })

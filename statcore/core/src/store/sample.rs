@@ -1,9 +1,11 @@
-//! The durable sample record and its on-disk format.
+//! One sample as an owned record, and store format 1's one-value-per-sample encoding (read by
+//! the migration to format 2, which stores samples in segments: `segment.rs`).
 //!
-//! Value format (little-endian, [`crate::codec`]): magic `LWSP`, version `1`, then
+//! Format-1 value (little-endian, [`crate::codec`]): magic `LWSP`, version `1`, then
 //! `seq u64, ts_ms i64, model_type str, model_id str, request_id str, document_id str,
 //! payload bytes, prediction bytes, confidence f64, label (u8 0|1 [+ bytes]), human_correction u8`.
 
+use super::segment::SampleRecords;
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
 
@@ -36,21 +38,10 @@ pub struct Sample {
 impl Sample {
     /// Checks what the store relies on; the error names the offending field.
     pub fn validate(&self) -> Result<()> {
-        if self.request_id.is_empty() {
-            return Err(CoreError::invalid("request_id", "must not be empty"));
-        }
-        if self.request_id.len() > MAX_REQUEST_ID_BYTES {
-            return Err(CoreError::invalid(
-                "request_id",
-                format!("{} bytes exceeds the limit of {MAX_REQUEST_ID_BYTES}", self.request_id.len()),
-            ));
-        }
-        if !self.confidence.is_finite() {
-            return Err(CoreError::invalid("confidence", format!("must be finite, got {}", self.confidence)));
-        }
-        Ok(())
+        std::slice::from_ref(self).record(0).validate()
     }
 
+    /// Format 1's encoding (kept to test the migration from it).
     pub fn encode(&self) -> Result<Vec<u8>> {
         let mut w = Writer::with_header(MAGIC, VERSION);
         w.u64(self.seq);
@@ -71,14 +62,6 @@ impl Sample {
         }
         w.u8(u8::from(self.human_correction));
         Ok(w.finish())
-    }
-
-    /// `(ts_ms, request_id)` of an encoded sample, read in place (what eviction needs).
-    pub fn peek_ts_and_request_id(buf: &[u8]) -> Result<(i64, &str)> {
-        let (mut r, _version) = Reader::with_header(buf, MAGIC, VERSION)?;
-        let (_seq, ts_ms) = (r.u64()?, r.i64()?);
-        let (_model_type, _model_id) = (r.str()?, r.str()?);
-        Ok((ts_ms, r.str()?))
     }
 
     pub fn decode(buf: &[u8]) -> Result<Sample> {
@@ -138,7 +121,6 @@ mod tests {
         s.human_correction = true;
         let bytes = s.encode().unwrap();
         assert_eq!(Sample::decode(&bytes).unwrap(), s);
-        assert_eq!(Sample::peek_ts_and_request_id(&bytes).unwrap(), (1_000, "r1"));
         for cut in 0..bytes.len() {
             assert!(matches!(Sample::decode(&bytes[..cut]), Err(CoreError::Codec(_))));
         }

@@ -1,25 +1,29 @@
-//! The durable sample log inside one write transaction: insert a batch, attach a label, evict,
-//! read a page for a consumer, and the persisted counters.
+//! The durable sample log inside one transaction: commit segments and labels, evict, look a
+//! record up, read a page for a consumer, and the persisted counters.
 //!
-//! Keys: `samples` is keyed by seq as 8 big-endian bytes (byte order = seq order);
-//! `by_request` maps request_id (UTF-8) to seq (8 big-endian bytes). The latest sample with a
-//! given request id owns the index entry; eviction removes an entry only if it still points at
-//! the evicted seq.
+//! `segments` is keyed by the segment's first seq (8 big-endian bytes: byte order = seq order;
+//! format in `segment.rs`); `labels` by seq (`labels.rs`). Seqs are contiguous: the live log
+//! is `first_live..next_seq`. Eviction moves `first_live` forward (exactly `max_samples` stay)
+//! and deletes a segment once all of its records are below it, so the oldest segment may still
+//! hold evicted records, which are never read.
 //!
-//! `meta/counters` value: magic `LWCT`, version `1`, `next_seq u64, cursor u64,
-//! evicted_total u64, sample_bytes u64, last_flush_ms (u8 0|1 [+ i64])`.
+//! `meta/counters` value: magic `LWCT`, version `2`, `next_seq u64, cursor u64,
+//! evicted_total u64, sample_bytes u64, last_flush_ms (u8 0|1 [+ i64]), first_live u64`
+//! (version 1, written by store format 1, lacks `first_live`).
 
 use std::ops::Bound;
 
 use heed::{MdbError, PutFlags, RoTxn, RwTxn};
 
 use super::env::Dbs;
+use super::labels::{self, Label};
 use super::sample::Sample;
+use super::segment::{self, SampleRef, SegmentRecords};
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
 
 const COUNTERS_MAGIC: &[u8; 4] = b"LWCT";
-const COUNTERS_VERSION: u16 = 1;
+const COUNTERS_VERSION: u16 = 2;
 const COUNTERS_KEY: &[u8] = b"counters";
 
 /// Persisted bookkeeping of the sample log.
@@ -30,9 +34,17 @@ pub(crate) struct Counters {
     /// The consumer's acknowledged position.
     pub cursor: u64,
     pub evicted_total: u64,
-    /// Sum of the encoded sizes of the stored sample records.
+    /// Bytes of the stored segments and labels.
     pub sample_bytes: u64,
     pub last_flush_ms: Option<i64>,
+    /// The oldest live seq (`next_seq` when the log is empty).
+    pub first_live: u64,
+}
+
+impl Counters {
+    pub fn live(&self) -> u64 {
+        self.next_seq.saturating_sub(self.first_live)
+    }
 }
 
 /// Retention bounds, enforced at every flush.
@@ -42,11 +54,19 @@ pub struct Bounds {
     pub max_age_ms: Option<i64>,
 }
 
+/// A segment appended but not yet committed.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSegment {
+    pub first_seq: u64,
+    pub count: u64,
+    pub bytes: Vec<u8>,
+}
+
 pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
-fn decode_seq(bytes: &[u8]) -> Result<u64> {
+pub(crate) fn decode_seq(bytes: &[u8]) -> Result<u64> {
     let b: [u8; 8] = bytes.try_into().map_err(|_| CoreError::Codec("malformed seq".into()))?;
     Ok(u64::from_be_bytes(b))
 }
@@ -59,10 +79,11 @@ pub(crate) fn load_counters(rtxn: &RoTxn, dbs: Dbs) -> Result<Counters> {
             evicted_total: 0,
             sample_bytes: 0,
             last_flush_ms: None,
+            first_live: 1,
         });
     };
-    let (mut r, _) = Reader::with_header(bytes, COUNTERS_MAGIC, COUNTERS_VERSION)?;
-    let counters = Counters {
+    let (mut r, version) = Reader::with_header(bytes, COUNTERS_MAGIC, COUNTERS_VERSION)?;
+    let mut counters = Counters {
         next_seq: r.u64()?,
         cursor: r.u64()?,
         evicted_total: r.u64()?,
@@ -72,12 +93,16 @@ pub(crate) fn load_counters(rtxn: &RoTxn, dbs: Dbs) -> Result<Counters> {
             1 => Some(r.i64()?),
             t => return Err(CoreError::Codec(format!("bad last_flush_ms tag {t}"))),
         },
+        first_live: 1,
     };
+    if version >= 2 {
+        counters.first_live = r.u64()?;
+    }
     r.finish()?;
     Ok(counters)
 }
 
-fn save_counters(wtxn: &mut RwTxn, dbs: Dbs, c: &Counters) -> Result<()> {
+pub(crate) fn save_counters(wtxn: &mut RwTxn, dbs: Dbs, c: &Counters) -> Result<()> {
     let mut w = Writer::with_header(COUNTERS_MAGIC, COUNTERS_VERSION);
     w.u64(c.next_seq);
     w.u64(c.cursor);
@@ -90,32 +115,30 @@ fn save_counters(wtxn: &mut RwTxn, dbs: Dbs, c: &Counters) -> Result<()> {
         }
         None => w.u8(0),
     }
+    w.u64(c.first_live);
     dbs.meta.put(wtxn, COUNTERS_KEY, &w.finish())?;
     Ok(())
 }
 
-/// Writes a batch (seqs already assigned, ascending), enforces the bounds at `now_ms` and
-/// updates the counters; all in the caller's transaction.
-pub(crate) fn commit_batch(
+/// Writes the pending segments (ascending, contiguous seqs) and labels, enforces the bounds at
+/// `now_ms` and updates the counters; all in the caller's transaction.
+pub(crate) fn commit(
     wtxn: &mut RwTxn,
     dbs: Dbs,
-    batch: &[Sample],
+    segments: &[PendingSegment],
+    pending_labels: &[(u64, Label)],
     now_ms: i64,
     bounds: Bounds,
 ) -> Result<Counters> {
     let mut c = load_counters(wtxn, dbs)?;
-    for sample in batch {
-        let value = sample.encode()?;
-        put_in_order(wtxn, dbs, &seq_key(sample.seq), &value)?;
-        c.sample_bytes = c.sample_bytes.saturating_add(value.len() as u64);
-        c.next_seq = c.next_seq.max(sample.seq.saturating_add(1));
+    for seg in segments {
+        put_in_order(wtxn, dbs, &seq_key(seg.first_seq), &seg.bytes)?;
+        c.sample_bytes = c.sample_bytes.saturating_add(seg.bytes.len() as u64);
+        c.next_seq = c.next_seq.max(seg.first_seq.saturating_add(seg.count));
     }
-    // The request index in key order: neighbouring inserts touch the same pages. Equal ids stay
-    // in seq order (stable sort), so the latest sample still owns its entry.
-    let mut index: Vec<(&[u8], u64)> = batch.iter().map(|s| (s.request_id.as_bytes(), s.seq)).collect();
-    index.sort_by(|a, b| a.0.cmp(b.0));
-    for (request_id, seq) in index {
-        dbs.by_request.put(wtxn, request_id, &seq_key(seq))?;
+    for (seq, label) in pending_labels {
+        let delta = labels::put(wtxn, dbs, *seq, label)?;
+        c.sample_bytes = c.sample_bytes.saturating_add_signed(delta);
     }
     evict(wtxn, dbs, &mut c, now_ms, bounds)?;
     c.last_flush_ms = Some(now_ms);
@@ -123,79 +146,109 @@ pub(crate) fn commit_batch(
     Ok(c)
 }
 
-/// Stores a sample whose seq is above every stored one (seqs only grow) with `MDB_APPEND`: no
-/// search from the root, and full pages instead of half-split ones. LMDB refuses a key out of
-/// order rather than misplacing it; then the plain put stores it.
+/// Stores a segment whose key is above every stored one (seqs only grow) with `MDB_APPEND`: no
+/// search from the root. LMDB refuses a key out of order rather than misplacing it; then the
+/// plain put stores it.
 fn put_in_order(wtxn: &mut RwTxn, dbs: Dbs, key: &[u8], value: &[u8]) -> Result<()> {
-    match dbs.samples.put_with_flags(wtxn, PutFlags::APPEND, key, value) {
-        Err(heed::Error::Mdb(MdbError::KeyExist)) => dbs.samples.put(wtxn, key, value)?,
+    match dbs.segments.put_with_flags(wtxn, PutFlags::APPEND, key, value) {
+        Err(heed::Error::Mdb(MdbError::KeyExist)) => dbs.segments.put(wtxn, key, value)?,
         other => other?,
     }
     Ok(())
 }
 
-/// Evicts oldest-first while the log holds more than `max_samples`, or while the oldest sample
-/// is older than `now_ms - max_age_ms`. Age eviction walks from the oldest seq and stops at the
-/// first sample within the bound (samples are appended in roughly time order). The evicted
-/// samples are a prefix of the log, deleted as one range; only their timestamps and request
-/// ids are read.
+/// Evicts oldest-first while more than `max_samples` are live, or while the oldest live sample
+/// is older than `now_ms - max_age_ms` (walking from the oldest, stopping at the first sample
+/// within the bound: samples arrive in roughly time order). Then deletes the segments and
+/// labels that hold only evicted records.
 fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Bounds) -> Result<()> {
-    let count = dbs.samples.len(wtxn)?;
-    let over = count.saturating_sub(bounds.max_samples);
-    let cutoff = bounds.max_age_ms.map(|age| now_ms.saturating_sub(age));
-    if over == 0 && cutoff.is_none() {
+    let mut first_live = c.first_live.max(c.next_seq.saturating_sub(bounds.max_samples));
+    if let Some(cut) = bounds.max_age_ms.map(|age| now_ms.saturating_sub(age)) {
+        first_live = first_young(wtxn, dbs, first_live, c.next_seq, cut)?;
+    }
+    if first_live <= c.first_live {
         return Ok(());
     }
-    let mut doomed: Vec<(u64, String)> = Vec::new();
+    c.evicted_total = c.evicted_total.saturating_add(first_live - c.first_live);
+    c.first_live = first_live;
+    let mut last_doomed = None;
     let mut bytes = 0u64;
-    for item in dbs.samples.iter(wtxn)? {
+    for item in dbs.segments.iter(wtxn)? {
         let (key, value) = item?;
-        let (ts_ms, request_id) = Sample::peek_ts_and_request_id(value)?;
-        let too_old = cutoff.is_some_and(|cut| ts_ms < cut);
-        if (doomed.len() as u64) >= over && !too_old {
+        let (first, count) = segment::header(value)?;
+        if first.saturating_add(count) > first_live {
             break;
         }
-        doomed.push((decode_seq(key)?, request_id.to_owned()));
+        last_doomed = Some(decode_seq(key)?);
         bytes = bytes.saturating_add(value.len() as u64);
     }
-    let Some((last, _)) = doomed.last() else { return Ok(()) };
-    let last = seq_key(*last);
-    let range = (Bound::Unbounded, Bound::Included(&last[..]));
-    dbs.samples.delete_range(wtxn, &range)?;
-    doomed.sort_by(|a, b| a.1.cmp(&b.1)); // key order, as at insert
-    for (seq, request_id) in &doomed {
-        let indexed = dbs.by_request.get(wtxn, request_id.as_bytes())?.map(decode_seq).transpose()?;
-        if indexed == Some(*seq) {
-            dbs.by_request.delete(wtxn, request_id.as_bytes())?;
-        }
+    if let Some(last) = last_doomed {
+        let last = seq_key(last);
+        dbs.segments.delete_range(wtxn, &(Bound::Unbounded, Bound::Included(&last[..])))?;
     }
+    bytes = bytes.saturating_add(labels::delete_below(wtxn, dbs, first_live)?);
     c.sample_bytes = c.sample_bytes.saturating_sub(bytes);
-    c.evicted_total = c.evicted_total.saturating_add(doomed.len() as u64);
     Ok(())
 }
 
-/// Sets the label of the stored sample that owns `request_id`; returns its seq.
+/// The first seq in `from..next_seq` whose timestamp is not before `cut` (`next_seq` if none).
+fn first_young(rtxn: &RoTxn, dbs: Dbs, from: u64, next_seq: u64, cut: i64) -> Result<u64> {
+    for item in segments_from(rtxn, dbs, from)? {
+        let (_, value) = item?;
+        for record in SegmentRecords::new(value)? {
+            let (seq, r) = record?;
+            if seq >= from && r.ts_ms >= cut {
+                return Ok(seq);
+            }
+        }
+    }
+    Ok(next_seq)
+}
+
+type SegmentIter<'t> = heed::RoRange<'t, heed::types::Bytes, heed::types::Bytes>;
+
+/// The stored segments from the one holding `seq` on, in seq order.
+fn segments_from<'t>(rtxn: &'t RoTxn, dbs: Dbs, seq: u64) -> Result<SegmentIter<'t>> {
+    let key = seq_key(seq);
+    let start = match dbs.segments.get_lower_than_or_equal_to(rtxn, &key)? {
+        Some((k, _)) => decode_seq(k)?,
+        None => seq,
+    };
+    let start = seq_key(start);
+    Ok(dbs.segments.range(rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?)
+}
+
+/// The live stored record `seq`, if any.
+pub(crate) fn record<'t>(rtxn: &'t RoTxn, dbs: Dbs, c: &Counters, seq: u64) -> Result<Option<SampleRef<'t>>> {
+    if seq < c.first_live || seq >= c.next_seq {
+        return Ok(None);
+    }
+    let Some((_, value)) = dbs.segments.get_lower_than_or_equal_to(rtxn, &seq_key(seq))? else {
+        return Ok(None);
+    };
+    match segment::find(value, seq) {
+        Ok(r) => Ok(Some(r)),
+        Err(CoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Labels the live stored sample `seq` if its request id is `request_id`; `NotFound` otherwise.
 pub(crate) fn attach_label(
     wtxn: &mut RwTxn,
     dbs: Dbs,
+    seq: u64,
     request_id: &str,
-    label: &[u8],
-    human_correction: bool,
-) -> Result<u64> {
-    let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
-    let seq = dbs.by_request.get(wtxn, request_id.as_bytes())?.ok_or_else(not_found)?;
-    let seq = decode_seq(seq)?;
-    let old = dbs.samples.get(wtxn, &seq_key(seq))?.ok_or_else(not_found)?;
-    let old_len = old.len() as u64;
-    let mut sample = Sample::decode(old)?;
-    sample.label = Some(label.to_vec());
-    sample.human_correction = human_correction;
-    let value = sample.encode()?;
-    dbs.samples.put(wtxn, &seq_key(seq), &value)?;
+    label: &Label,
+) -> Result<()> {
     let mut c = load_counters(wtxn, dbs)?;
-    c.sample_bytes = c.sample_bytes.saturating_sub(old_len).saturating_add(value.len() as u64);
-    save_counters(wtxn, dbs, &c)?;
-    Ok(seq)
+    let owns = record(wtxn, dbs, &c, seq)?.is_some_and(|r| r.request_id == request_id);
+    if !owns {
+        return Err(CoreError::NotFound(format!("no stored sample with request_id {request_id:?}")));
+    }
+    let delta = labels::put(wtxn, dbs, seq, label)?;
+    c.sample_bytes = c.sample_bytes.saturating_add_signed(delta);
+    save_counters(wtxn, dbs, &c)
 }
 
 /// Persists the consumer position. Acks at or below the cursor are no-ops (redelivery);
@@ -215,34 +268,71 @@ pub(crate) fn ack(wtxn: &mut RwTxn, dbs: Dbs, seq: u64) -> Result<()> {
     Ok(())
 }
 
-/// Up to `limit` stored samples with seq > `after_seq`, in seq order.
+/// Up to `limit` live stored samples with seq > `after_seq`, in seq order, labels attached.
 pub(crate) fn pull(rtxn: &RoTxn, dbs: Dbs, after_seq: u64, limit: usize) -> Result<Vec<Sample>> {
-    let start = seq_key(after_seq);
-    let range = (Bound::Excluded(&start[..]), Bound::Unbounded);
-    dbs.samples.range(rtxn, &range)?.take(limit).map(|item| Sample::decode(item?.1)).collect()
-}
-
-/// `(document_id, request_id)` of the newest stored samples that carry a document id, at most
-/// `limit`, oldest first (what a restarted sidecar needs to join feedback keyed by document).
-pub(crate) fn documents(rtxn: &RoTxn, dbs: Dbs, limit: usize) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for item in dbs.samples.rev_iter(rtxn)? {
-        if out.len() >= limit {
-            break;
-        }
-        let sample = Sample::decode(item?.1)?;
-        if !sample.document_id.is_empty() {
-            out.push((sample.document_id, sample.request_id));
+    let c = load_counters(rtxn, dbs)?;
+    let start = after_seq.saturating_add(1).max(c.first_live);
+    let mut out: Vec<Sample> = Vec::new();
+    if limit == 0 || start >= c.next_seq {
+        return Ok(out);
+    }
+    'segments: for item in segments_from(rtxn, dbs, start)? {
+        for record in SegmentRecords::new(item?.1)? {
+            let (seq, r) = record?;
+            if seq < start {
+                continue;
+            }
+            out.push(r.to_sample(seq, None));
+            if out.len() >= limit {
+                break 'segments;
+            }
         }
     }
-    out.reverse();
+    if let (Some(first), Some(last)) = (out.first().map(|s| s.seq), out.last().map(|s| s.seq)) {
+        for (seq, label) in labels::range(rtxn, dbs, first, last)? {
+            let sample = &mut out[(seq - first) as usize];
+            sample.label = Some(label.label);
+            sample.human_correction = label.human_correction;
+        }
+    }
     Ok(out)
 }
 
-/// (count, oldest seq, newest seq) of the stored samples; seqs are 0 when the log is empty.
-pub(crate) fn extent(rtxn: &RoTxn, dbs: Dbs) -> Result<(u64, u64, u64)> {
-    let count = dbs.samples.len(rtxn)?;
-    let first = dbs.samples.first(rtxn)?.map(|(k, _)| decode_seq(k)).transpose()?;
-    let last = dbs.samples.last(rtxn)?.map(|(k, _)| decode_seq(k)).transpose()?;
-    Ok((count, first.unwrap_or(0), last.unwrap_or(0)))
+/// Calls `f(first_seq, records)` for every stored segment that holds a live record, in seq
+/// order (`records` from `first_seq` on, evicted ones included).
+pub(crate) fn scan_segments(rtxn: &RoTxn, dbs: Dbs, mut f: impl FnMut(u64, &[SampleRef<'_>])) -> Result<()> {
+    let c = load_counters(rtxn, dbs)?;
+    let mut records = Vec::new();
+    for item in segments_from(rtxn, dbs, c.first_live)? {
+        let value = item?.1;
+        records.clear();
+        for record in SegmentRecords::new(value)? {
+            records.push(record?.1);
+        }
+        f(segment::header(value)?.0, &records);
+    }
+    Ok(())
+}
+
+/// `(document_id, request_id)` of the newest live stored samples that carry a document id, at
+/// most `limit`, oldest first.
+pub(crate) fn documents(rtxn: &RoTxn, dbs: Dbs, limit: usize) -> Result<Vec<(String, String)>> {
+    let c = load_counters(rtxn, dbs)?;
+    let mut out = Vec::new();
+    for item in dbs.segments.rev_iter(rtxn)? {
+        if out.len() >= limit {
+            break;
+        }
+        let mut newest_first = Vec::new();
+        for record in SegmentRecords::new(item?.1)? {
+            let (seq, r) = record?;
+            if seq >= c.first_live && !r.document_id.is_empty() {
+                newest_first.push((r.document_id.to_owned(), r.request_id.to_owned()));
+            }
+        }
+        out.extend(newest_first.into_iter().rev());
+    }
+    out.truncate(limit);
+    out.reverse();
+    Ok(out)
 }

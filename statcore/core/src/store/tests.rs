@@ -77,13 +77,13 @@ fn store_windows_round_trip_since_and_delete() {
 fn store_group_commit_is_durable_only_after_flush() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &config());
-    let seqs = store.append(batch("r", 500, 100)).unwrap();
-    assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+    let seqs = store.append(&batch("r", 500, 100)).unwrap();
+    assert_eq!(seqs, 1..501);
     assert_eq!(store.stats().unwrap().pending, 500);
     assert!(store.pull(0, 10).unwrap().is_empty());
     drop(store); // never flushed: lost, and the seqs are issued again
     let mut store = open(dir.path(), &config());
-    assert_eq!(store.append(batch("r", 500, 100)).unwrap()[0], 1);
+    assert_eq!(store.append(&batch("r", 500, 100)).unwrap().start, 1);
     store.flush(200).unwrap();
     drop(store);
     let store = open(dir.path(), &config());
@@ -103,19 +103,23 @@ fn store_rejected_batch_buffers_nothing() {
     let mut store = open(dir.path(), &config());
     let mut bad = batch("r", 3, 0);
     bad[2].confidence = f64::NAN;
-    assert!(matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "confidence"));
+    assert!(
+        matches!(store.append(&bad), Err(CoreError::InvalidInput { field, .. }) if field == "confidence")
+    );
     let mut bad = batch("r", 3, 0);
     bad[1].request_id.clear();
-    assert!(matches!(store.append(bad), Err(CoreError::InvalidInput { field, .. }) if field == "request_id"));
+    assert!(
+        matches!(store.append(&bad), Err(CoreError::InvalidInput { field, .. }) if field == "request_id")
+    );
     assert_eq!(store.pending(), 0);
-    assert_eq!(store.append(batch("r", 1, 0)).unwrap(), vec![1]);
+    assert_eq!(store.append(&batch("r", 1, 0)).unwrap(), 1..2);
 }
 
 #[test]
 fn store_pull_ack_cursor_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &config());
-    store.append_and_flush(batch("r", 10, 0), 0).unwrap();
+    store.append_and_flush(&batch("r", 10, 0), 0).unwrap();
     assert_eq!(store.cursor().unwrap(), 0);
     let page = store.pull(store.cursor().unwrap(), 4).unwrap();
     assert_eq!(page.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
@@ -134,9 +138,9 @@ fn store_pull_ack_cursor_persists_across_reopen() {
 fn store_attach_label_stored_pending_and_missing() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path(), &config());
-    store.append_and_flush(batch("r", 3, 0), 0).unwrap();
+    store.append_and_flush(&batch("r", 3, 0), 0).unwrap();
     assert_eq!(store.attach_label("r-1", b"yes", true, 5).unwrap(), 2);
-    store.append(vec![sample("p", 6)]).unwrap();
+    store.append(&vec![sample("p", 6)]).unwrap();
     assert_eq!(store.attach_label("p", b"no", false, 7).unwrap(), 4);
     assert_eq!(store.pending(), 0);
     assert!(matches!(store.attach_label("nope", b"x", false, 8), Err(CoreError::NotFound(_))));
@@ -153,8 +157,8 @@ fn store_evicts_by_count_oldest_first_and_counts() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 5, ..config() };
     let mut store = open(dir.path(), &cfg);
-    store.append_and_flush(batch("a", 4, 0), 0).unwrap();
-    store.append_and_flush(batch("b", 4, 0), 0).unwrap();
+    store.append_and_flush(&batch("a", 4, 0), 0).unwrap();
+    store.append_and_flush(&batch("b", 4, 0), 0).unwrap();
     let stats = store.stats().unwrap();
     assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total), (5, 4, 8, 3));
     assert!(matches!(store.attach_label("a-0", b"x", false, 0), Err(CoreError::NotFound(_))));
@@ -162,7 +166,7 @@ fn store_evicts_by_count_oldest_first_and_counts() {
     drop(store);
     // seqs keep rising after eviction and restart
     let mut store = open(dir.path(), &cfg);
-    assert_eq!(store.append_and_flush(batch("c", 1, 0), 0).unwrap(), vec![9]);
+    assert_eq!(store.append_and_flush(&batch("c", 1, 0), 0).unwrap(), 9..10);
     assert_eq!(store.stats().unwrap().evicted_total, 4);
 }
 
@@ -171,8 +175,8 @@ fn store_evicts_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_age_ms: Some(1_000), ..config() };
     let mut store = open(dir.path(), &cfg);
-    store.append_and_flush(batch("old", 3, 0), 500).unwrap();
-    store.append_and_flush(batch("new", 2, 1_500), 1_000).unwrap();
+    store.append_and_flush(&batch("old", 3, 0), 500).unwrap();
+    store.append_and_flush(&batch("new", 2, 1_500), 1_000).unwrap();
     assert_eq!(store.stats().unwrap().samples, 5);
     store.flush(2_000).unwrap(); // cutoff 1000: the three at ts 0 go
     let stats = store.stats().unwrap();
@@ -183,7 +187,7 @@ fn store_evicts_by_age() {
     assert_eq!(stats.bytes, 0);
     drop(store);
     let mut store = open(dir.path(), &cfg);
-    assert_eq!(store.append(batch("x", 1, 0)).unwrap(), vec![6]);
+    assert_eq!(store.append(&batch("x", 1, 0)).unwrap(), 6..7);
 }
 
 #[test]
@@ -193,7 +197,7 @@ fn store_grows_the_map_when_full() {
     let mut store = open(dir.path(), &cfg);
     let mut big = batch("r", 1_000, 0);
     big.iter_mut().for_each(|s| s.payload = vec![7; 1_000]);
-    store.append(big).unwrap();
+    store.append(&big).unwrap();
     store.flush(0).unwrap();
     let stats = store.stats().unwrap();
     assert_eq!((stats.samples, stats.pending), (1_000, 0));
@@ -209,9 +213,9 @@ fn store_full_at_max_keeps_the_batch_buffered() {
     let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 4 * MAP_GRAIN, ..config() };
     let mut store = open(dir.path(), &cfg);
     store.put_window("t", "m", 0, &vec![1; 200_000]).unwrap();
-    store
-        .append(batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect())
-        .unwrap();
+    let big: Vec<Sample> =
+        batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect();
+    store.append(&big).unwrap();
     assert!(matches!(store.flush(0), Err(CoreError::StoreFull(_))));
     assert_eq!(store.pending(), 100);
     assert_eq!(store.stats().unwrap().samples, 0);
@@ -231,7 +235,7 @@ fn store_refuses_a_future_format_version() {
     let store = open(dir.path(), &config());
     drop(store);
     {
-        let mut env = env::LmdbEnv::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+        let (mut env, _) = env::LmdbEnv::open(dir.path(), 1 << 20, 1 << 20).unwrap();
         env::write_format_version(&mut env, STORE_FORMAT_VERSION + 1).unwrap();
     }
     match Store::open(dir.path(), &config()) {
@@ -257,7 +261,7 @@ fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
         s.put_blob("baseline/b", b"two").unwrap();
         s.put_blob("other", b"x").unwrap();
         s.put_blob("baseline/a", b"uno").unwrap();
-        s.append_and_flush(batch("r", 3, 1), 1).unwrap();
+        s.append_and_flush(&batch("r", 3, 1), 1).unwrap();
         assert!(s.put_blob("", b"x").is_err());
         assert!(s.put_blob(&"n".repeat(MAX_BLOB_NAME_BYTES + 1), b"x").is_err());
     }
@@ -279,10 +283,10 @@ fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
             s.document_id = format!("doc-{i}");
         }
     }
-    store.append_and_flush(samples, 10).unwrap();
+    store.append_and_flush(&samples, 10).unwrap();
     let mut late = sample("b-0", 11);
     late.document_id = "doc-9".into();
-    store.append(vec![late]).unwrap();
+    store.append(&vec![late]).unwrap();
     let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(d, r)| format!("{d}={r}")).collect::<Vec<_>>();
     assert_eq!(pairs(store.documents(10).unwrap()), ["doc-0=a-0", "doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
     assert_eq!(pairs(store.documents(2).unwrap()), ["doc-3=a-3", "doc-9=b-0"]);
@@ -298,8 +302,130 @@ fn store_latest_sample_owns_a_repeated_request_id_through_flush_and_eviction() {
     let cfg = StoreConfig { max_samples: 3, ..config() };
     let mut store = open(dir.path(), &cfg);
     // One flush holds "x" twice (seqs 1 and 3): the index must point at 3.
-    store.append_and_flush(vec![sample("x", 0), sample("z", 0), sample("x", 0), sample("y", 0)], 0).unwrap();
+    store.append_and_flush(&vec![sample("x", 0), sample("z", 0), sample("x", 0), sample("y", 0)], 0).unwrap();
     assert_eq!(store.stats().unwrap().oldest_seq, 2); // seq 1 evicted, its stale id not removed
     assert_eq!(store.attach_label("x", b"l", false, 0).unwrap(), 3);
     assert_eq!(store.attach_label("z", b"l", false, 0).unwrap(), 2);
+}
+
+#[test]
+fn store_large_appends_split_into_segments_and_pull_crosses_them_with_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { max_samples: 10_000, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    let n = 2 * SEGMENT_MAX_RECORDS + 7;
+    assert_eq!(store.append(&batch("r", n, 0)).unwrap(), 1..n as u64 + 1);
+    store.flush(0).unwrap();
+    let edge = SEGMENT_MAX_RECORDS as u64; // the last record of the first segment
+    assert_eq!(store.attach_label(&format!("r-{}", edge - 1), b"a", false, 0).unwrap(), edge);
+    assert_eq!(store.attach_label(&format!("r-{edge}"), b"b", true, 0).unwrap(), edge + 1);
+    let page = store.pull(edge - 2, 3).unwrap();
+    assert_eq!(page.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![edge - 1, edge, edge + 1]);
+    assert_eq!(
+        page.iter().map(|s| s.label.as_deref()).collect::<Vec<_>>(),
+        vec![None, Some(&b"a"[..]), Some(&b"b"[..])]
+    );
+    assert!(page[2].human_correction && !page[1].human_correction);
+    let all = store.pull(0, usize::MAX).unwrap();
+    assert_eq!(all.len(), n);
+    assert!(all.iter().enumerate().all(|(i, s)| s.seq == i as u64 + 1 && s.request_id == format!("r-{i}")));
+}
+
+#[test]
+fn store_eviction_is_exact_inside_a_segment_and_frees_whole_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { max_samples: 6, ..config() };
+    let mut store = open(dir.path(), &cfg);
+    store.append_and_flush(&batch("a", 4, 0), 0).unwrap(); // seqs 1-4, one segment
+    store.attach_label("a-3", b"x", false, 0).unwrap();
+    let before = store.stats().unwrap().bytes;
+    store.append_and_flush(&batch("b", 4, 0), 0).unwrap(); // seqs 5-8: 1 and 2 evicted
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.oldest_seq, stats.evicted_total), (6, 3, 2));
+    assert!(stats.bytes > before, "the first segment still holds live records");
+    assert!(matches!(store.attach_label("a-1", b"x", false, 0), Err(CoreError::NotFound(_))));
+    assert_eq!(store.pull(0, 100).unwrap().first().map(|s| s.seq), Some(3));
+    store.append_and_flush(&batch("c", 3, 0), 0).unwrap(); // seqs 9-11: 3-5 evicted
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.oldest_seq, stats.evicted_total), (6, 6, 5));
+    let page = store.pull(0, 100).unwrap();
+    assert_eq!(page.iter().map(|s| s.seq).collect::<Vec<_>>(), (6..12).collect::<Vec<_>>());
+    assert!(page.iter().all(|s| s.label.is_none()), "the label of evicted seq 4 went with it");
+    assert!(stats.bytes < before + 700, "the first segment and its label were deleted");
+}
+
+#[test]
+fn store_record_index_is_rebuilt_at_open_and_finds_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    let mut first = batch("a", 3, 0);
+    first[1].document_id = "doc-a1".into();
+    store.append_and_flush(&first, 0).unwrap();
+    let mut second = sample("b-0", 1);
+    second.document_id = "doc-b0".into();
+    store.append(&vec![second]).unwrap(); // never flushed: lost at the "crash" below
+    assert_eq!(store.request_for_document("doc-b0").unwrap().as_deref(), Some("b-0"));
+    assert_eq!(store.request_for_document("doc-a1").unwrap().as_deref(), Some("a-1"));
+    assert_eq!(store.request_for_document("nope").unwrap(), None);
+    assert_eq!(store.request_for_document("").unwrap(), None);
+    drop(store);
+    let mut store = open(dir.path(), &config());
+    assert_eq!(store.request_for_document("doc-a1").unwrap().as_deref(), Some("a-1"));
+    assert_eq!(store.request_for_document("doc-b0").unwrap(), None);
+    assert!(matches!(store.attach_label("b-0", b"x", false, 2), Err(CoreError::NotFound(_))));
+    assert_eq!(store.attach_label("a-2", b"y", false, 2).unwrap(), 3);
+    // seq 4 is issued again to a new sample, which owns its own ids only.
+    assert_eq!(store.append(&batch("c", 1, 3)).unwrap(), 4..5);
+    assert_eq!(store.attach_label("c-0", b"z", false, 4).unwrap(), 4);
+}
+
+/// Writes a store the way format 1 did: one `LWSP` value per sample, the request index in
+/// LMDB, counters version 1.
+fn write_format_1_store(path: &Path, samples: &[Sample], next_seq: u64) {
+    use crate::codec::Writer;
+    let (mut env, _) = env::LmdbEnv::open(path, 1 << 20, 1 << 20).unwrap();
+    env.write(|wtxn, dbs| {
+        for s in samples {
+            dbs.samples.put(wtxn, &s.seq.to_be_bytes(), &s.encode()?)?;
+            dbs.by_request.put(wtxn, s.request_id.as_bytes(), &s.seq.to_be_bytes())?;
+        }
+        let mut w = Writer::with_header(b"LWCT", 1);
+        for v in [next_seq, 2, 0, 0] {
+            w.u64(v);
+        }
+        w.u8(0);
+        dbs.meta.put(wtxn, b"counters", &w.finish())?;
+        Ok(())
+    })
+    .unwrap();
+    env::write_format_version(&mut env, 1).unwrap();
+}
+
+#[test]
+fn store_migrates_a_format_1_store_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old: Vec<Sample> = batch("r", 5, 7).into_iter().collect();
+    for (i, s) in old.iter_mut().enumerate() {
+        s.seq = 3 + i as u64; // seqs 1-2 were evicted before
+    }
+    old[1].label = Some(b"lbl".to_vec());
+    old[1].human_correction = true;
+    write_format_1_store(dir.path(), &old, 8);
+    let mut store = open(dir.path(), &config());
+    assert_eq!(store.pull(0, 100).unwrap(), old);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.cursor), (5, 3, 7, 2));
+    assert_eq!(store.attach_label("r-4", b"late", false, 9).unwrap(), 7);
+    assert_eq!(store.append(&batch("n", 1, 9)).unwrap(), 8..9);
+    store.flush(9).unwrap();
+    drop(store);
+    let (env, version) = env::LmdbEnv::open(dir.path(), 1 << 20, 1 << 20).unwrap();
+    assert_eq!(version, STORE_FORMAT_VERSION);
+    let old_left = env.read(|rtxn, dbs| Ok(dbs.samples.len(rtxn)? + dbs.by_request.len(rtxn)?)).unwrap();
+    assert_eq!(old_left, 0);
+    drop(env);
+    let store = open(dir.path(), &config());
+    let all = store.pull(0, 100).unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[4].label.as_deref(), Some(&b"late"[..]));
 }
