@@ -227,6 +227,12 @@ impl Store {
             self.index.add_segment(first_seq, chunk.iter().map(|r| (r.request_id, r.document_id)));
         }
         self.pending.extend(segments);
+        for i in 0..rows.len() {
+            if let Some((label, human_correction)) = records.label(i) {
+                let label = Label { label: label.to_vec(), human_correction };
+                self.pending_labels.push((first + i as u64, label));
+            }
+        }
         self.next_seq = first + rows.len() as u64;
         Ok(first..self.next_seq)
     }

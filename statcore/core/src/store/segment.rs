@@ -93,6 +93,10 @@ pub trait SampleRecords {
     fn len(&self) -> usize;
     /// Record `i` (`i < len()`).
     fn record(&self, i: usize) -> SampleRef<'_>;
+    /// The label and human-correction flag record `i` arrives with, if any (stored apart).
+    fn label(&self, _i: usize) -> Option<(&[u8], bool)> {
+        None
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -115,6 +119,9 @@ impl SampleRecords for [Sample] {
             prediction: &s.prediction,
         }
     }
+    fn label(&self, i: usize) -> Option<(&[u8], bool)> {
+        self[i].label.as_deref().map(|l| (l, self[i].human_correction))
+    }
 }
 
 impl<'a> SampleRecords for [SampleRef<'a>] {
@@ -132,6 +139,9 @@ impl SampleRecords for Vec<Sample> {
     }
     fn record(&self, i: usize) -> SampleRef<'_> {
         self.as_slice().record(i)
+    }
+    fn label(&self, i: usize) -> Option<(&[u8], bool)> {
+        self.as_slice().label(i)
     }
 }
 

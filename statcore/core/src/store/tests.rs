@@ -429,3 +429,19 @@ fn store_migrates_a_format_1_store_on_open() {
     assert_eq!(all.len(), 6);
     assert_eq!(all[4].label.as_deref(), Some(&b"late"[..]));
 }
+
+#[test]
+fn store_samples_appended_with_labels_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path(), &config());
+    let mut samples = batch("r", 3, 0);
+    samples[1].label = Some(b"L".to_vec());
+    samples[1].human_correction = true;
+    store.append_and_flush(&samples, 0).unwrap();
+    drop(store);
+    let store = open(dir.path(), &config());
+    let all = store.pull(0, 10).unwrap();
+    assert_eq!(all.iter().map(|s| s.label.is_some()).collect::<Vec<_>>(), [false, true, false]);
+    assert!(all[1].human_correction);
+    assert_eq!(all[1], Sample { seq: 2, ..samples[1].clone() });
+}
