@@ -8,7 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(10);
     let dir = std::env::temp_dir().join(format!("sample_log_loop-{}", std::process::id()));
     let config = StoreConfig { max_samples: 200_000, ..StoreConfig::default() };
-    let mut store = Store::open(&dir, &config)?;
+    let store = Store::open(&dir, &config)?;
     let (mut append_s, mut flush_s) = (0.0, 0.0);
     for round in 0..rounds {
         let batch: Vec<Sample> = (0..100_000)

@@ -1,10 +1,11 @@
 //! `Store` and `Sample`: the Python face of the LMDB store in `statcore_core::store`.
 //!
-//! `Store` holds the core store behind a `Mutex` (so it is `Send + Sync` and usable from many
-//! Python threads); every call releases the GIL before taking the lock and touching LMDB.
+//! `Store` holds the core store (which is `Send + Sync` and locks inside: an append never waits
+//! for a flush's sync) behind a `RwLock` that only `close` takes exclusively; every call
+//! releases the GIL before touching the store.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -138,7 +139,7 @@ impl PySample {
 /// An LMDB-backed store (one directory): routing blob, aggregate windows, durable sample log.
 #[pyclass(module = "statcore._statcore", name = "Store", frozen)]
 pub struct PyStore {
-    inner: Mutex<Option<CoreStore>>,
+    inner: RwLock<Option<CoreStore>>,
     path: PathBuf,
 }
 
@@ -147,11 +148,11 @@ impl PyStore {
     fn with<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
     where
         T: Send,
-        F: Send + FnOnce(&mut CoreStore) -> statcore_core::Result<T>,
+        F: Send + FnOnce(&CoreStore) -> statcore_core::Result<T>,
     {
         without_gil(py, || {
-            let mut guard = self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
-            let store = guard.as_mut().ok_or_else(|| CoreError::Store("store is closed".into()))?;
+            let guard = self.inner.read().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let store = guard.as_ref().ok_or_else(|| CoreError::Store("store is closed".into()))?;
             f(store)
         })
         .py()
@@ -210,7 +211,7 @@ impl PyStore {
             max_age_ms,
         };
         let store = without_gil(py, || CoreStore::open(&path, &config)).py()?;
-        Ok(PyStore { inner: Mutex::new(Some(store)), path })
+        Ok(PyStore { inner: RwLock::new(Some(store)), path })
     }
 
     #[getter]
@@ -422,7 +423,7 @@ impl PyStore {
     /// Closes the LMDB environment. Samples appended but not flushed are dropped. Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         without_gil(py, || {
-            let mut guard = self.inner.lock().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let mut guard = self.inner.write().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
             guard.take();
             Ok(())
         })

@@ -21,6 +21,7 @@
 //! Nothing here reads the clock: `now_ms` is an argument.
 
 mod blobs;
+mod buffer;
 mod env;
 mod labels;
 mod migrate;
@@ -45,11 +46,15 @@ pub use windows::WindowEntry;
 
 use std::ops::Range;
 
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use heed::{RoTxn, RwTxn};
+
 use crate::error::{CoreError, Result};
-use env::LmdbEnv;
+use buffer::SampleBuffer;
+use env::{Dbs, LmdbEnv};
 use labels::Label;
 use record_index::RecordIndex;
-use samples::PendingSegment;
 
 /// How a store is opened; sizes are rounded up to [`MAP_GRAIN`].
 #[derive(Debug, Clone, PartialEq)]
@@ -107,17 +112,19 @@ pub struct StoreStats {
     pub last_flush_ms: Option<i64>,
 }
 
-/// One LMDB-backed store. Reads take `&self`, writes `&mut self`; wrap it in a `Mutex` to share.
+/// One LMDB-backed store; every method takes `&self` and the store is `Send + Sync`.
+///
+/// Locks: `env` (read-write lock: LMDB transactions; writers, including map growth, exclusive)
+/// and `buffer` (the pending samples), always taken in that order. An append takes only
+/// `buffer`, so ingest never waits for a flush's commit and sync.
 pub struct Store {
-    env: LmdbEnv,
+    env: RwLock<LmdbEnv>,
+    buffer: Mutex<SampleBuffer>,
     bounds: Bounds,
-    pending: Vec<PendingSegment>,
-    pending_labels: Vec<(u64, Label)>,
-    /// The next seq to assign (seqs of `pending` run up to it).
-    next_seq: u64,
-    /// The first seq not yet committed (what `pending` starts with).
-    flushed_next: u64,
-    index: RecordIndex,
+}
+
+fn poisoned<T>(_: T) -> CoreError {
+    CoreError::Store("store lock poisoned (a thread panicked while holding it)".into())
 }
 
 impl Store {
@@ -140,120 +147,99 @@ impl Store {
             Ok(samples::load_counters(rtxn, dbs)?.next_seq)
         })?;
         let bounds = Bounds { max_samples: config.max_samples, max_age_ms: config.max_age_ms };
-        Ok(Store {
-            env,
-            bounds,
-            pending: Vec::new(),
-            pending_labels: Vec::new(),
-            next_seq,
-            flushed_next: next_seq,
-            index,
-        })
+        Ok(Store { env: RwLock::new(env), buffer: Mutex::new(SampleBuffer::new(next_seq, index)), bounds })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&RoTxn, Dbs) -> Result<T>) -> Result<T> {
+        self.env.read().map_err(poisoned)?.read(f)
+    }
+
+    fn write<T>(&self, f: impl FnMut(&mut RwTxn, Dbs) -> Result<T>) -> Result<T> {
+        self.env.write().map_err(poisoned)?.write(f)
+    }
+
+    fn buffer(&self) -> Result<MutexGuard<'_, SampleBuffer>> {
+        self.buffer.lock().map_err(poisoned)
     }
 
     // ---- routing table ----
 
     /// Stores the routing blob; a generation lower than the stored one is `StaleGeneration`.
-    pub fn put_routing(&mut self, generation: u64, blob: &[u8]) -> Result<()> {
-        self.env.write(|wtxn, dbs| routing::put(wtxn, dbs, generation, blob))
+    pub fn put_routing(&self, generation: u64, blob: &[u8]) -> Result<()> {
+        self.write(|wtxn, dbs| routing::put(wtxn, dbs, generation, blob))
     }
 
     pub fn get_routing(&self) -> Result<Option<(u64, Vec<u8>)>> {
-        self.env.read(routing::get)
+        self.read(routing::get)
     }
 
     // ---- named blobs ----
 
     /// Stores `value` under `name` (durable on return; replaces an existing blob).
-    pub fn put_blob(&mut self, name: &str, value: &[u8]) -> Result<()> {
-        self.env.write(|wtxn, dbs| blobs::put(wtxn, dbs, name, value))
+    pub fn put_blob(&self, name: &str, value: &[u8]) -> Result<()> {
+        self.write(|wtxn, dbs| blobs::put(wtxn, dbs, name, value))
     }
 
     pub fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.env.read(|rtxn, dbs| blobs::get(rtxn, dbs, name))
+        self.read(|rtxn, dbs| blobs::get(rtxn, dbs, name))
     }
 
     /// Every blob whose name starts with `prefix`, in name order.
     pub fn blobs_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
-        self.env.read(|rtxn, dbs| blobs::with_prefix(rtxn, dbs, prefix))
+        self.read(|rtxn, dbs| blobs::with_prefix(rtxn, dbs, prefix))
     }
 
     // ---- aggregate windows ----
 
-    pub fn put_window(
-        &mut self,
-        model_type: &str,
-        model_id: &str,
-        start_ms: i64,
-        bytes: &[u8],
-    ) -> Result<()> {
+    pub fn put_window(&self, model_type: &str, model_id: &str, start_ms: i64, bytes: &[u8]) -> Result<()> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
-        self.env.write(|wtxn, dbs| windows::put(wtxn, dbs, &key, bytes))
+        self.write(|wtxn, dbs| windows::put(wtxn, dbs, &key, bytes))
     }
 
     pub fn get_window(&self, model_type: &str, model_id: &str, start_ms: i64) -> Result<Option<Vec<u8>>> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
-        self.env.read(|rtxn, dbs| windows::get(rtxn, dbs, &key))
+        self.read(|rtxn, dbs| windows::get(rtxn, dbs, &key))
     }
 
     /// Every window (all models) with `start >= since_ms`, in (model_type, model_id, start)
     /// order. Scans all windows.
     pub fn windows_since(&self, since_ms: i64) -> Result<Vec<WindowEntry>> {
-        self.env.read(|rtxn, dbs| windows::since(rtxn, dbs, since_ms))
+        self.read(|rtxn, dbs| windows::since(rtxn, dbs, since_ms))
     }
 
     /// Deletes every window with `start < before_ms`; returns how many. Scans all windows.
-    pub fn delete_windows_before(&mut self, before_ms: i64) -> Result<u64> {
-        self.env.write(|wtxn, dbs| windows::delete_before(wtxn, dbs, before_ms))
+    pub fn delete_windows_before(&self, before_ms: i64) -> Result<u64> {
+        self.write(|wtxn, dbs| windows::delete_before(wtxn, dbs, before_ms))
     }
 
     // ---- sample log ----
 
     /// Validates every record, then encodes them into pending segments and returns the seqs
     /// assigned. Nothing from a rejected batch is buffered. Not durable until [`Store::flush`].
-    pub fn append<R: SampleRecords + ?Sized>(&mut self, records: &R) -> Result<Range<u64>> {
-        // Each record is read from its source once (a record batch checks UTF-8 on reading).
-        let rows: Vec<SampleRef<'_>> = (0..records.len()).map(|i| records.record(i)).collect();
-        rows.iter().try_for_each(SampleRef::validate)?;
-        let first = self.next_seq;
-        let mut segments = Vec::with_capacity(rows.len().div_ceil(SEGMENT_MAX_RECORDS));
-        for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
-            let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
-            let bytes = segment::encode(first_seq, chunk, 0..chunk.len())?;
-            segments.push(PendingSegment { first_seq, count: chunk.len() as u64, bytes });
-        }
-        for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
-            let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
-            self.index.add_segment(first_seq, chunk.iter().map(|r| (r.request_id, r.document_id)));
-        }
-        self.pending.extend(segments);
-        for i in 0..rows.len() {
-            if let Some((label, human_correction)) = records.label(i) {
-                let label = Label { label: label.to_vec(), human_correction };
-                self.pending_labels.push((first + i as u64, label));
-            }
-        }
-        self.next_seq = first + rows.len() as u64;
-        Ok(first..self.next_seq)
+    pub fn append<R: SampleRecords + ?Sized>(&self, records: &R) -> Result<Range<u64>> {
+        self.buffer()?.append(records)
     }
 
     /// Makes everything appended (and labelled) so far durable in one write transaction, then
-    /// enforces the bounds at `now_ms`. On error (e.g. `StoreFull`) the samples stay buffered
-    /// for a retry.
-    pub fn flush(&mut self, now_ms: i64) -> Result<()> {
-        let (bounds, pending, labels) = (self.bounds, &self.pending, &self.pending_labels);
-        let c = self.env.write(|wtxn, dbs| samples::commit(wtxn, dbs, pending, labels, now_ms, bounds))?;
-        // Fresh buffers, not `clear()`: the old ones (the largest backlog) go back to the
-        // system instead of staying resident between flushes.
-        self.pending = Vec::new();
-        self.pending_labels = Vec::new();
-        self.flushed_next = c.next_seq;
-        self.index.prune(c.first_live);
+    /// enforces the bounds at `now_ms`. Appends go on meanwhile (they join the next flush). On
+    /// error (e.g. `StoreFull`) the samples stay buffered for a retry.
+    pub fn flush(&self, now_ms: i64) -> Result<()> {
+        let mut env = self.env.write().map_err(poisoned)?;
+        self.flush_locked(&mut env, now_ms)
+    }
+
+    fn flush_locked(&self, env: &mut LmdbEnv, now_ms: i64) -> Result<()> {
+        let snapshot = self.buffer()?.snapshot();
+        let bounds = self.bounds;
+        let c = env.write(|wtxn, dbs| {
+            samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)
+        })?;
+        self.buffer()?.committed(&snapshot, c.next_seq, c.first_live);
         Ok(())
     }
 
     pub fn append_and_flush<R: SampleRecords + ?Sized>(
-        &mut self,
+        &self,
         records: &R,
         now_ms: i64,
     ) -> Result<Range<u64>> {
@@ -262,20 +248,11 @@ impl Store {
         Ok(seqs)
     }
 
-    /// The buffered record `seq`, if it is still pending.
-    fn pending_record(&self, seq: u64) -> Result<Option<SampleRef<'_>>> {
-        let at = self.pending.partition_point(|s| s.first_seq + s.count <= seq);
-        match self.pending.get(at) {
-            Some(seg) if seg.first_seq <= seq => segment::find(&seg.bytes, seq).map(Some),
-            _ => Ok(None),
-        }
-    }
-
     /// Labels the latest sample with `request_id` and returns its seq; durable on return. If that
     /// sample is still buffered, the buffer is flushed with `now_ms = ts_ms` (if that flush
     /// fails, the label stays buffered with the sample and is written by the next flush).
     pub fn attach_label(
-        &mut self,
+        &self,
         request_id: &str,
         label: &[u8],
         human_correction: bool,
@@ -285,32 +262,45 @@ impl Store {
             return Err(CoreError::invalid("request_id", "must not be empty"));
         }
         let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
-        let seq = self.index.request(request_id).ok_or_else(not_found)?;
         let label = Label { label: label.to_vec(), human_correction };
-        if seq >= self.flushed_next {
-            if self.pending_record(seq)?.is_none_or(|r| r.request_id != request_id) {
-                return Err(not_found());
+        // The writer lock first: no flush runs meanwhile, so "pending" stays pending.
+        let mut env = self.env.write().map_err(poisoned)?;
+        let (seq, pending) = {
+            let mut buffer = self.buffer()?;
+            let seq = buffer.index.request(request_id).ok_or_else(not_found)?;
+            let pending = buffer.is_pending(seq);
+            if pending {
+                if buffer.record(seq)?.is_none_or(|r| r.request_id != request_id) {
+                    return Err(not_found());
+                }
+                buffer.label(seq, label.clone());
             }
-            self.pending_labels.push((seq, label));
-            self.flush(ts_ms)?;
-            return Ok(seq);
+            (seq, pending)
+        };
+        if pending {
+            self.flush_locked(&mut env, ts_ms)?;
+        } else {
+            env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, seq, request_id, &label))?;
         }
-        self.env.write(|wtxn, dbs| samples::attach_label(wtxn, dbs, seq, request_id, &label))?;
         Ok(seq)
     }
 
     /// The request id of the latest sample (stored or buffered) with `document_id`.
     pub fn request_for_document(&self, document_id: &str) -> Result<Option<String>> {
-        let Some(seq) = self.index.document(document_id).filter(|_| !document_id.is_empty()) else {
-            return Ok(None);
-        };
         let owner = |r: Option<SampleRef<'_>>| {
             r.filter(|r| r.document_id == document_id).map(|r| r.request_id.to_owned())
         };
-        if seq >= self.flushed_next {
-            return Ok(owner(self.pending_record(seq)?));
-        }
-        self.env.read(|rtxn, dbs| {
+        let seq = {
+            let buffer = self.buffer()?;
+            let Some(seq) = buffer.index.document(document_id).filter(|_| !document_id.is_empty()) else {
+                return Ok(None);
+            };
+            if buffer.is_pending(seq) {
+                return Ok(owner(buffer.record(seq)?));
+            }
+            seq
+        };
+        self.read(|rtxn, dbs| {
             let c = samples::load_counters(rtxn, dbs)?;
             Ok(owner(samples::record(rtxn, dbs, &c, seq)?))
         })
@@ -318,21 +308,19 @@ impl Store {
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.
     pub fn pull(&self, after_seq: u64, limit: usize) -> Result<Vec<Sample>> {
-        self.env.read(|rtxn, dbs| samples::pull(rtxn, dbs, after_seq, limit))
+        self.read(|rtxn, dbs| samples::pull(rtxn, dbs, after_seq, limit))
     }
 
     /// `(document_id, request_id)` of the newest samples with a document id (at most `limit`,
     /// buffered ones included), oldest first.
     pub fn documents(&self, limit: usize) -> Result<Vec<(String, String)>> {
-        let mut out = self.env.read(|rtxn, dbs| samples::documents(rtxn, dbs, limit))?;
-        for seg in &self.pending {
-            for record in segment::SegmentRecords::new(&seg.bytes)? {
-                let (_, r) = record?;
-                if !r.document_id.is_empty() {
-                    out.push((r.document_id.to_owned(), r.request_id.to_owned()));
-                }
-            }
-        }
+        let env = self.env.read().map_err(poisoned)?;
+        let mut out = env.read(|rtxn, dbs| samples::documents(rtxn, dbs, limit))?;
+        let buffered = self.buffer()?.documents()?;
+        // Records of a flush that committed after the read above are in both: keep one.
+        let stored: std::collections::HashSet<&(String, String)> = out.iter().collect();
+        let fresh: Vec<(String, String)> = buffered.into_iter().filter(|p| !stored.contains(p)).collect();
+        out.extend(fresh);
         let excess = out.len().saturating_sub(limit);
         out.drain(..excess);
         Ok(out)
@@ -340,33 +328,38 @@ impl Store {
 
     /// Persists the consumer's acknowledged position (durable on return). Acks at or below the
     /// cursor are no-ops; acking a seq that was never flushed is `InvalidInput`.
-    pub fn ack(&mut self, seq: u64) -> Result<()> {
-        self.env.write(|wtxn, dbs| samples::ack(wtxn, dbs, seq))
+    pub fn ack(&self, seq: u64) -> Result<()> {
+        self.write(|wtxn, dbs| samples::ack(wtxn, dbs, seq))
     }
 
     /// The consumer's acknowledged position (0 before the first ack).
     pub fn cursor(&self) -> Result<u64> {
-        Ok(self.env.read(samples::load_counters)?.cursor)
+        Ok(self.read(samples::load_counters)?.cursor)
     }
 
     /// Records appended but not yet flushed.
     pub fn pending(&self) -> usize {
-        (self.next_seq - self.flushed_next) as usize
+        self.buffer().map_or(0, |b| b.len() as usize)
     }
 
     pub fn stats(&self) -> Result<StoreStats> {
-        let c = self.env.read(samples::load_counters)?;
+        let env = self.env.read().map_err(poisoned)?;
+        let c = env.read(samples::load_counters)?;
+        let (next_seq, pending) = {
+            let buffer = self.buffer()?;
+            (buffer.next_seq(), buffer.len())
+        };
         let live = c.live();
         Ok(StoreStats {
             samples: live,
             bytes: c.sample_bytes,
             oldest_seq: if live > 0 { c.first_live } else { 0 },
             newest_seq: if live > 0 { c.next_seq - 1 } else { 0 },
-            next_seq: self.next_seq,
+            next_seq,
             cursor: c.cursor,
             evicted_total: c.evicted_total,
-            pending: self.pending() as u64,
-            map_size: self.env.map_size() as u64,
+            pending,
+            map_size: env.map_size() as u64,
             last_flush_ms: c.last_flush_ms,
         })
     }

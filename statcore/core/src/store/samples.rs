@@ -125,7 +125,7 @@ pub(crate) fn save_counters(wtxn: &mut RwTxn, dbs: Dbs, c: &Counters) -> Result<
 pub(crate) fn commit(
     wtxn: &mut RwTxn,
     dbs: Dbs,
-    segments: &[PendingSegment],
+    segments: &[std::sync::Arc<PendingSegment>],
     pending_labels: &[(u64, Label)],
     now_ms: i64,
     bounds: Bounds,

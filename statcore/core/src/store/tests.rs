@@ -39,14 +39,14 @@ fn store_is_send_and_sync() {
 #[test]
 fn store_routing_round_trip_and_stale_generation() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     assert_eq!(store.get_routing().unwrap(), None);
     store.put_routing(3, b"table-3").unwrap();
     store.put_routing(3, b"table-3b").unwrap();
     let err = store.put_routing(2, b"old").unwrap_err();
     assert_eq!(err, CoreError::StaleGeneration { current: 3, offered: 2 });
     drop(store);
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     assert_eq!(store.get_routing().unwrap(), Some((3, b"table-3b".to_vec())));
     store.put_routing(4, b"").unwrap();
     assert_eq!(store.get_routing().unwrap(), Some((4, vec![])));
@@ -55,7 +55,7 @@ fn store_routing_round_trip_and_stale_generation() {
 #[test]
 fn store_windows_round_trip_since_and_delete() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     store.put_window("b", "m", 10, b"b10").unwrap();
     store.put_window("a", "m2", 20, b"a2-20").unwrap();
     store.put_window("a", "m", 30, b"a30").unwrap();
@@ -76,13 +76,13 @@ fn store_windows_round_trip_since_and_delete() {
 #[test]
 fn store_group_commit_is_durable_only_after_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     let seqs = store.append(&batch("r", 500, 100)).unwrap();
     assert_eq!(seqs, 1..501);
     assert_eq!(store.stats().unwrap().pending, 500);
     assert!(store.pull(0, 10).unwrap().is_empty());
     drop(store); // never flushed: lost, and the seqs are issued again
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     assert_eq!(store.append(&batch("r", 500, 100)).unwrap().start, 1);
     store.flush(200).unwrap();
     drop(store);
@@ -100,7 +100,7 @@ fn store_group_commit_is_durable_only_after_flush() {
 #[test]
 fn store_rejected_batch_buffers_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     let mut bad = batch("r", 3, 0);
     bad[2].confidence = f64::NAN;
     assert!(
@@ -118,7 +118,7 @@ fn store_rejected_batch_buffers_nothing() {
 #[test]
 fn store_pull_ack_cursor_persists_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     store.append_and_flush(&batch("r", 10, 0), 0).unwrap();
     assert_eq!(store.cursor().unwrap(), 0);
     let page = store.pull(store.cursor().unwrap(), 4).unwrap();
@@ -137,7 +137,7 @@ fn store_pull_ack_cursor_persists_across_reopen() {
 #[test]
 fn store_attach_label_stored_pending_and_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     store.append_and_flush(&batch("r", 3, 0), 0).unwrap();
     assert_eq!(store.attach_label("r-1", b"yes", true, 5).unwrap(), 2);
     store.append(&vec![sample("p", 6)]).unwrap();
@@ -156,7 +156,7 @@ fn store_attach_label_stored_pending_and_missing() {
 fn store_evicts_by_count_oldest_first_and_counts() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 5, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     store.append_and_flush(&batch("a", 4, 0), 0).unwrap();
     store.append_and_flush(&batch("b", 4, 0), 0).unwrap();
     let stats = store.stats().unwrap();
@@ -165,7 +165,7 @@ fn store_evicts_by_count_oldest_first_and_counts() {
     assert_eq!(store.attach_label("a-3", b"x", false, 0).unwrap(), 4);
     drop(store);
     // seqs keep rising after eviction and restart
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     assert_eq!(store.append_and_flush(&batch("c", 1, 0), 0).unwrap(), 9..10);
     assert_eq!(store.stats().unwrap().evicted_total, 4);
 }
@@ -174,7 +174,7 @@ fn store_evicts_by_count_oldest_first_and_counts() {
 fn store_evicts_by_age() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_age_ms: Some(1_000), ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     store.append_and_flush(&batch("old", 3, 0), 500).unwrap();
     store.append_and_flush(&batch("new", 2, 1_500), 1_000).unwrap();
     assert_eq!(store.stats().unwrap().samples, 5);
@@ -186,7 +186,7 @@ fn store_evicts_by_age() {
     assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.evicted_total), (0, 0, 0, 5));
     assert_eq!(stats.bytes, 0);
     drop(store);
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     assert_eq!(store.append(&batch("x", 1, 0)).unwrap(), 6..7);
 }
 
@@ -194,7 +194,7 @@ fn store_evicts_by_age() {
 fn store_grows_the_map_when_full() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 64 << 20, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     let mut big = batch("r", 1_000, 0);
     big.iter_mut().for_each(|s| s.payload = vec![7; 1_000]);
     store.append(&big).unwrap();
@@ -211,7 +211,7 @@ fn store_grows_the_map_when_full() {
 fn store_full_at_max_keeps_the_batch_buffered() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 4 * MAP_GRAIN, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     store.put_window("t", "m", 0, &vec![1; 200_000]).unwrap();
     let big: Vec<Sample> =
         batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 500], ..s }).collect();
@@ -255,7 +255,7 @@ fn store_refuses_bad_config() {
 fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut s = open(dir.path(), &config());
+        let s = open(dir.path(), &config());
         assert_eq!(s.get_blob("baseline/a").unwrap(), None);
         s.put_blob("baseline/a", b"one").unwrap();
         s.put_blob("baseline/b", b"two").unwrap();
@@ -275,7 +275,7 @@ fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
 #[test]
 fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     let mut samples = batch("a", 4, 10);
     samples[1].document_id = String::new();
     for (i, s) in samples.iter_mut().enumerate() {
@@ -300,7 +300,7 @@ fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
 fn store_latest_sample_owns_a_repeated_request_id_through_flush_and_eviction() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 3, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     // One flush holds "x" twice (seqs 1 and 3): the index must point at 3.
     store.append_and_flush(&vec![sample("x", 0), sample("z", 0), sample("x", 0), sample("y", 0)], 0).unwrap();
     assert_eq!(store.stats().unwrap().oldest_seq, 2); // seq 1 evicted, its stale id not removed
@@ -312,7 +312,7 @@ fn store_latest_sample_owns_a_repeated_request_id_through_flush_and_eviction() {
 fn store_large_appends_split_into_segments_and_pull_crosses_them_with_labels() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 10_000, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     let n = 2 * SEGMENT_MAX_RECORDS + 7;
     assert_eq!(store.append(&batch("r", n, 0)).unwrap(), 1..n as u64 + 1);
     store.flush(0).unwrap();
@@ -335,7 +335,7 @@ fn store_large_appends_split_into_segments_and_pull_crosses_them_with_labels() {
 fn store_eviction_is_exact_inside_a_segment_and_frees_whole_segments() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 6, ..config() };
-    let mut store = open(dir.path(), &cfg);
+    let store = open(dir.path(), &cfg);
     store.append_and_flush(&batch("a", 4, 0), 0).unwrap(); // seqs 1-4, one segment
     store.attach_label("a-3", b"x", false, 0).unwrap();
     let before = store.stats().unwrap().bytes;
@@ -357,7 +357,7 @@ fn store_eviction_is_exact_inside_a_segment_and_frees_whole_segments() {
 #[test]
 fn store_record_index_is_rebuilt_at_open_and_finds_documents() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     let mut first = batch("a", 3, 0);
     first[1].document_id = "doc-a1".into();
     store.append_and_flush(&first, 0).unwrap();
@@ -369,7 +369,7 @@ fn store_record_index_is_rebuilt_at_open_and_finds_documents() {
     assert_eq!(store.request_for_document("nope").unwrap(), None);
     assert_eq!(store.request_for_document("").unwrap(), None);
     drop(store);
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     assert_eq!(store.request_for_document("doc-a1").unwrap().as_deref(), Some("a-1"));
     assert_eq!(store.request_for_document("doc-b0").unwrap(), None);
     assert!(matches!(store.attach_label("b-0", b"x", false, 2), Err(CoreError::NotFound(_))));
@@ -411,7 +411,7 @@ fn store_migrates_a_format_1_store_on_open() {
     old[1].label = Some(b"lbl".to_vec());
     old[1].human_correction = true;
     write_format_1_store(dir.path(), &old, 8);
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     assert_eq!(store.pull(0, 100).unwrap(), old);
     let stats = store.stats().unwrap();
     assert_eq!((stats.samples, stats.oldest_seq, stats.newest_seq, stats.cursor), (5, 3, 7, 2));
@@ -433,7 +433,7 @@ fn store_migrates_a_format_1_store_on_open() {
 #[test]
 fn store_samples_appended_with_labels_keep_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path(), &config());
+    let store = open(dir.path(), &config());
     let mut samples = batch("r", 3, 0);
     samples[1].label = Some(b"L".to_vec());
     samples[1].human_correction = true;
@@ -444,4 +444,34 @@ fn store_samples_appended_with_labels_keep_them() {
     assert_eq!(all.iter().map(|s| s.label.is_some()).collect::<Vec<_>>(), [false, true, false]);
     assert!(all[1].human_correction);
     assert_eq!(all[1], Sample { seq: 2, ..samples[1].clone() });
+}
+
+#[test]
+fn store_appends_labels_and_flushes_from_many_threads_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &StoreConfig { max_samples: 100_000, ..config() });
+    std::thread::scope(|scope| {
+        for t in 0..3 {
+            let store = &store;
+            scope.spawn(move || {
+                for i in 0..100 {
+                    store.append(&batch(&format!("t{t}-{i}"), 7, i)).unwrap();
+                    if i % 10 == 0 {
+                        store.attach_label(&format!("t{t}-{i}-3"), b"L", true, i).unwrap();
+                    }
+                }
+            });
+        }
+        scope.spawn(|| {
+            for i in 0..50 {
+                store.flush(i).unwrap();
+            }
+        });
+    });
+    store.flush(100).unwrap();
+    let all = store.pull(0, usize::MAX).unwrap();
+    assert_eq!(all.len(), 3 * 100 * 7);
+    assert!(all.iter().enumerate().all(|(i, s)| s.seq == i as u64 + 1));
+    assert_eq!(all.iter().filter(|s| s.label.is_some()).count(), 3 * 10);
+    assert_eq!(store.stats().unwrap().pending, 0);
 }

@@ -1,0 +1,121 @@
+//! The sample log's in-memory side: records appended but not yet committed (encoded segments
+//! and labels), seq assignment, and the record index over everything appended.
+//!
+//! A flush commits a snapshot of the pending segments (shared `Arc`s, no copy) while appends
+//! go on, and drops exactly that prefix once the commit succeeded; until then the snapshot's
+//! records stay visible here (for feedback), and after a failed commit they stay pending.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::labels::Label;
+use super::record_index::RecordIndex;
+use super::samples::PendingSegment;
+use super::segment::{self, SampleRecords, SampleRef, SEGMENT_MAX_RECORDS};
+use crate::error::Result;
+
+/// What one flush commits.
+pub(crate) struct Snapshot {
+    pub segments: Vec<Arc<PendingSegment>>,
+    pub labels: Vec<(u64, Label)>,
+}
+
+pub(crate) struct SampleBuffer {
+    pending: Vec<Arc<PendingSegment>>,
+    labels: Vec<(u64, Label)>,
+    /// The next seq to assign (the pending segments run up to it).
+    next_seq: u64,
+    /// The first seq not yet committed (where the pending segments start).
+    flushed_next: u64,
+    pub index: RecordIndex,
+}
+
+impl SampleBuffer {
+    pub fn new(next_seq: u64, index: RecordIndex) -> Self {
+        SampleBuffer { pending: Vec::new(), labels: Vec::new(), next_seq, flushed_next: next_seq, index }
+    }
+
+    /// Validates every record, then encodes, indexes and buffers them; returns their seqs.
+    pub fn append<R: SampleRecords + ?Sized>(&mut self, records: &R) -> Result<Range<u64>> {
+        // Each record is read from its source once (a record batch checks UTF-8 on reading).
+        let rows: Vec<SampleRef<'_>> = (0..records.len()).map(|i| records.record(i)).collect();
+        rows.iter().try_for_each(SampleRef::validate)?;
+        let first = self.next_seq;
+        let mut segments = Vec::with_capacity(rows.len().div_ceil(SEGMENT_MAX_RECORDS));
+        for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
+            let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
+            let bytes = segment::encode(first_seq, chunk, 0..chunk.len())?;
+            segments.push(Arc::new(PendingSegment { first_seq, count: chunk.len() as u64, bytes }));
+        }
+        for (seg, chunk) in segments.iter().zip(rows.chunks(SEGMENT_MAX_RECORDS)) {
+            self.index.add_segment(seg.first_seq, chunk.iter().map(|r| (r.request_id, r.document_id)));
+        }
+        self.pending.extend(segments);
+        for i in 0..rows.len() {
+            if let Some((label, human_correction)) = records.label(i) {
+                self.labels.push((first + i as u64, Label { label: label.to_vec(), human_correction }));
+            }
+        }
+        self.next_seq = first + rows.len() as u64;
+        Ok(first..self.next_seq)
+    }
+
+    pub fn label(&mut self, seq: u64, label: Label) {
+        self.labels.push((seq, label));
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { segments: self.pending.clone(), labels: self.labels.clone() }
+    }
+
+    /// `snapshot` is durable: drops it from the buffer; the log now ends before `next_seq`
+    /// and starts at `first_live`.
+    pub fn committed(&mut self, snapshot: &Snapshot, next_seq: u64, first_live: u64) {
+        self.pending.drain(..snapshot.segments.len());
+        self.labels.drain(..snapshot.labels.len());
+        if self.pending.is_empty() {
+            // Fresh buffers: the old ones (the largest backlog) go back to the system.
+            self.pending = Vec::new();
+            self.labels = Vec::new();
+        }
+        self.flushed_next = next_seq;
+        self.index.prune(first_live);
+    }
+
+    /// Whether `seq` has not been committed yet.
+    pub fn is_pending(&self, seq: u64) -> bool {
+        seq >= self.flushed_next
+    }
+
+    /// The buffered record `seq`, if it is still pending.
+    pub fn record(&self, seq: u64) -> Result<Option<SampleRef<'_>>> {
+        let at = self.pending.partition_point(|s| s.first_seq + s.count <= seq);
+        match self.pending.get(at) {
+            Some(seg) if seg.first_seq <= seq => segment::find(&seg.bytes, seq).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// `(document_id, request_id)` of the buffered records with a document id, in seq order.
+    pub fn documents(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for seg in &self.pending {
+            for record in segment::SegmentRecords::new(&seg.bytes)? {
+                let (_, r) = record?;
+                if !r.document_id.is_empty() {
+                    out.push((r.document_id.to_owned(), r.request_id.to_owned()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Records appended but not yet committed.
+    pub fn len(&self) -> u64 {
+        self.next_seq - self.flushed_next
+    }
+}
