@@ -47,9 +47,11 @@ class Ingest:
         self.on_backlog: Callable[[], None] = lambda: None
 
     def flushed(self) -> None:
-        """Called by the flusher after each flush of the sample log."""
+        """Called by the flusher after each flush of the sample log (records appended while it
+        ran are still pending)."""
+        pending = self._store.pending()
         with self._pending_lock:
-            self._pending = 0
+            self._pending = pending
 
     def apply(self, batch: RecordBatch) -> dict[str, int]:
         """Absorbs ``batch``; returns records per model type."""

@@ -15,6 +15,7 @@ import os
 import pathlib
 import signal
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -73,8 +74,10 @@ def _bind(server: grpc.Server, addr: str, creds: grpc.ServerCredentials | None) 
 
 
 class Flusher(threading.Thread):
-    """Every ``interval_s``: writes changed windows, flushes the sample log (one synced
-    transaction), and deletes windows past retention."""
+    """Every ``interval_s``: writes changed windows (one synced transaction), flushes the sample
+    log (another), and deletes windows past retention. Woken early by a sample-log backlog
+    (``ingest.flush_max_pending``), it flushes only the sample log: the windows keep their
+    once-per-interval write."""
 
     def __init__(self, domain: Domain, interval_s: float, retention_ms: int) -> None:
         super().__init__(name="sidecar-flusher", daemon=True)
@@ -85,19 +88,29 @@ class Flusher(threading.Thread):
         self._wake = threading.Event()
         domain.ingest.on_backlog = self._wake.set
 
-    def flush_once(self) -> None:
+    def flush_once(self, windows: bool = True) -> None:
         now = self._d.clock.now_ms()
-        self._d.windows.flush(now)
+        if windows:
+            self._d.windows.flush(now)
         self._d.store.flush(now)
         self._d.ingest.flushed()
 
     def run(self) -> None:
         ticks = 0
+        due = time.monotonic() + self._interval
         while not self._stop_event.is_set():
-            self._wake.wait(self._interval)
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             if self._stop_event.is_set():
                 return
+            periodic = time.monotonic() >= due
+            if not periodic:  # a backlog: the sample log only
+                try:
+                    self.flush_once(windows=False)
+                except Exception:  # noqa: BLE001 - keep flushing; the data stays buffered
+                    log.exception("flush failed")
+                continue
+            due = time.monotonic() + self._interval
             try:
                 self.flush_once()
                 ticks += 1

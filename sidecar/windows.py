@@ -116,8 +116,7 @@ class WindowBook:
             else:
                 self._epoch[model_type] = now_ms
             closing = [k for k in self._open if which(k)]
-            for (mt, mid, start) in [k for k in closing if k in self._dirty]:
-                self._store.put_window(mt, mid, start, self._open[(mt, mid, start)].encode())
+            self._store.put_windows([(*k, self._open[k].encode()) for k in closing if k in self._dirty])
             for key in closing:
                 self._dirty.discard(key)
                 del self._open[key]
@@ -129,8 +128,7 @@ class WindowBook:
             blobs = [(k, self._open[k].encode()) for k in self._dirty]
             self._dirty.clear()
         try:
-            for (model_type, model_id, start), blob in blobs:
-                self._store.put_window(model_type, model_id, start, blob)
+            self._store.put_windows([(*k, blob) for k, blob in blobs])
         except statcore.StoreError:
             with self._lock:
                 self._dirty.update(k for k, _ in blobs)

@@ -14,7 +14,12 @@ pub struct Writer {
 
 impl Writer {
     pub fn with_header(magic: &[u8; 4], version: u16) -> Self {
-        let mut w = Writer { buf: Vec::with_capacity(256) };
+        Writer::with_header_in(Vec::with_capacity(256), magic, version)
+    }
+    /// Like `with_header`, writing into `buf` (cleared; its allocation is reused).
+    pub fn with_header_in(mut buf: Vec<u8>, magic: &[u8; 4], version: u16) -> Self {
+        buf.clear();
+        let mut w = Writer { buf };
         w.buf.extend_from_slice(magic);
         w.u16(version);
         w

@@ -11,7 +11,7 @@ use statcore_core::aggregate::{Aggregate as CoreAggregate, Batch};
 use statcore_core::drift;
 use statcore_core::layout::{Layout as CoreLayout, DEFAULT_CONFIDENCE_BINS};
 
-use crate::detach::without_gil;
+use crate::detach::{without_gil, without_gil_if};
 use crate::errors::{invalid, IntoPyResult};
 use crate::ingest::RecordBatch;
 
@@ -242,7 +242,7 @@ impl Aggregate {
             return Err(invalid("rows", format!("row {r} is outside a batch of {}", batch.inner.len())));
         }
         let (inner, core) = (&mut self.inner, &batch.inner);
-        without_gil(py, || core.update(inner, rows)).py()
+        without_gil_if(py, rows.len(), || core.update(inner, rows)).py()
     }
 
     /// Absorbs late labels for this model: `correct` (n) and `field_flags` (n × fields).

@@ -7,7 +7,7 @@ use numpy::PyArray1;
 use pyo3::prelude::*;
 use statcore_core::ingest::{IngestRules, RecordBatch as CoreBatch};
 
-use crate::detach::without_gil;
+use crate::detach::without_gil_if;
 use crate::errors::{invalid, rejected};
 
 #[pyclass(module = "statcore._statcore", frozen)]
@@ -30,7 +30,9 @@ impl RecordBatch {
     ) -> PyResult<Self> {
         let rules = IngestRules { max_batch_records, max_payload_bytes };
         let owned = data.to_vec();
-        let inner = without_gil(py, || CoreBatch::decode(&owned, rules, &model_types, now_ms));
+        // Records are ~100 bytes: size the GIL decision by bytes / 100.
+        let inner =
+            without_gil_if(py, owned.len() / 100, || CoreBatch::decode(&owned, rules, &model_types, now_ms));
         inner.map(|inner| RecordBatch { inner }).map_err(rejected)
     }
 

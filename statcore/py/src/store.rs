@@ -14,7 +14,7 @@ use statcore_core::CoreError;
 
 use numpy::PyReadonlyArray1;
 
-use crate::detach::without_gil;
+use crate::detach::{without_gil, without_gil_if};
 use crate::errors::{invalid, IntoPyResult};
 use crate::ingest::RecordBatch;
 
@@ -150,12 +150,23 @@ impl PyStore {
         T: Send,
         F: Send + FnOnce(&CoreStore) -> statcore_core::Result<T>,
     {
-        without_gil(py, || {
-            let guard = self.inner.read().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
-            let store = guard.as_ref().ok_or_else(|| CoreError::Store("store is closed".into()))?;
-            f(store)
-        })
-        .py()
+        without_gil(py, || self.run(f)).py()
+    }
+
+    /// Runs `f` (work over `records` records that never waits on I/O or a flush) on the open
+    /// store, releasing the GIL only for large batches (`without_gil_if`).
+    fn with_records<T, F>(&self, py: Python<'_>, records: usize, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: Send + FnOnce(&CoreStore) -> statcore_core::Result<T>,
+    {
+        without_gil_if(py, records, || self.run(f)).py()
+    }
+
+    fn run<T>(&self, f: impl FnOnce(&CoreStore) -> statcore_core::Result<T>) -> statcore_core::Result<T> {
+        let guard = self.inner.read().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+        let store = guard.as_ref().ok_or_else(|| CoreError::Store("store is closed".into()))?;
+        f(store)
     }
 }
 
@@ -261,8 +272,13 @@ impl PyStore {
     /// the first seq assigned.
     fn append_batch(&self, py: Python<'_>, batch: &RecordBatch) -> PyResult<u64> {
         let inner = &batch.inner;
-        let seqs = self.with(py, |s| s.append(inner))?;
+        let seqs = self.with_records(py, inner.len(), |s| s.append(inner))?;
         Ok(if seqs.is_empty() { 0 } else { seqs.start })
+    }
+
+    /// Records appended but not yet flushed.
+    fn pending(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with_records(py, 0, |s| Ok(s.pending()))
     }
 
     /// The request id of the latest sample (stored or buffered) with `document_id`, or None.
@@ -386,6 +402,11 @@ impl PyStore {
         data: &[u8],
     ) -> PyResult<()> {
         self.with(py, |s| s.put_window(model_type, model_id, window_start_ms, data))
+    }
+
+    /// Stores `(model_type, model_id, window_start_ms, data)` windows in one transaction.
+    fn put_windows(&self, py: Python<'_>, windows: Vec<(String, String, i64, Vec<u8>)>) -> PyResult<()> {
+        self.with(py, |s| s.put_windows(&windows))
     }
 
     fn get_window<'py>(

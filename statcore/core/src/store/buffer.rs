@@ -20,8 +20,13 @@ pub(crate) struct Snapshot {
     pub labels: Vec<(u64, Label)>,
 }
 
+/// Segment buffers kept for reuse after their flush (fresh ~100 KiB allocations page-fault on
+/// every append; this bounds what stays resident to about this many segments).
+const SPARE_BUFFERS: usize = 64;
+
 pub(crate) struct SampleBuffer {
     pending: Vec<Arc<PendingSegment>>,
+    spare: Vec<Vec<u8>>,
     labels: Vec<(u64, Label)>,
     /// The next seq to assign (the pending segments run up to it).
     next_seq: u64,
@@ -32,7 +37,14 @@ pub(crate) struct SampleBuffer {
 
 impl SampleBuffer {
     pub fn new(next_seq: u64, index: RecordIndex) -> Self {
-        SampleBuffer { pending: Vec::new(), labels: Vec::new(), next_seq, flushed_next: next_seq, index }
+        SampleBuffer {
+            pending: Vec::new(),
+            spare: Vec::new(),
+            labels: Vec::new(),
+            next_seq,
+            flushed_next: next_seq,
+            index,
+        }
     }
 
     /// Validates every record, then encodes, indexes and buffers them; returns their seqs.
@@ -44,7 +56,8 @@ impl SampleBuffer {
         let mut segments = Vec::with_capacity(rows.len().div_ceil(SEGMENT_MAX_RECORDS));
         for (k, chunk) in rows.chunks(SEGMENT_MAX_RECORDS).enumerate() {
             let first_seq = first + (k * SEGMENT_MAX_RECORDS) as u64;
-            let bytes = segment::encode(first_seq, chunk, 0..chunk.len())?;
+            let spare = self.spare.pop().unwrap_or_default();
+            let bytes = segment::encode_into(spare, first_seq, chunk, 0..chunk.len())?;
             segments.push(Arc::new(PendingSegment { first_seq, count: chunk.len() as u64, bytes }));
         }
         for (seg, chunk) in segments.iter().zip(rows.chunks(SEGMENT_MAX_RECORDS)) {
@@ -68,13 +81,19 @@ impl SampleBuffer {
         Snapshot { segments: self.pending.clone(), labels: self.labels.clone() }
     }
 
-    /// `snapshot` is durable: drops it from the buffer; the log now ends before `next_seq`
-    /// and starts at `first_live`.
-    pub fn committed(&mut self, snapshot: &Snapshot, next_seq: u64, first_live: u64) {
-        self.pending.drain(..snapshot.segments.len());
-        self.labels.drain(..snapshot.labels.len());
+    /// `snapshot` is durable: drops it from the buffer (keeping some segment buffers for
+    /// reuse); the log now ends before `next_seq` and starts at `first_live`.
+    pub fn committed(&mut self, snapshot: Snapshot, next_seq: u64, first_live: u64) {
+        let (segments, labels) = (snapshot.segments.len(), snapshot.labels.len());
+        drop(snapshot);
+        for seg in self.pending.drain(..segments) {
+            if let (Ok(seg), true) = (Arc::try_unwrap(seg), self.spare.len() < SPARE_BUFFERS) {
+                self.spare.push(seg.bytes);
+            }
+        }
+        self.labels.drain(..labels);
         if self.pending.is_empty() {
-            // Fresh buffers: the old ones (the largest backlog) go back to the system.
+            // Fresh lists: the old ones (the largest backlog) go back to the system.
             self.pending = Vec::new();
             self.labels = Vec::new();
         }

@@ -196,6 +196,23 @@ impl Store {
         self.write(|wtxn, dbs| windows::put(wtxn, dbs, &key, bytes))
     }
 
+    /// Stores several windows in one transaction (one sync): `(model_type, model_id, start_ms,
+    /// bytes)` each.
+    pub fn put_windows(&self, entries: &[WindowEntry]) -> Result<()> {
+        let keys = entries
+            .iter()
+            .map(|(model_type, model_id, start_ms, _)| windows::encode_key(model_type, model_id, *start_ms))
+            .collect::<Result<Vec<_>>>()?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write(|wtxn, dbs| {
+            keys.iter()
+                .zip(entries)
+                .try_for_each(|(key, (_, _, _, bytes))| windows::put(wtxn, dbs, key, bytes))
+        })
+    }
+
     pub fn get_window(&self, model_type: &str, model_id: &str, start_ms: i64) -> Result<Option<Vec<u8>>> {
         let key = windows::encode_key(model_type, model_id, start_ms)?;
         self.read(|rtxn, dbs| windows::get(rtxn, dbs, &key))
@@ -234,7 +251,7 @@ impl Store {
         let c = env.write(|wtxn, dbs| {
             samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)
         })?;
-        self.buffer()?.committed(&snapshot, c.next_seq, c.first_live);
+        self.buffer()?.committed(snapshot, c.next_seq, c.first_live);
         Ok(())
     }
 

@@ -1,13 +1,13 @@
 //! The in-memory record index: request id -> seq, and document id -> seq, of the latest sample
 //! carrying each (what `Feedback` joins through).
 //!
-//! One small index per segment: the hashes of its request ids (and document ids), each with
-//! the record's offset in the low bits (54 bits of hash left), sorted. Building it is a sort of at most
-//! [`super::SEGMENT_MAX_RECORDS`] entries that stays in cache, so appending costs a few ns per
-//! record instead of a random access into one large map; a lookup binary-searches the segments
-//! newest first (about 10 probes per segment: tens of µs for 200,000 live samples, small next
-//! to a `Feedback` RPC). A lookup confirms the id against the record it found, so a hash
-//! collision (odds about n²/2⁵⁵ for n live ids: 10⁻⁶ at 200,000) reads as "not found" for the older of the two
+//! One small hash table per segment (open addressing, at most half full, 8 bytes per slot: the
+//! id's hash with the record's offset in the low bits, 53 bits of hash left). Building it
+//! stays in cache (at most [`super::SEGMENT_MAX_RECORDS`] records), so appending costs a few ns
+//! per record instead of a random access into one large map; a lookup probes the segments
+//! newest first (one or two probes each: a few µs for 200,000 live samples, small next to a
+//! `Feedback` RPC). A lookup confirms the id against the record it found, so a hash
+//! collision (odds about n²/2⁵⁴ for n live ids: 2·10⁻⁶ at 200,000) reads as "not found" for the older of the two
 //! ids, never as another request's sample. The index is rebuilt from the stored segments when a
 //! store opens (samples appended but not flushed before a crash were never acknowledged as
 //! durable); a segment's index is dropped when the segment is evicted.
@@ -34,33 +34,59 @@ pub(crate) fn id_hash(id: &[u8]) -> u64 {
     h
 }
 
-/// Bits of a key that hold the record's offset in its segment (the rest: the id's hash).
-const OFFSET_BITS: u32 = (super::SEGMENT_MAX_RECORDS - 1).count_ones();
+/// Bits of a slot that hold the record's offset + 1 (0: an empty slot); the rest hold the id's
+/// hash.
+const OFFSET_BITS: u32 = (super::SEGMENT_MAX_RECORDS).trailing_zeros() + 1;
 const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
 
-/// `hash & !OFFSET_MASK | offset`, sorted: one 8-byte key per record, equal hashes in offset
-/// order.
-type Keys = Box<[u64]>;
+const _: () = assert!(super::SEGMENT_MAX_RECORDS.is_power_of_two());
 
-fn key(id: &str, offset: usize) -> u64 {
-    id_hash(id.as_bytes()) & !OFFSET_MASK | offset as u64
+/// An open-addressing table (linear probing, at most half full) from hashed id to the latest
+/// offset in one segment: `hash & !OFFSET_MASK | (offset + 1)` per slot.
+struct Table {
+    slots: Box<[u64]>,
+}
+
+impl Table {
+    fn build(keys: impl ExactSizeIterator<Item = (u64, usize)>) -> Table {
+        let capacity = (2 * keys.len()).next_power_of_two().max(2);
+        let mut slots = vec![0u64; capacity].into_boxed_slice();
+        let mask = capacity - 1;
+        for (hash, offset) in keys {
+            let tag = hash & !OFFSET_MASK;
+            let mut at = (hash as usize) & mask;
+            // Later records overwrite earlier ones with the same id: the latest wins.
+            while slots[at] != 0 && slots[at] & !OFFSET_MASK != tag {
+                at = (at + 1) & mask;
+            }
+            slots[at] = tag | (offset as u64 + 1);
+        }
+        Table { slots }
+    }
+
+    fn get(&self, hash: u64) -> Option<u64> {
+        let mask = self.slots.len() - 1;
+        let tag = hash & !OFFSET_MASK;
+        let mut at = (hash as usize) & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
+            }
+            if slot & !OFFSET_MASK == tag {
+                return Some((slot & OFFSET_MASK) - 1);
+            }
+            at = (at + 1) & mask;
+        }
+    }
 }
 
 struct SegmentIndex {
     first_seq: u64,
     end_seq: u64,
-    requests: Keys,
-    documents: Keys,
+    requests: Table,
+    documents: Table,
 }
-
-/// The latest offset whose id hashes like `hash` in `keys`.
-fn latest(keys: &Keys, hash: u64) -> Option<u64> {
-    let hash = hash & !OFFSET_MASK;
-    let end = keys.partition_point(|&k| k & !OFFSET_MASK <= hash);
-    (end > 0 && keys[end - 1] & !OFFSET_MASK == hash).then(|| keys[end - 1] & OFFSET_MASK)
-}
-
-const _: () = assert!(super::SEGMENT_MAX_RECORDS.is_power_of_two());
 
 #[derive(Default)]
 pub(crate) struct RecordIndex {
@@ -70,28 +96,30 @@ pub(crate) struct RecordIndex {
 impl RecordIndex {
     /// Indexes a segment whose records (in seq order, from `first_seq`) have these
     /// `(request_id, document_id)`; segments are added in seq order.
-    pub fn add_segment<'a>(&mut self, first_seq: u64, ids: impl Iterator<Item = (&'a str, &'a str)>) {
-        let mut requests = Vec::new();
+    pub fn add_segment<'a>(
+        &mut self,
+        first_seq: u64,
+        ids: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) {
+        let n = ids.len();
         let mut documents = Vec::new();
+        let mut requests = Vec::with_capacity(n);
         for (offset, (request_id, document_id)) in ids.enumerate() {
-            requests.push(key(request_id, offset));
+            requests.push((id_hash(request_id.as_bytes()), offset));
             if !document_id.is_empty() {
-                documents.push(key(document_id, offset));
+                documents.push((id_hash(document_id.as_bytes()), offset));
             }
         }
-        let end_seq = first_seq + requests.len() as u64;
-        requests.sort_unstable();
-        documents.sort_unstable();
         self.segments.push_back(SegmentIndex {
             first_seq,
-            end_seq,
-            requests: requests.into_boxed_slice(),
-            documents: documents.into_boxed_slice(),
+            end_seq: first_seq + n as u64,
+            requests: Table::build(requests.into_iter()),
+            documents: Table::build(documents.into_iter()),
         });
     }
 
-    fn find(&self, hash: u64, keys: impl Fn(&SegmentIndex) -> &Keys) -> Option<u64> {
-        self.segments.iter().rev().find_map(|s| latest(keys(s), hash).map(|o| s.first_seq + o))
+    fn find(&self, hash: u64, table: impl Fn(&SegmentIndex) -> &Table) -> Option<u64> {
+        self.segments.iter().rev().find_map(|s| table(s).get(hash).map(|o| s.first_seq + o))
     }
 
     /// The seq of the latest sample whose request id hashes like `request_id` (to be

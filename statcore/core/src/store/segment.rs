@@ -151,8 +151,18 @@ pub(crate) fn encode<R: SampleRecords + ?Sized>(
     records: &R,
     rows: Range<usize>,
 ) -> Result<Vec<u8>> {
+    encode_into(Vec::new(), first_seq, records, rows)
+}
+
+/// `encode`, into `buf` (its allocation reused).
+pub(crate) fn encode_into<R: SampleRecords + ?Sized>(
+    buf: Vec<u8>,
+    first_seq: u64,
+    records: &R,
+    rows: Range<usize>,
+) -> Result<Vec<u8>> {
     let size: usize = rows.clone().map(|i| records.record(i).encoded_len()).sum();
-    let mut w = Writer::with_header(MAGIC, VERSION);
+    let mut w = Writer::with_header_in(buf, MAGIC, VERSION);
     w.reserve(12 + size);
     w.u64(first_seq);
     w.len(rows.len())?;
