@@ -78,6 +78,48 @@ fn malformed(field: &str, detail: impl Into<String>) -> Rejection {
     Rejection::new(RejectReason::Malformed, field, detail)
 }
 
+/// Whether `bytes` is UTF-8; ids and names are nearly always ASCII, checked a word at a time.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+fn not_utf8(name: &str, index: usize) -> Rejection {
+    malformed(&format!("{name}[{index}]"), "is not valid UTF-8")
+}
+
+/// Reads the value of a repeated string field (bytes when `utf8` is false) whose tag starts at
+/// `at`, then the values of the same field right after it: encoders write a repeated field's
+/// values one after another, and those with one-byte tags and lengths are taken as a run
+/// ([`Wire::short_run`]) whose UTF-8 is checked in one pass when it is all ASCII.
+fn strings(
+    w: &mut Wire<'_>,
+    buf: &[u8],
+    at: usize,
+    name: &str,
+    utf8: bool,
+    list: &mut Vec<Span>,
+) -> Refused<()> {
+    let one_byte_tag = w.pos() == at + 1;
+    let (start, end) =
+        w.len_delimited().map_err(|e| malformed(name, format!("does not parse at byte {at}: {}", e.0)))?;
+    if utf8 && !is_utf8(&buf[start..end]) {
+        return Err(not_utf8(name, list.len()));
+    }
+    list.push(span(start, end));
+    if one_byte_tag {
+        let first = list.len();
+        let (run_start, run_end) = w.short_run(buf[at], list);
+        if utf8 && !buf[run_start..run_end].is_ascii() {
+            let bad = list[first..].iter().position(|&(s, e)| !is_utf8(&buf[s as usize..e as usize]));
+            if let Some(i) = bad {
+                return Err(not_utf8(name, first + i));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn span(start: usize, end: usize) -> Span {
     // Messages are far below 4 GiB (the gRPC limit is configured in MiB).
     (start as u32, end as u32)
@@ -92,7 +134,17 @@ impl RecordBatch {
         known: &HashSet<String>,
         now_ms: i64,
     ) -> Refused<RecordBatch> {
-        let mut b = RecordBatch::parse(bytes.to_vec())?;
+        RecordBatch::decode_owned(bytes.to_vec(), rules, known, now_ms)
+    }
+
+    /// [`RecordBatch::decode`] of a buffer the caller hands over (the batch keeps it: no copy).
+    pub fn decode_owned(
+        bytes: Vec<u8>,
+        rules: IngestRules,
+        known: &HashSet<String>,
+        now_ms: i64,
+    ) -> Refused<RecordBatch> {
+        let mut b = RecordBatch::parse(bytes)?;
         b.validate(rules, known, now_ms)?;
         Ok(b)
     }
@@ -117,7 +169,6 @@ impl RecordBatch {
                         if wire != WireType::Len {
                             return Err(malformed(name, "must be length-delimited"));
                         }
-                        let (start, end) = w.len_delimited().map_err(bad)?;
                         let list = match field {
                             1 => &mut b.request_id,
                             2 => &mut b.document_id,
@@ -129,10 +180,7 @@ impl RecordBatch {
                             14 => &mut b.prediction,
                             _ => &mut b.payload,
                         };
-                        if field != 15 && std::str::from_utf8(&buf[start..end]).is_err() {
-                            return Err(malformed(&format!("{name}[{}]", list.len()), "is not valid UTF-8"));
-                        }
-                        list.push(span(start, end));
+                        strings(&mut w, &buf, at, name, field != 15, list)?;
                     }
                     5 => varints(&mut w, &buf, wire, &mut arm).map_err(bad)?,
                     6 => varints(&mut w, &buf, wire, &mut ts).map_err(bad)?,
