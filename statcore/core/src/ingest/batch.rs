@@ -227,6 +227,23 @@ impl RecordBatch {
         Ok(())
     }
 
+    /// The first of `types` not in `known`. Runs of one model type are the norm, so a value equal
+    /// to the last one found known is not looked up again.
+    fn first_unknown(&self, types: &[Span], known: &HashSet<String>) -> Option<usize> {
+        let mut last_known: Option<&[u8]> = None;
+        types.iter().position(|&s| {
+            let value = self.bytes(s);
+            if last_known == Some(value) {
+                return false;
+            }
+            let found = known.contains(self.text(s));
+            if found {
+                last_known = Some(value);
+            }
+            !found
+        })
+    }
+
     fn validate(&mut self, rules: IngestRules, known: &HashSet<String>, now_ms: i64) -> Refused<()> {
         let n = self.len();
         if n > rules.max_batch_records {
@@ -238,7 +255,7 @@ impl RecordBatch {
         }
         self.check_ids("request_id", &self.request_id, n)?;
         self.check_ids("model_type", &self.model_type, n)?;
-        if let Some(i) = self.model_type.iter().position(|&s| !known.contains(self.text(s))) {
+        if let Some(i) = self.first_unknown(&self.model_type, known) {
             let name = self.text(self.model_type[i]);
             return Err(Rejection::new(
                 RejectReason::UnknownModelType,

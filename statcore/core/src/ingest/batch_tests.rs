@@ -189,3 +189,16 @@ fn runs_break_on_long_values_and_long_tags_without_losing_any() {
     m.extend([0x0a, 5, b'r']);
     assert_eq!(refused(&m).field, "request_id");
 }
+
+#[test]
+fn an_unknown_model_type_after_a_run_of_known_ones_is_refused_at_its_index() {
+    let ids: Vec<&[u8]> = vec![b"r0", b"r1", b"r2", b"r3", b"r4"];
+    let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoice", b"receipt", b"invoice"];
+    let r = refused(&records(&ids, &types, &[b"a"; 5]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::UnknownModelType, "model_type[3]"));
+    assert_eq!(r.detail, "unknown model type 'receipt'");
+    // A prefix of a known type is not mistaken for it.
+    let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoic"];
+    let r = refused(&records(&ids[..3], &types, &[b"a"; 3]));
+    assert_eq!((r.field.as_str(), r.detail.as_str()), ("model_type[2]", "unknown model type 'invoic'"));
+}
