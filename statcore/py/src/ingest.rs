@@ -29,8 +29,8 @@ impl RecordBatch {
         now_ms: i64,
     ) -> PyResult<Self> {
         let rules = IngestRules { max_batch_records, max_payload_bytes };
-        let owned = data.to_vec();
-        let inner = without_gil(py, || CoreBatch::decode(&owned, rules, &model_types, now_ms));
+        // One copy of the bytes, which the batch keeps, made without the GIL (bytes are immutable).
+        let inner = without_gil(py, || CoreBatch::decode(data, rules, &model_types, now_ms));
         inner.map(|inner| RecordBatch { inner }).map_err(rejected)
     }
 
