@@ -29,10 +29,10 @@ impl RecordBatch {
         now_ms: i64,
     ) -> PyResult<Self> {
         let rules = IngestRules { max_batch_records, max_payload_bytes };
-        let owned = data.to_vec();
-        // Records are ~100 bytes: size the GIL decision by bytes / 100.
+        // One copy of the bytes, which the batch keeps (Python bytes are immutable). Records
+        // are ~100 bytes: the GIL decision is sized by bytes / 100.
         let inner =
-            without_gil_if(py, owned.len() / 100, || CoreBatch::decode(&owned, rules, &model_types, now_ms));
+            without_gil_if(py, data.len() / 100, || CoreBatch::decode(data, rules, &model_types, now_ms));
         inner.map(|inner| RecordBatch { inner }).map_err(rejected)
     }
 

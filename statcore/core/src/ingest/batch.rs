@@ -78,6 +78,48 @@ fn malformed(field: &str, detail: impl Into<String>) -> Rejection {
     Rejection::new(RejectReason::Malformed, field, detail)
 }
 
+/// Whether `bytes` is UTF-8; ids and names are nearly always ASCII, checked a word at a time.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+}
+
+fn not_utf8(name: &str, index: usize) -> Rejection {
+    malformed(&format!("{name}[{index}]"), "is not valid UTF-8")
+}
+
+/// Reads the value of a repeated string field (bytes when `utf8` is false) whose tag starts at
+/// `at`, then the values of the same field right after it: encoders write a repeated field's
+/// values one after another, and those with one-byte tags and lengths are taken as a run
+/// ([`Wire::short_run`]) whose UTF-8 is checked in one pass when it is all ASCII.
+fn strings(
+    w: &mut Wire<'_>,
+    buf: &[u8],
+    at: usize,
+    name: &str,
+    utf8: bool,
+    list: &mut Vec<Span>,
+) -> Refused<()> {
+    let one_byte_tag = w.pos() == at + 1;
+    let (start, end) =
+        w.len_delimited().map_err(|e| malformed(name, format!("does not parse at byte {at}: {}", e.0)))?;
+    if utf8 && !is_utf8(&buf[start..end]) {
+        return Err(not_utf8(name, list.len()));
+    }
+    list.push(span(start, end));
+    if one_byte_tag {
+        let first = list.len();
+        let (run_start, run_end) = w.short_run(buf[at], list);
+        if utf8 && !buf[run_start..run_end].is_ascii() {
+            let bad = list[first..].iter().position(|&(s, e)| !is_utf8(&buf[s as usize..e as usize]));
+            if let Some(i) = bad {
+                return Err(not_utf8(name, first + i));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn span(start: usize, end: usize) -> Span {
     // Messages are far below 4 GiB (the gRPC limit is configured in MiB).
     (start as u32, end as u32)
@@ -92,7 +134,17 @@ impl RecordBatch {
         known: &HashSet<String>,
         now_ms: i64,
     ) -> Refused<RecordBatch> {
-        let mut b = RecordBatch::parse(bytes.to_vec())?;
+        RecordBatch::decode_owned(bytes.to_vec(), rules, known, now_ms)
+    }
+
+    /// [`RecordBatch::decode`] of a buffer the caller hands over (the batch keeps it: no copy).
+    pub fn decode_owned(
+        bytes: Vec<u8>,
+        rules: IngestRules,
+        known: &HashSet<String>,
+        now_ms: i64,
+    ) -> Refused<RecordBatch> {
+        let mut b = RecordBatch::parse(bytes)?;
         b.validate(rules, known, now_ms)?;
         Ok(b)
     }
@@ -117,7 +169,6 @@ impl RecordBatch {
                         if wire != WireType::Len {
                             return Err(malformed(name, "must be length-delimited"));
                         }
-                        let (start, end) = w.len_delimited().map_err(bad)?;
                         let list = match field {
                             1 => &mut b.request_id,
                             2 => &mut b.document_id,
@@ -129,10 +180,7 @@ impl RecordBatch {
                             14 => &mut b.prediction,
                             _ => &mut b.payload,
                         };
-                        if field != 15 && std::str::from_utf8(&buf[start..end]).is_err() {
-                            return Err(malformed(&format!("{name}[{}]", list.len()), "is not valid UTF-8"));
-                        }
-                        list.push(span(start, end));
+                        strings(&mut w, &buf, at, name, field != 15, list)?;
                     }
                     5 => varints(&mut w, &buf, wire, &mut arm).map_err(bad)?,
                     6 => varints(&mut w, &buf, wire, &mut ts).map_err(bad)?,
@@ -185,6 +233,23 @@ impl RecordBatch {
         Ok(())
     }
 
+    /// The first of `types` not in `known`. Runs of one model type are the norm, so a value equal
+    /// to the last one found known is not looked up again.
+    fn first_unknown(&self, types: &[Span], known: &HashSet<String>) -> Option<usize> {
+        let mut last_known: Option<&[u8]> = None;
+        types.iter().position(|&s| {
+            let value = self.bytes(s);
+            if last_known == Some(value) {
+                return false;
+            }
+            let found = known.contains(self.text(s));
+            if found {
+                last_known = Some(value);
+            }
+            !found
+        })
+    }
+
     fn validate(&mut self, rules: IngestRules, known: &HashSet<String>, now_ms: i64) -> Refused<()> {
         let n = self.len();
         if n > rules.max_batch_records {
@@ -196,7 +261,7 @@ impl RecordBatch {
         }
         self.check_ids("request_id", &self.request_id, n)?;
         self.check_ids("model_type", &self.model_type, n)?;
-        if let Some(i) = self.model_type.iter().position(|&s| !known.contains(self.text(s))) {
+        if let Some(i) = self.first_unknown(&self.model_type, known) {
             let name = self.text(self.model_type[i]);
             return Err(Rejection::new(
                 RejectReason::UnknownModelType,

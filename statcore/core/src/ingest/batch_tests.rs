@@ -140,3 +140,65 @@ fn infinite_features_are_refused_nan_is_missing() {
     let r = refused(&m);
     assert_eq!((r.field.as_str(), r.reason), ("numeric[0]['amount']", RejectReason::InvalidNumber));
 }
+
+/// Records with the given request ids, model types and model ids, in protobuf's field order.
+fn records(ids: &[&[u8]], model_types: &[impl AsRef<[u8]>], model_ids: &[impl AsRef<[u8]>]) -> Vec<u8> {
+    let mut m = Vec::new();
+    ids.iter().for_each(|id| string(&mut m, 1, id));
+    model_types.iter().for_each(|t| string(&mut m, 3, t.as_ref()));
+    model_ids.iter().for_each(|id| string(&mut m, 4, id.as_ref()));
+    packed_doubles(&mut m, 7, &vec![0.5; ids.len()]);
+    packed_doubles(&mut m, 8, &vec![1.0; ids.len()]);
+    m
+}
+
+#[test]
+fn invalid_utf8_inside_a_run_of_values_names_its_index() {
+    let ids: Vec<&[u8]> = vec![b"r0", b"r1", "r\u{e9}2".as_bytes(), b"r3", &[b'r', 0xff], b"r5"];
+    let r = refused(&records(&ids, &[b"invoice"; 6], &[b"a"; 6]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::Malformed, "request_id[4]"));
+    assert_eq!(r.detail, "is not valid UTF-8");
+    // Non-ASCII UTF-8 is fine, and so is any byte in a payload.
+    let mut m = records(&ids[..4], &["invoice"; 4], &["a", "\u{e9}", "a", "a"]);
+    (0..4).for_each(|_| string(&mut m, 15, &[0xff, 0xfe]));
+    let b = RecordBatch::decode(&m, rules(), &known(), 1_000).unwrap_or_default();
+    assert_eq!(b.len(), 4);
+    assert_eq!(b.groups(1_000, |_| 0)[1].model_id, "\u{e9}");
+}
+
+#[test]
+fn runs_break_on_long_values_and_long_tags_without_losing_any() {
+    let long = vec![b'x'; 300];
+    let ids: Vec<&[u8]> = vec![b"r0", &long, b"r2", b"r3"];
+    let mut m = records(&ids, &[b"invoice"; 4], &[b"a"; 4]);
+    // A fifth record whose request id has a two-byte (non-minimal) tag: 0x8a 0x00 is field 1.
+    m.extend([0x8a, 0x00, 2, b'r', b'4']);
+    string(&mut m, 1, b"r5"); // one more after it
+    string(&mut m, 3, b"invoice");
+    string(&mut m, 3, b"invoice");
+    string(&mut m, 4, b"b");
+    string(&mut m, 4, b"b");
+    packed_doubles(&mut m, 7, &[0.5, 0.5]);
+    packed_doubles(&mut m, 8, &[1.0, 1.0]);
+    let b = RecordBatch::decode(&m, rules(), &known(), 1_000).unwrap_or_default();
+    let ids: Vec<String> = (0..b.len()).map(|i| b.record(i).request_id.to_owned()).collect();
+    assert_eq!(ids[1].len(), 300);
+    assert_eq!([&ids[..1], &ids[2..]].concat(), ["r0", "r2", "r3", "r4", "r5"]);
+    // A value cut short inside a run is refused as before.
+    let mut m = records(&[b"r0", b"r1"], &[b"invoice"; 2], &[b"a"; 2]);
+    m.extend([0x0a, 5, b'r']);
+    assert_eq!(refused(&m).field, "request_id");
+}
+
+#[test]
+fn an_unknown_model_type_after_a_run_of_known_ones_is_refused_at_its_index() {
+    let ids: Vec<&[u8]> = vec![b"r0", b"r1", b"r2", b"r3", b"r4"];
+    let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoice", b"receipt", b"invoice"];
+    let r = refused(&records(&ids, &types, &[b"a"; 5]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::UnknownModelType, "model_type[3]"));
+    assert_eq!(r.detail, "unknown model type 'receipt'");
+    // A prefix of a known type is not mistaken for it.
+    let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoic"];
+    let r = refused(&records(&ids[..3], &types, &[b"a"; 3]));
+    assert_eq!((r.field.as_str(), r.detail.as_str()), ("model_type[2]", "unknown model type 'invoic'"));
+}

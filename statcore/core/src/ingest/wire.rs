@@ -17,6 +17,7 @@ pub enum WireType {
 }
 
 impl WireType {
+    #[inline]
     fn of(bits: u64) -> WireResult<Self> {
         match bits {
             0 => Ok(WireType::Varint),
@@ -48,7 +49,19 @@ impl<'a> Wire<'a> {
         self.pos
     }
 
+    /// A varint; one-byte values (tags, short lengths, most ids and flags) take a fast path.
+    #[inline]
     pub fn varint(&mut self) -> WireResult<u64> {
+        match self.buf.get(self.pos) {
+            Some(&byte) if byte < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(byte))
+            }
+            _ => self.varint_slow(),
+        }
+    }
+
+    fn varint_slow(&mut self) -> WireResult<u64> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *self.buf.get(self.pos).ok_or_else(|| WireError("truncated varint".into()))?;
@@ -62,6 +75,7 @@ impl<'a> Wire<'a> {
     }
 
     /// The next field's number and wire type.
+    #[inline]
     pub fn tag(&mut self) -> WireResult<(u32, WireType)> {
         let tag = self.varint()?;
         let field = u32::try_from(tag >> 3).map_err(|_| WireError("field number out of range".into()))?;
@@ -79,6 +93,7 @@ impl<'a> Wire<'a> {
     }
 
     /// A length-delimited value: its byte range in the buffer.
+    #[inline]
     pub fn len_delimited(&mut self) -> WireResult<(usize, usize)> {
         let len = usize::try_from(self.varint()?).map_err(|_| WireError("length out of range".into()))?;
         let start = self.pos;
@@ -86,12 +101,35 @@ impl<'a> Wire<'a> {
         Ok((start, self.pos))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> WireResult<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let end = end.ok_or_else(|| WireError("truncated field".into()))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
+    }
+
+    /// Consumes the fields that follow with the one-byte tag `tag` and a one-byte length (the
+    /// values of a repeated string or bytes field, as encoders write them), pushing each value's
+    /// byte range to `out`. Stops at anything else (another field, a value of 128 bytes or more,
+    /// a truncated one), which the caller then reads field by field. Returns the range of bytes
+    /// consumed: tags, lengths and values, all below 0x80 when the values are ASCII.
+    #[inline]
+    pub fn short_run(&mut self, tag: u8, out: &mut Vec<(u32, u32)>) -> (usize, usize) {
+        let start = self.pos;
+        let mut pos = self.pos;
+        while let (Some(&t), Some(&len)) = (self.buf.get(pos), self.buf.get(pos + 1)) {
+            let end = pos + 2 + usize::from(len);
+            if t != tag || len >= 0x80 || end > self.buf.len() {
+                break;
+            }
+            // Messages are far below 4 GiB (the gRPC limit is configured in MiB).
+            out.push(((pos + 2) as u32, end as u32));
+            pos = end;
+        }
+        self.pos = pos;
+        (start, pos)
     }
 
     /// Skips a field of an unknown number.
