@@ -15,7 +15,6 @@ feature means "missing"; ±inf is refused. Confidence must be in [0, 1] and late
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 
 from sidecar.config import IngestConfig
@@ -42,16 +41,12 @@ class Ingest:
         self._config = config
         self._store = store
         self._windows = windows
-        self._pending = 0
-        self._pending_lock = threading.Lock()
+        #: Wakes the flusher (set by it): ``flush_max_pending`` records wait.
         self.on_backlog: Callable[[], None] = lambda: None
-
-    def flushed(self) -> None:
-        """Called by the flusher after each flush of the sample log (records appended while it
-        ran are still pending)."""
-        pending = self._store.pending()
-        with self._pending_lock:
-            self._pending = pending
+        #: Flushes the sample log in the calling thread (set by the flusher): twice
+        #: ``flush_max_pending`` records wait, the flusher is behind, and ingest slows to the
+        #: pace of the disk instead of growing the buffer without bound.
+        self.flush_now: Callable[[], None] = lambda: None
 
     def apply(self, batch: RecordBatch) -> dict[str, int]:
         """Absorbs ``batch``; returns records per model type."""
@@ -59,11 +54,11 @@ class Ingest:
             # Done first: the store checks what it relies on (request id length) before
             # buffering anything, so a refused batch changes nothing.
             self._store.append_batch(batch)
-            with self._pending_lock:
-                self._pending += len(batch)
-                backlog = self._pending >= self._config.flush_max_pending
-            if backlog:
+            pending = self._store.pending()
+            if pending >= self._config.flush_max_pending:
                 self.on_backlog()
+                if pending >= 2 * self._config.flush_max_pending:
+                    self.flush_now()
         windows = self._windows
         epochs, cut = windows.epochs()
         groups = batch.groups(windows.window_ms, epochs, cut)

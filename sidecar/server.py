@@ -87,13 +87,21 @@ class Flusher(threading.Thread):
         self._stop_event = threading.Event()
         self._wake = threading.Event()
         domain.ingest.on_backlog = self._wake.set
+        domain.ingest.flush_now = self.flush_samples
 
     def flush_once(self, windows: bool = True) -> None:
         now = self._d.clock.now_ms()
         if windows:
             self._d.windows.flush(now)
         self._d.store.flush(now)
-        self._d.ingest.flushed()
+
+    def flush_samples(self) -> None:
+        """Flushes the sample log in the calling thread (ingest's back-pressure); a failure is
+        logged and the records stay buffered for the flusher's next try."""
+        try:
+            self._d.store.flush(self._d.clock.now_ms())
+        except Exception:  # noqa: BLE001
+            log.exception("flush failed")
 
     def run(self) -> None:
         ticks = 0
