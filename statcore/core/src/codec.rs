@@ -51,6 +51,10 @@ impl Writer {
         self.u32(n);
         Ok(())
     }
+    /// `b` as is (no length prefix): the rest of a payload.
+    pub fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
     pub fn bytes(&mut self, b: &[u8]) -> Result<()> {
         self.len(b.len())?;
         self.buf.extend_from_slice(b);
@@ -102,6 +106,12 @@ impl<'a> Reader<'a> {
     }
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
+    }
+    /// Every byte not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
     }
     /// The next `n` raw bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {

@@ -53,6 +53,8 @@ pub struct RecordBatch {
     categorical: Vec<Span>,
     prediction: Vec<Span>,
     payload: Vec<Span>,
+    /// The timestamp given to records that carry none.
+    default_ts_ms: i64,
 }
 
 const FIELD_NAMES: [&str; 16] = [
@@ -135,6 +137,39 @@ impl RecordBatch {
         now_ms: i64,
     ) -> Refused<RecordBatch> {
         RecordBatch::decode_owned(bytes.to_vec(), rules, known, now_ms)
+    }
+
+    /// A batch the sample log stored as received (validated when it arrived): parsed, its
+    /// shape checked so that reading a record cannot fail, records without a timestamp given
+    /// `default_ts_ms`. Bytes that do not parse are `Codec` errors (a corrupt store).
+    pub fn decode_stored(bytes: Vec<u8>, default_ts_ms: i64) -> Result<RecordBatch> {
+        let corrupt =
+            |detail: String| crate::error::CoreError::Codec(format!("stored record batch: {detail}"));
+        let mut b = RecordBatch::parse(bytes).map_err(|r| corrupt(format!("{}: {}", r.field, r.detail)))?;
+        let n = b.len();
+        let required = [
+            ("model_type", b.model_type.len()),
+            ("model_id", b.model_id.len()),
+            ("confidence", b.confidence.len()),
+        ];
+        let optional = [
+            ("document_id", b.document_id.len()),
+            ("ts_ms", b.ts_ms.len()),
+            ("prediction", b.prediction.len()),
+            ("payload", b.payload.len()),
+        ];
+        let bad = required
+            .iter()
+            .find(|(_, len)| *len != n)
+            .or_else(|| optional.iter().find(|(_, len)| *len != 0 && *len != n));
+        if let Some((name, len)) = bad {
+            return Err(corrupt(format!("{name} has {len} values for {n} records")));
+        }
+        if b.ts_ms.is_empty() {
+            b.ts_ms = vec![default_ts_ms; n];
+        }
+        b.default_ts_ms = default_ts_ms;
+        Ok(b)
     }
 
     /// [`RecordBatch::decode`] of a buffer the caller hands over (the batch keeps it: no copy).
@@ -329,6 +364,7 @@ impl RecordBatch {
         }
         if self.ts_ms.is_empty() {
             self.ts_ms = vec![now_ms; n];
+            self.default_ts_ms = now_ms;
         }
         if let Some(i) = self.ts_ms.iter().position(|&t| t <= 0) {
             return Err(Rejection::new(
@@ -449,6 +485,10 @@ impl SampleRecords for RecordBatch {
             payload: self.payload.get(i).map_or(&[][..], |&s| self.bytes(s)),
             prediction: self.prediction.get(i).map_or(&b"{}"[..], |&s| self.bytes(s)),
         }
+    }
+
+    fn wire(&self) -> Option<(&[u8], i64)> {
+        Some((&self.buf, self.default_ts_ms))
     }
 }
 

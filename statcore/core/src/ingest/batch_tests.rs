@@ -202,3 +202,65 @@ fn an_unknown_model_type_after_a_run_of_known_ones_is_refused_at_its_index() {
     let r = refused(&records(&ids[..3], &types, &[b"a"; 3]));
     assert_eq!((r.field.as_str(), r.detail.as_str()), ("model_type[2]", "unknown model type 'invoic'"));
 }
+
+#[test]
+fn a_decoded_batch_is_logged_as_received_and_reads_back_as_samples() {
+    use crate::store::{Store, StoreConfig};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = StoreConfig { max_samples: 5, ..StoreConfig::default() };
+    let open = || Store::open(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
+    let mut m = message(3, 0.25);
+    string(&mut m, 2, b"d0");
+    string(&mut m, 2, b"");
+    string(&mut m, 2, b"d2");
+    let b = RecordBatch::decode(&m, rules(), &known(), 7_000).unwrap_or_default();
+    let store = open();
+    assert_eq!(store.append(&b).ok(), Some(1..4));
+    assert_eq!(store.request_for_document("d2").ok().flatten().as_deref(), Some("r2"));
+    assert!(store.flush(7_000).is_ok());
+    assert_eq!(store.attach_label("r1", b"L", true, 7_001).ok(), Some(2));
+    let pulled = store.pull(0, 10).unwrap_or_default();
+    let summary: Vec<_> = pulled
+        .iter()
+        .map(|s| {
+            (s.seq, s.request_id.as_str(), s.document_id.as_str(), s.model_id.as_str(), s.ts_ms, s.confidence)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "r0", "d0", "a", 7_000, 0.25),
+            (2, "r1", "", "b", 7_000, 0.25),
+            (3, "r2", "d2", "a", 7_000, 0.25)
+        ]
+    );
+    assert_eq!(pulled[0].prediction, br#"{"doc_type":"invoice"}"#);
+    assert_eq!((pulled[1].label.as_deref(), pulled[1].human_correction), (Some(&b"L"[..]), true));
+    // Eviction inside the segment, then a restart: the index is rebuilt from the stored batch.
+    let again = RecordBatch::decode(&message(3, 0.5), rules(), &known(), 8_000).unwrap_or_default();
+    assert!(store.append_and_flush(&again, 8_000).is_ok());
+    drop(store);
+    let store = open();
+    assert_eq!(
+        store.pull(0, 10).unwrap_or_default().iter().map(|s| s.seq).collect::<Vec<_>>(),
+        [2, 3, 4, 5, 6]
+    );
+    assert_eq!(store.request_for_document("d2").ok().flatten().as_deref(), Some("r2"));
+    assert_eq!(store.request_for_document("d0").ok().flatten(), None, "evicted");
+    assert_eq!(store.attach_label("r0", b"x", false, 8_001).ok(), Some(4), "the latest r0");
+}
+
+#[test]
+fn a_stored_batch_that_does_not_parse_or_has_a_ragged_column_is_a_codec_error() {
+    use crate::error::CoreError;
+    let m = message(2, 0.5);
+    assert!(RecordBatch::decode_stored(m.clone(), 1).is_ok());
+    let cut = m[..m.len() - 3].to_vec();
+    assert!(matches!(RecordBatch::decode_stored(cut, 1), Err(CoreError::Codec(_))));
+    let mut ragged = m.clone();
+    string(&mut ragged, 1, b"r9"); // a third request id, two of everything else
+    match RecordBatch::decode_stored(ragged, 1) {
+        Err(CoreError::Codec(msg)) => assert!(msg.contains("model_type has 2 values for 3 records"), "{msg}"),
+        other => panic!("expected a codec error, got {:?}", other.map(|b| b.len())),
+    }
+}

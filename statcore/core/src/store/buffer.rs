@@ -5,7 +5,7 @@
 //! go on, and drops exactly that prefix once the commit succeeded; until then the snapshot's
 //! records stay visible here (for feedback), and after a failed commit they stay pending.
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 use super::labels::Label;
@@ -49,8 +49,12 @@ impl SampleBuffer {
 
     /// Validates every record, then encodes, indexes and buffers them; returns their seqs.
     pub fn append<R: SampleRecords + ?Sized>(&mut self, records: &R) -> Result<Range<u64>> {
-        // Each record is read from its source once (a record batch checks UTF-8 on reading).
-        let rows: Vec<SampleRef<'_>> = (0..records.len()).map(|i| records.record(i)).collect();
+        let n = records.len();
+        if let Some((wire, default_ts_ms)) = records.wire().filter(|_| (1..=SEGMENT_MAX_RECORDS).contains(&n))
+        {
+            return self.append_wire(records, wire, default_ts_ms);
+        }
+        let rows: Vec<SampleRef<'_>> = (0..n).map(|i| records.record(i)).collect();
         rows.iter().try_for_each(SampleRef::validate)?;
         let first = self.next_seq;
         let mut segments = Vec::with_capacity(rows.len().div_ceil(SEGMENT_MAX_RECORDS));
@@ -71,6 +75,30 @@ impl SampleBuffer {
         }
         self.next_seq = first + rows.len() as u64;
         Ok(first..self.next_seq)
+    }
+
+    /// `append` of records that arrived as one serialized batch: stored as received.
+    fn append_wire<R: SampleRecords + ?Sized>(
+        &mut self,
+        records: &R,
+        wire: &[u8],
+        default_ts_ms: i64,
+    ) -> Result<Range<u64>> {
+        let n = records.len();
+        (0..n).try_for_each(|i| records.record(i).validate())?;
+        let first_seq = self.next_seq;
+        let spare = self.spare.pop().unwrap_or_default();
+        let bytes = segment::encode_wire_into(spare, first_seq, n, default_ts_ms, wire)?;
+        self.index.add_segment(
+            first_seq,
+            (0..n).map(|i| {
+                let r = records.record(i);
+                (r.request_id, r.document_id)
+            }),
+        );
+        self.pending.push(Arc::new(PendingSegment { first_seq, count: n as u64, bytes }));
+        self.next_seq = first_seq + n as u64;
+        Ok(first_seq..self.next_seq)
     }
 
     pub fn label(&mut self, seq: u64, label: Label) {
@@ -106,11 +134,11 @@ impl SampleBuffer {
         seq >= self.flushed_next
     }
 
-    /// The buffered record `seq`, if it is still pending.
-    pub fn record(&self, seq: u64) -> Result<Option<SampleRef<'_>>> {
+    /// `f(record)` for the buffered record `seq`, if it is still pending.
+    pub fn with_record<T>(&self, seq: u64, f: impl FnOnce(SampleRef<'_>) -> T) -> Result<Option<T>> {
         let at = self.pending.partition_point(|s| s.first_seq + s.count <= seq);
         match self.pending.get(at) {
-            Some(seg) if seg.first_seq <= seq => segment::find(&seg.bytes, seq).map(Some),
+            Some(seg) if seg.first_seq <= seq => segment::with_record(&seg.bytes, seq, f),
             _ => Ok(None),
         }
     }
@@ -119,12 +147,12 @@ impl SampleBuffer {
     pub fn documents(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for seg in &self.pending {
-            for record in segment::SegmentRecords::new(&seg.bytes)? {
-                let (_, r) = record?;
+            segment::visit(&seg.bytes, |_, r| {
                 if !r.document_id.is_empty() {
                     out.push((r.document_id.to_owned(), r.request_id.to_owned()));
                 }
-            }
+                ControlFlow::Continue(())
+            })?;
         }
         Ok(out)
     }

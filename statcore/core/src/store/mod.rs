@@ -142,7 +142,7 @@ impl Store {
         let mut index = RecordIndex::default();
         let next_seq = env.read(|rtxn, dbs| {
             samples::scan_segments(rtxn, dbs, |first_seq, records| {
-                index.add_segment(first_seq, records.iter().map(|r| (r.request_id, r.document_id)));
+                index.add_segment(first_seq, records.iter().map(|(r, d)| (r.as_str(), d.as_str())));
             })?;
             Ok(samples::load_counters(rtxn, dbs)?.next_seq)
         })?;
@@ -287,7 +287,7 @@ impl Store {
             let seq = buffer.index.request(request_id).ok_or_else(not_found)?;
             let pending = buffer.is_pending(seq);
             if pending {
-                if buffer.record(seq)?.is_none_or(|r| r.request_id != request_id) {
+                if !buffer.with_record(seq, |r| r.request_id == request_id)?.unwrap_or(false) {
                     return Err(not_found());
                 }
                 buffer.label(seq, label.clone());
@@ -304,22 +304,20 @@ impl Store {
 
     /// The request id of the latest sample (stored or buffered) with `document_id`.
     pub fn request_for_document(&self, document_id: &str) -> Result<Option<String>> {
-        let owner = |r: Option<SampleRef<'_>>| {
-            r.filter(|r| r.document_id == document_id).map(|r| r.request_id.to_owned())
-        };
+        let owner = |r: SampleRef<'_>| (r.document_id == document_id).then(|| r.request_id.to_owned());
         let seq = {
             let buffer = self.buffer()?;
             let Some(seq) = buffer.index.document(document_id).filter(|_| !document_id.is_empty()) else {
                 return Ok(None);
             };
             if buffer.is_pending(seq) {
-                return Ok(owner(buffer.record(seq)?));
+                return Ok(buffer.with_record(seq, owner)?.flatten());
             }
             seq
         };
         self.read(|rtxn, dbs| {
             let c = samples::load_counters(rtxn, dbs)?;
-            Ok(owner(samples::record(rtxn, dbs, &c, seq)?))
+            Ok(samples::with_record(rtxn, dbs, &c, seq, owner)?.flatten())
         })
     }
 

@@ -11,14 +11,14 @@
 //! evicted_total u64, sample_bytes u64, last_flush_ms (u8 0|1 [+ i64]), first_live u64`
 //! (version 1, written by store format 1, lacks `first_live`).
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 
 use heed::{MdbError, PutFlags, RoTxn, RwTxn};
 
 use super::env::Dbs;
 use super::labels::{self, Label};
 use super::sample::Sample;
-use super::segment::{self, SampleRef, SegmentRecords};
+use super::segment::{self, SampleRef};
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
 
@@ -194,12 +194,16 @@ fn evict(wtxn: &mut RwTxn, dbs: Dbs, c: &mut Counters, now_ms: i64, bounds: Boun
 /// The first seq in `from..next_seq` whose timestamp is not before `cut` (`next_seq` if none).
 fn first_young(rtxn: &RoTxn, dbs: Dbs, from: u64, next_seq: u64, cut: i64) -> Result<u64> {
     for item in segments_from(rtxn, dbs, from)? {
-        let (_, value) = item?;
-        for record in SegmentRecords::new(value)? {
-            let (seq, r) = record?;
+        let mut young = None;
+        segment::visit(item?.1, |seq, r| {
             if seq >= from && r.ts_ms >= cut {
-                return Ok(seq);
+                young = Some(seq);
+                return ControlFlow::Break(());
             }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(seq) = young {
+            return Ok(seq);
         }
     }
     Ok(next_seq)
@@ -218,19 +222,21 @@ fn segments_from<'t>(rtxn: &'t RoTxn, dbs: Dbs, seq: u64) -> Result<SegmentIter<
     Ok(dbs.segments.range(rtxn, &(Bound::Included(&start[..]), Bound::Unbounded))?)
 }
 
-/// The live stored record `seq`, if any.
-pub(crate) fn record<'t>(rtxn: &'t RoTxn, dbs: Dbs, c: &Counters, seq: u64) -> Result<Option<SampleRef<'t>>> {
+/// `f(record)` for the live stored record `seq`, if there is one.
+pub(crate) fn with_record<T>(
+    rtxn: &RoTxn,
+    dbs: Dbs,
+    c: &Counters,
+    seq: u64,
+    f: impl FnOnce(SampleRef<'_>) -> T,
+) -> Result<Option<T>> {
     if seq < c.first_live || seq >= c.next_seq {
         return Ok(None);
     }
     let Some((_, value)) = dbs.segments.get_lower_than_or_equal_to(rtxn, &seq_key(seq))? else {
         return Ok(None);
     };
-    match segment::find(value, seq) {
-        Ok(r) => Ok(Some(r)),
-        Err(CoreError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
+    segment::with_record(value, seq, f)
 }
 
 /// Labels the live stored sample `seq` if its request id is `request_id`; `NotFound` otherwise.
@@ -242,7 +248,7 @@ pub(crate) fn attach_label(
     label: &Label,
 ) -> Result<()> {
     let mut c = load_counters(wtxn, dbs)?;
-    let owns = record(wtxn, dbs, &c, seq)?.is_some_and(|r| r.request_id == request_id);
+    let owns = with_record(wtxn, dbs, &c, seq, |r| r.request_id == request_id)?.unwrap_or(false);
     if !owns {
         return Err(CoreError::NotFound(format!("no stored sample with request_id {request_id:?}")));
     }
@@ -276,16 +282,18 @@ pub(crate) fn pull(rtxn: &RoTxn, dbs: Dbs, after_seq: u64, limit: usize) -> Resu
     if limit == 0 || start >= c.next_seq {
         return Ok(out);
     }
-    'segments: for item in segments_from(rtxn, dbs, start)? {
-        for record in SegmentRecords::new(item?.1)? {
-            let (seq, r) = record?;
-            if seq < start {
-                continue;
+    for item in segments_from(rtxn, dbs, start)? {
+        segment::visit(item?.1, |seq, r| {
+            if seq >= start {
+                out.push(r.to_sample(seq, None));
             }
-            out.push(r.to_sample(seq, None));
             if out.len() >= limit {
-                break 'segments;
+                return ControlFlow::Break(());
             }
+            ControlFlow::Continue(())
+        })?;
+        if out.len() >= limit {
+            break;
         }
     }
     if let (Some(first), Some(last)) = (out.first().map(|s| s.seq), out.last().map(|s| s.seq)) {
@@ -298,18 +306,24 @@ pub(crate) fn pull(rtxn: &RoTxn, dbs: Dbs, after_seq: u64, limit: usize) -> Resu
     Ok(out)
 }
 
-/// Calls `f(first_seq, records)` for every stored segment that holds a live record, in seq
-/// order (`records` from `first_seq` on, evicted ones included).
-pub(crate) fn scan_segments(rtxn: &RoTxn, dbs: Dbs, mut f: impl FnMut(u64, &[SampleRef<'_>])) -> Result<()> {
+/// Calls `f(first_seq, ids)` for every stored segment that holds a live record, in seq order,
+/// with the `(request_id, document_id)` of its records from `first_seq` on (evicted ones
+/// included).
+pub(crate) fn scan_segments(
+    rtxn: &RoTxn,
+    dbs: Dbs,
+    mut f: impl FnMut(u64, &[(String, String)]),
+) -> Result<()> {
     let c = load_counters(rtxn, dbs)?;
-    let mut records = Vec::new();
+    let mut ids = Vec::new();
     for item in segments_from(rtxn, dbs, c.first_live)? {
         let value = item?.1;
-        records.clear();
-        for record in SegmentRecords::new(value)? {
-            records.push(record?.1);
-        }
-        f(segment::header(value)?.0, &records);
+        ids.clear();
+        segment::visit(value, |_, r| {
+            ids.push((r.request_id.to_owned(), r.document_id.to_owned()));
+            ControlFlow::Continue(())
+        })?;
+        f(segment::header(value)?.0, &ids);
     }
     Ok(())
 }
@@ -324,12 +338,12 @@ pub(crate) fn documents(rtxn: &RoTxn, dbs: Dbs, limit: usize) -> Result<Vec<(Str
             break;
         }
         let mut newest_first = Vec::new();
-        for record in SegmentRecords::new(item?.1)? {
-            let (seq, r) = record?;
+        segment::visit(item?.1, |seq, r| {
             if seq >= c.first_live && !r.document_id.is_empty() {
                 newest_first.push((r.document_id.to_owned(), r.request_id.to_owned()));
             }
-        }
+            ControlFlow::Continue(())
+        })?;
         out.extend(newest_first.into_iter().rev());
     }
     out.truncate(limit);

@@ -1,14 +1,18 @@
 //! Sample-log segments: the records of one appended batch (at most [`SEGMENT_MAX_RECORDS`]) in
 //! one LMDB value, written once and never rewritten (labels live apart, in `labels.rs`).
 //!
-//! Value format (little-endian, [`crate::codec`]): magic `LWSG`, version `1`, then
-//! `first_seq u64, count u32` and `count` records of
-//! `ts_ms i64, confidence f64, model_type str, model_id str, request_id str, document_id str,
-//! payload bytes, prediction bytes`. Record `i` has seq `first_seq + i`.
+//! Value format (little-endian, [`crate::codec`]): magic `LWSG`, a version that names the kind,
+//! `first_seq u64, count u32`, then
+//! * version `1`, rows: `count` records of `ts_ms i64, confidence f64, model_type str,
+//!   model_id str, request_id str, document_id str, payload bytes, prediction bytes`;
+//! * version `2`, wire: `default_ts_ms i64` and the serialized `loopwise.v1.RecordBatch` the
+//!   records arrived in, as received (the timestamp of records that carry none is
+//!   `default_ts_ms`; it was validated at ingest, so reading it back only parses it).
 //!
-//! One value per batch instead of one per record: an append is one pass of copies into one
-//! buffer and a flush is one `put` per segment, which is what lets the sidecar log every record
-//! at the rate its data plane receives them.
+//! Record `i` has seq `first_seq + i`. One value per batch instead of one per record: an append
+//! is one copy into one buffer (a wire segment copies the batch's bytes as they are) and a
+//! flush is one `put` per segment, which is what lets the sidecar log every record at the rate
+//! its data plane receives them.
 
 use std::ops::Range;
 
@@ -16,8 +20,11 @@ use super::sample::{Sample, MAX_REQUEST_ID_BYTES};
 use crate::codec::{Reader, Writer};
 use crate::error::{CoreError, Result};
 
+use std::ops::ControlFlow;
+
 const MAGIC: &[u8; 4] = b"LWSG";
-const VERSION: u16 = 1;
+const ROWS: u16 = 1;
+const WIRE: u16 = 2;
 
 /// Most records in one segment; a larger append is split. Bounds the work of reading one
 /// record (a segment is read from its start).
@@ -93,6 +100,11 @@ pub trait SampleRecords {
     fn len(&self) -> usize;
     /// Record `i` (`i < len()`).
     fn record(&self, i: usize) -> SampleRef<'_>;
+    /// The records as one serialized `loopwise.v1.RecordBatch` and the timestamp of those that
+    /// carry none, when they can be stored as received (a wire segment).
+    fn wire(&self) -> Option<(&[u8], i64)> {
+        None
+    }
     /// The label and human-correction flag record `i` arrives with, if any (stored apart).
     fn label(&self, _i: usize) -> Option<(&[u8], bool)> {
         None
@@ -162,7 +174,7 @@ pub(crate) fn encode_into<R: SampleRecords + ?Sized>(
     rows: Range<usize>,
 ) -> Result<Vec<u8>> {
     let size: usize = rows.clone().map(|i| records.record(i).encoded_len()).sum();
-    let mut w = Writer::with_header_in(buf, MAGIC, VERSION);
+    let mut w = Writer::with_header_in(buf, MAGIC, ROWS);
     w.reserve(12 + size);
     w.u64(first_seq);
     w.len(rows.len())?;
@@ -180,10 +192,71 @@ pub(crate) fn encode_into<R: SampleRecords + ?Sized>(
     Ok(w.finish())
 }
 
+/// A wire segment of `count` records, into `buf` (its allocation reused).
+pub(crate) fn encode_wire_into(
+    buf: Vec<u8>,
+    first_seq: u64,
+    count: usize,
+    default_ts_ms: i64,
+    wire: &[u8],
+) -> Result<Vec<u8>> {
+    let mut w = Writer::with_header_in(buf, MAGIC, WIRE);
+    w.reserve(20 + wire.len());
+    w.u64(first_seq);
+    w.len(count)?;
+    w.i64(default_ts_ms);
+    w.raw(wire);
+    Ok(w.finish())
+}
+
 /// `(first_seq, count)` of an encoded segment.
 pub(crate) fn header(buf: &[u8]) -> Result<(u64, u64)> {
-    let (mut r, _) = Reader::with_header(buf, MAGIC, VERSION)?;
+    let (mut r, _) = Reader::with_header(buf, MAGIC, WIRE)?;
     Ok((r.u64()?, u64::from(r.u32()?)))
+}
+
+/// Calls `f(seq, record)` for the records of an encoded segment, in seq order, until it breaks.
+pub(crate) fn visit(buf: &[u8], mut f: impl FnMut(u64, SampleRef<'_>) -> ControlFlow<()>) -> Result<()> {
+    let (mut r, version) = Reader::with_header(buf, MAGIC, WIRE)?;
+    let first_seq = r.u64()?;
+    let count = r.u32()? as usize;
+    if version == ROWS {
+        for item in SegmentRecords::new(buf)? {
+            let (seq, record) = item?;
+            if f(seq, record).is_break() {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    let default_ts_ms = r.i64()?;
+    let batch = crate::ingest::RecordBatch::decode_stored(r.rest().to_vec(), default_ts_ms)?;
+    if batch.len() != count {
+        return Err(CoreError::Codec(format!(
+            "segment holds {} records, its header says {count}",
+            batch.len()
+        )));
+    }
+    for i in 0..count {
+        if f(first_seq + i as u64, batch.record(i)).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `f(record)` for record `seq` of an encoded segment; `None` if the segment does not hold it.
+pub(crate) fn with_record<T>(buf: &[u8], seq: u64, f: impl FnOnce(SampleRef<'_>) -> T) -> Result<Option<T>> {
+    let mut f = Some(f);
+    let mut out = None;
+    visit(buf, |s, record| {
+        if s != seq {
+            return ControlFlow::Continue(());
+        }
+        out = f.take().map(|f| f(record));
+        ControlFlow::Break(())
+    })?;
+    Ok(out)
 }
 
 /// The records of one encoded segment, in seq order, as `(seq, record)`.
@@ -195,7 +268,8 @@ pub(crate) struct SegmentRecords<'a> {
 
 impl<'a> SegmentRecords<'a> {
     pub fn new(buf: &'a [u8]) -> Result<Self> {
-        let (mut reader, _) = Reader::with_header(buf, MAGIC, VERSION)?;
+        let (mut reader, version) = Reader::with_header(buf, MAGIC, ROWS)?;
+        debug_assert_eq!(version, ROWS);
         let seq = reader.u64()?;
         let left = u64::from(reader.u32()?);
         Ok(SegmentRecords { reader, seq, left })
@@ -228,17 +302,6 @@ impl<'a> Iterator for SegmentRecords<'a> {
         self.seq += 1;
         Some(self.read().map(|r| (seq, r)))
     }
-}
-
-/// Record `seq` of an encoded segment (`NotFound` if the segment does not hold it).
-pub(crate) fn find(buf: &[u8], seq: u64) -> Result<SampleRef<'_>> {
-    for item in SegmentRecords::new(buf)? {
-        let (s, record) = item?;
-        if s == seq {
-            return Ok(record);
-        }
-    }
-    Err(CoreError::NotFound(format!("seq {seq} is not in its segment")))
 }
 
 #[cfg(test)]
@@ -274,8 +337,8 @@ mod tests {
         let want: Vec<(u64, Sample)> =
             (1..5).map(|i| (40 + i as u64, Sample { seq: 40 + i as u64, ..s[i].clone() })).collect();
         assert_eq!(back, want);
-        assert_eq!(find(&buf, 43).unwrap().request_id, "r3");
-        assert!(matches!(find(&buf, 45), Err(CoreError::NotFound(_))));
+        assert_eq!(with_record(&buf, 43, |r| r.request_id.to_owned()).unwrap().as_deref(), Some("r3"));
+        assert_eq!(with_record(&buf, 45, |_| ()).unwrap(), None);
         for cut in 14..buf.len() {
             let all: Result<Vec<_>> = SegmentRecords::new(&buf[..cut]).and_then(|it| it.collect());
             assert!(matches!(all, Err(CoreError::Codec(_))), "cut at {cut}");
