@@ -7,8 +7,9 @@
 //! columns empty or one value per record; timestamps positive; no prediction or payload larger
 //! than the limit. Strings must be UTF-8.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
+use super::key_index::{BytesKey, KeyIndex};
 use super::rejection::{py_float, RejectReason, Rejection};
 use super::wire::{doubles, varints, Wire, WireType};
 use crate::aggregate::{Aggregate, Batch};
@@ -249,6 +250,10 @@ impl RecordBatch {
         &self.buf[s.0 as usize..s.1 as usize]
     }
 
+    fn key(&self, s: Span) -> BytesKey<'_> {
+        BytesKey::new(&self.buf, s.0 as usize, s.1 as usize)
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.request_id.len()
@@ -271,15 +276,15 @@ impl RecordBatch {
     /// The first of `types` not in `known`. Runs of one model type are the norm, so a value equal
     /// to the last one found known is not looked up again.
     fn first_unknown(&self, types: &[Span], known: &HashSet<String>) -> Option<usize> {
-        let mut last_known: Option<&[u8]> = None;
+        let mut last_known = None;
         types.iter().position(|&s| {
-            let value = self.bytes(s);
-            if last_known == Some(value) {
+            let value = Some(self.key(s));
+            if last_known == value {
                 return false;
             }
             let found = known.contains(self.text(s));
             if found {
-                last_known = Some(value);
+                last_known = value;
             }
             !found
         })
@@ -393,25 +398,34 @@ impl RecordBatch {
     /// window is its timestamp aligned to `window_ms`, but never before `epoch(model_type)`
     /// (records older than the epoch count in the epoch's window).
     pub fn groups(&self, window_ms: i64, epoch: impl Fn(&str) -> i64) -> Vec<Group> {
-        let mut index: HashMap<(&str, &str, i64), usize> = HashMap::new();
-        let mut epochs: HashMap<&str, i64> = HashMap::new();
-        let mut out: Vec<Group> = Vec::new();
         let window_ms = window_ms.max(1);
+        // Model types and groups by number (a handful per batch: see `KeyIndex`); the last
+        // window found is reused while timestamps stay in it.
+        let (mut types, mut epochs) = (KeyIndex::new(), Vec::new());
+        let mut index = KeyIndex::new();
+        let mut out: Vec<Group> = Vec::new();
+        let mut aligned = 0i64;
         for row in 0..self.len() {
-            let (mt, mid) = (self.text(self.model_type[row]), self.text(self.model_id[row]));
+            let (mt, mid) = (self.model_type[row], self.model_id[row]);
+            let (t, new_type) = types.get_or_insert(self.key(mt));
+            if new_type {
+                epochs.push(epoch(self.text(mt)));
+            }
             let ts = self.ts_ms[row];
-            let first = *epochs.entry(mt).or_insert_with(|| epoch(mt));
-            let aligned = ts - ts.rem_euclid(window_ms);
+            if !ts.checked_sub(aligned).is_some_and(|d| (0..window_ms).contains(&d)) {
+                aligned = ts - ts.rem_euclid(window_ms);
+            }
+            let first = epochs[t];
             let start = if first != 0 && aligned <= first { first } else { aligned };
-            let g = *index.entry((mt, mid, start)).or_insert_with(|| {
+            let (g, new_group) = index.get_or_insert((t, start, self.key(mid)));
+            if new_group {
                 out.push(Group {
-                    model_type: mt.to_owned(),
-                    model_id: mid.to_owned(),
+                    model_type: self.text(mt).to_owned(),
+                    model_id: self.text(mid).to_owned(),
                     window_start_ms: start,
                     rows: Vec::new(),
                 });
-                out.len() - 1
-            });
+            }
             out[g].rows.push(row as u32);
         }
         out

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::*;
+use crate::ingest::key_index::LINEAR_KEYS;
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
@@ -262,5 +263,67 @@ fn a_stored_batch_that_does_not_parse_or_has_a_ragged_column_is_a_codec_error() 
     match RecordBatch::decode_stored(ragged, 1) {
         Err(CoreError::Codec(msg)) => assert!(msg.contains("model_type has 2 values for 3 records"), "{msg}"),
         other => panic!("expected a codec error, got {:?}", other.map(|b| b.len())),
+    }
+}
+
+/// Groups as the plain definition reads: rows by (model type, model id, window start), in order
+/// of first appearance.
+fn reference_groups(b: &RecordBatch, window_ms: i64, epoch: impl Fn(&str) -> i64) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    for row in 0..b.len() {
+        let (mt, ts) = (b.text(b.model_type[row]), b.ts_ms[row]);
+        let (aligned, first) = (ts - ts.rem_euclid(window_ms), epoch(mt));
+        let start = if first != 0 && aligned <= first { first } else { aligned };
+        let key = (mt, b.text(b.model_id[row]), start);
+        match out.iter_mut().find(|g| (g.model_type.as_str(), g.model_id.as_str(), g.window_start_ms) == key)
+        {
+            Some(g) => g.rows.push(row as u32),
+            None => out.push(Group {
+                model_type: key.0.into(),
+                model_id: key.1.into(),
+                window_start_ms: start,
+                rows: vec![row as u32],
+            }),
+        }
+    }
+    out
+}
+
+/// `n` records over `types` model types, `ids` model ids and a few windows, in a scrambled order.
+fn scrambled(n: usize, types: usize, ids: usize) -> RecordBatch {
+    let names = ["invoice", "receipt", "memo"];
+    let mut m = Vec::new();
+    (0..n).for_each(|i| string(&mut m, 1, format!("r{i}").as_bytes()));
+    varint(&mut m, 6 << 3 | 2);
+    let ts: Vec<u8> = (0..n).fold(Vec::new(), |mut out, i| {
+        varint(&mut out, 10_000 + (i * 7_919 % 23) as u64 * 1_000);
+        out
+    });
+    varint(&mut m, ts.len() as u64);
+    m.extend(ts);
+    (0..n).for_each(|i| string(&mut m, 3, names[i * 5 % 7 % types].as_bytes()));
+    (0..n).for_each(|i| string(&mut m, 4, format!("m{}", i * 11 % 13 % ids).as_bytes()));
+    packed_doubles(&mut m, 7, &vec![0.5; n]);
+    packed_doubles(&mut m, 8, &vec![1.0; n]);
+    let known: HashSet<String> = names.iter().map(|s| s.to_string()).collect();
+    let rules = IngestRules { max_batch_records: n, max_payload_bytes: 64 };
+    RecordBatch::decode(&m, rules, &known, 1).unwrap_or_default()
+}
+
+#[test]
+fn groups_of_interleaved_keys_and_of_many_keys_match_the_definition() {
+    let epoch = |mt: &str| match mt {
+        "receipt" => 19_000,
+        "memo" => 40_000,
+        _ => 0,
+    };
+    for (types, ids, window_ms) in [(1, 2, 60_000), (2, 3, 5_000), (3, 13, 4_000), (3, 13, 1)] {
+        let b = scrambled(400, types, ids);
+        assert_eq!(b.len(), 400);
+        let groups = b.groups(window_ms, epoch);
+        assert_eq!(groups, reference_groups(&b, window_ms, epoch), "{types} x {ids}, {window_ms} ms");
+        if types == 3 {
+            assert!(groups.len() > 8 * LINEAR_KEYS, "{}", groups.len());
+        }
     }
 }

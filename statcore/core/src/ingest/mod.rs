@@ -7,6 +7,7 @@
 //! [`RecordBatch::update`] feed the sample log and an aggregate window.
 
 mod batch;
+mod key_index;
 mod rejection;
 pub mod wire;
 
