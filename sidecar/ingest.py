@@ -15,12 +15,17 @@ feature means "missing"; ±inf is refused. Confidence must be in [0, 1] and late
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable, Iterable
 
+import statcore
 from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason
 from sidecar.windows import WindowBook
 from statcore import BatchRejectedError, RecordBatch, Store
+
+log = logging.getLogger(__name__)
 
 
 def decode_batch(raw: bytes, config: IngestConfig, known: Iterable[str], now_ms: int) -> RecordBatch:
@@ -41,24 +46,26 @@ class Ingest:
         self._config = config
         self._store = store
         self._windows = windows
-        #: Wakes the flusher (set by it): ``flush_max_pending`` records wait.
-        self.on_backlog: Callable[[], None] = lambda: None
-        #: Flushes the sample log in the calling thread (set by the flusher): twice
-        #: ``flush_max_pending`` records wait, the flusher is behind, and ingest slows to the
-        #: pace of the disk instead of growing the buffer without bound.
+        #: Flushes the sample log in the calling thread (set by the flusher): used when twice
+        #: ``flush_max_pending`` records wait, so ingest slows to the pace of the disk instead
+        #: of growing the buffer without bound.
         self.flush_now: Callable[[], None] = lambda: None
 
-    def apply(self, batch: RecordBatch) -> dict[str, int]:
-        """Absorbs ``batch``; returns records per model type."""
+    def apply(self, batch: RecordBatch, now_ms: int) -> dict[str, int]:
+        """Absorbs ``batch`` (arrived at ``now_ms``); returns records per model type."""
         if self._config.log_samples and len(batch):
             # Done first: the store checks what it relies on (request id length) before
             # buffering anything, so a refused batch changes nothing.
             self._store.append_batch(batch)
             pending = self._store.pending()
-            if pending >= self._config.flush_max_pending:
-                self.on_backlog()
-                if pending >= 2 * self._config.flush_max_pending:
-                    self.flush_now()
+            if pending >= 2 * self._config.flush_max_pending:
+                self.flush_now()
+            elif pending >= self._config.flush_max_pending:
+                # statcore's flush thread commits while this one goes on (no GIL, no wait).
+                try:
+                    self._store.flush_in_background(now_ms)
+                except statcore.StoreError:
+                    log.exception("background flush of the sample log failed; records stay buffered")
         windows = self._windows
         epochs, cut = windows.epochs()
         groups = batch.groups(windows.window_ms, epochs, cut)

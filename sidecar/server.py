@@ -15,7 +15,6 @@ import os
 import pathlib
 import signal
 import threading
-import time
 from concurrent import futures
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -75,9 +74,9 @@ def _bind(server: grpc.Server, addr: str, creds: grpc.ServerCredentials | None) 
 
 class Flusher(threading.Thread):
     """Every ``interval_s``: writes changed windows (one synced transaction), flushes the sample
-    log (another), and deletes windows past retention. Woken early by a sample-log backlog
-    (``ingest.flush_max_pending``), it flushes only the sample log: the windows keep their
-    once-per-interval write."""
+    log (another), and deletes windows past retention. Between ticks, a sample-log backlog of
+    ``ingest.flush_max_pending`` records is flushed by statcore's own flush thread (requested
+    by ingest, no GIL needed); at twice that, ingest flushes itself (``flush_samples``)."""
 
     def __init__(self, domain: Domain, interval_s: float, retention_ms: int) -> None:
         super().__init__(name="sidecar-flusher", daemon=True)
@@ -85,14 +84,11 @@ class Flusher(threading.Thread):
         self._interval = interval_s
         self._retention = retention_ms
         self._stop_event = threading.Event()
-        self._wake = threading.Event()
-        domain.ingest.on_backlog = self._wake.set
         domain.ingest.flush_now = self.flush_samples
 
-    def flush_once(self, windows: bool = True) -> None:
+    def flush_once(self) -> None:
         now = self._d.clock.now_ms()
-        if windows:
-            self._d.windows.flush(now)
+        self._d.windows.flush(now)
         self._d.store.flush(now)
 
     def flush_samples(self) -> None:
@@ -105,20 +101,7 @@ class Flusher(threading.Thread):
 
     def run(self) -> None:
         ticks = 0
-        due = time.monotonic() + self._interval
-        while not self._stop_event.is_set():
-            self._wake.wait(max(0.0, due - time.monotonic()))
-            self._wake.clear()
-            if self._stop_event.is_set():
-                return
-            periodic = time.monotonic() >= due
-            if not periodic:  # a backlog: the sample log only
-                try:
-                    self.flush_once(windows=False)
-                except Exception:  # noqa: BLE001 - keep flushing; the data stays buffered
-                    log.exception("flush failed")
-                continue
-            due = time.monotonic() + self._interval
+        while not self._stop_event.wait(self._interval):
             try:
                 self.flush_once()
                 ticks += 1
@@ -129,7 +112,6 @@ class Flusher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self._wake.set()
         if self.is_alive():
             self.join()
 

@@ -142,8 +142,9 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         counts.clear()
 
     def _record(self, raw: bytes) -> int:
-        batch = decode_batch(raw, self._d.config, self._d.routing.model_types(), self._d.clock.now_ms())
-        for model_type, n in self._d.ingest.apply(batch).items():
+        now = self._d.clock.now_ms()
+        batch = decode_batch(raw, self._d.config, self._d.routing.model_types(), now)
+        for model_type, n in self._d.ingest.apply(batch, now).items():
             self._d.metrics.records.labels(model_type).inc(n)
         return len(batch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import time
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_groups_split_by_model_and_window(ingest) -> None:  # type: ignore[no-un
     raw = msg.SerializeToString()
     assert _groups(windows, raw, 5_500) == {
         ("a", "m1", 5000): [0, 5], ("a", "m1", 6000): [2], ("a", "m3", 5000): [3], ("b", "m2", 5000): [1, 4]}
-    assert ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_500)) == {"a": 4, "b": 2}
+    assert ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_500), 5_500) == {"a": 4, "b": 2}
     assert sorted((x.model_id, x.records) for x in windows.current(5_500)) == [
         ("m1", 2), ("m2", 2), ("m3", 1)]
 
@@ -73,9 +74,30 @@ def test_logged_records_are_found_by_document_id_before_and_after_the_flush(
         ingest, tmp_path: pathlib.Path) -> None:  # type: ignore[no-untyped-def]
     ing, _ = ingest
     msg = batch(3, model_type="a", document_id=["d0", "", "d2"])
-    ing.apply(decode_batch(msg.SerializeToString(), IngestConfig(), KNOWN, 5_000))
+    ing.apply(decode_batch(msg.SerializeToString(), IngestConfig(), KNOWN, 5_000), 5_000)
     store = ing._store
     assert store.request_for_document("d2") == msg.request_id[2]
     assert store.request_for_document("") is None and store.request_for_document("d1") is None
     store.flush(5_000)
     assert store.request_for_document("d0") == msg.request_id[0]
+
+
+def test_a_backlog_is_flushed_in_the_background_and_twice_it_by_the_ingest_thread(
+        tmp_path: pathlib.Path) -> None:
+    store = Store(tmp_path / "db")
+    windows = WindowBook(store, 1000, lambda mt: Layout([], {}, ["doc_type"]))
+    ing = Ingest(IngestConfig(flush_max_pending=4), store, windows)
+    inline: list[int] = []
+    ing.flush_now = lambda: (inline.append(store.pending()), store.flush(9_000))  # type: ignore[func-returns-value]
+    raw = batch(3, model_type="a").SerializeToString()
+    ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_000), 5_000)
+    assert store.pending() == 3 and store.stats().get("last_flush_ms") is None  # below the bound
+    ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_001), 5_001)  # 6 >= 4: background
+    deadline = time.monotonic() + 10
+    while store.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.pending() == 0 and store.stats()["last_flush_ms"] == 5_001 and not inline
+    big = batch(9, model_type="a").SerializeToString()
+    ing.apply(decode_batch(big, IngestConfig(), KNOWN, 5_002), 5_002)  # 9 >= 8: inline
+    assert inline == [9] and store.pending() == 0
+    store.close()

@@ -5,11 +5,11 @@
 //! releases the GIL before touching the store.
 
 use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use statcore_core::store::{Sample as CoreSample, Store as CoreStore, StoreConfig, StoreStats};
+use statcore_core::store::{FlushWorker, Sample as CoreSample, Store as CoreStore, StoreConfig, StoreStats};
 use statcore_core::CoreError;
 
 use numpy::PyReadonlyArray1;
@@ -139,7 +139,9 @@ impl PySample {
 /// An LMDB-backed store (one directory): routing blob, aggregate windows, durable sample log.
 #[pyclass(module = "statcore._statcore", name = "Store", frozen)]
 pub struct PyStore {
-    inner: RwLock<Option<CoreStore>>,
+    inner: RwLock<Option<Arc<CoreStore>>>,
+    /// Started by the first `flush_in_background`.
+    worker: Mutex<Option<FlushWorker>>,
     path: PathBuf,
 }
 
@@ -222,7 +224,7 @@ impl PyStore {
             max_age_ms,
         };
         let store = without_gil(py, || CoreStore::open(&path, &config)).py()?;
-        Ok(PyStore { inner: RwLock::new(Some(store)), path })
+        Ok(PyStore { inner: RwLock::new(Some(Arc::new(store))), worker: Mutex::new(None), path })
     }
 
     #[getter]
@@ -442,9 +444,29 @@ impl PyStore {
     }
 
     /// Closes the LMDB environment. Samples appended but not flushed are dropped. Idempotent.
+    /// Asks a background thread (started on first use) to flush at `now_ms` and returns at
+    /// once: the caller never waits for the commit and sync. Raises the error of the previous
+    /// background flush if it failed (the samples stay buffered for a retry).
+    fn flush_in_background(&self, now_ms: i64) -> PyResult<()> {
+        let poisoned = || CoreError::Store("store lock poisoned".into());
+        let mut worker = self.worker.lock().map_err(|_| poisoned()).py()?;
+        if worker.is_none() {
+            let guard = self.inner.read().map_err(|_| poisoned()).py()?;
+            let store = guard.as_ref().ok_or_else(|| CoreError::Store("store is closed".into())).py()?;
+            *worker = Some(FlushWorker::spawn(Arc::clone(store)).py()?);
+        }
+        worker.as_ref().map_or(Ok(()), |w| w.request(now_ms)).py()
+    }
+
+    /// Finishes background flushes, then closes the LMDB environment.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         without_gil(py, || {
-            let mut guard = self.inner.write().map_err(|_| CoreError::Store("store lock poisoned".into()))?;
+            let poisoned = || CoreError::Store("store lock poisoned".into());
+            let worker = self.worker.lock().map_err(|_| poisoned())?.take();
+            if let Some(mut worker) = worker {
+                worker.stop();
+            }
+            let mut guard = self.inner.write().map_err(|_| poisoned())?;
             guard.take();
             Ok(())
         })

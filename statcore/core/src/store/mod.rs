@@ -23,6 +23,7 @@
 mod blobs;
 mod buffer;
 mod env;
+mod flush_worker;
 mod labels;
 mod migrate;
 mod record_index;
@@ -39,6 +40,7 @@ use std::path::Path;
 
 pub use blobs::MAX_BLOB_NAME_BYTES;
 pub use env::{MAP_GRAIN, STORE_FORMAT_VERSION};
+pub use flush_worker::FlushWorker;
 pub use sample::{Sample, MAX_REQUEST_ID_BYTES};
 pub use samples::Bounds;
 pub use segment::{SampleRecords, SampleRef, SEGMENT_MAX_RECORDS};

@@ -475,3 +475,44 @@ fn store_appends_labels_and_flushes_from_many_threads_lose_nothing() {
     assert_eq!(all.iter().filter(|s| s.label.is_some()).count(), 3 * 10);
     assert_eq!(store.stats().unwrap().pending, 0);
 }
+
+#[test]
+fn store_flush_worker_flushes_in_the_background_and_reports_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path(), &config()));
+    let mut worker = FlushWorker::spawn(std::sync::Arc::clone(&store)).unwrap();
+    store.append(&batch("r", 10, 0)).unwrap();
+    worker.request(5).unwrap();
+    worker.request(6).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.pending() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    worker.stop(); // joins after the queued flushes
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.samples, stats.pending), (10, 0));
+    assert_eq!(stats.last_flush_ms, Some(6));
+    assert!(worker.request(7).is_err(), "stopped");
+
+    // A flush that fails (the map is full at its cap) is reported by the next request.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig { map_size: MAP_GRAIN, max_map_size: 2 * MAP_GRAIN, ..config() };
+    let store = std::sync::Arc::new(open(dir.path(), &cfg));
+    let mut worker = FlushWorker::spawn(std::sync::Arc::clone(&store)).unwrap();
+    let big: Vec<Sample> =
+        batch("r", 100, 0).into_iter().map(|s| Sample { payload: vec![2; 5_000], ..s }).collect();
+    store.append(&big).unwrap();
+    worker.request(1).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reported = loop {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        match worker.request(2) {
+            Err(e) => break Some(e),
+            Ok(()) if std::time::Instant::now() > deadline => break None,
+            Ok(()) => {}
+        }
+    };
+    assert!(matches!(reported, Some(CoreError::StoreFull(_))), "{reported:?}");
+    worker.stop();
+    assert_eq!(store.pending(), 100, "kept for a retry");
+}
