@@ -76,6 +76,10 @@ fn record_batch_path(c: &mut Criterion) {
     g.bench_function("groups", |b| b.iter(|| batch.groups(window_ms, |_| 0)));
     g.throughput(Throughput::Elements(groups[0].rows.len() as u64));
     g.bench_function("update_500", |b| b.iter(|| batch.update(&mut agg, &groups[0].rows).unwrap()));
+    // All rows in one group (one model id): a range of rows.
+    let all_rows: Vec<u32> = (0..RECORDS as u32).collect();
+    g.throughput(Throughput::Elements(RECORDS as u64));
+    g.bench_function("update_1000_one_group", |b| b.iter(|| batch.update(&mut agg, &all_rows).unwrap()));
     g.throughput(Throughput::Elements(RECORDS as u64));
     g.bench_function("all", |b| {
         b.iter(|| {

@@ -10,6 +10,10 @@ use statcore_core::ingest::{IngestRules, RecordBatch as CoreBatch};
 use crate::detach::without_gil_if;
 use crate::errors::{invalid, rejected};
 
+/// One group as Python sees it: `(model_type, model_id, window_start_ms, rows)`; the rows are
+/// the core's vector, handed to numpy without a copy.
+type PyGroup<'py> = (String, String, i64, Bound<'py, PyArray1<u32>>);
+
 #[pyclass(module = "statcore._statcore", frozen)]
 pub struct RecordBatch {
     pub(crate) inner: CoreBatch,
@@ -48,7 +52,7 @@ impl RecordBatch {
         window_ms: i64,
         epochs: HashMap<String, i64>,
         cut: i64,
-    ) -> PyResult<Vec<(String, String, i64, Bound<'py, PyArray1<u32>>)>> {
+    ) -> PyResult<Vec<PyGroup<'py>>> {
         if window_ms < 1 {
             return Err(invalid("window_ms", "must be >= 1"));
         }

@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use super::key_index::{BytesKey, KeyIndex};
 use super::rejection::{py_float, RejectReason, Rejection};
 use super::wire::{doubles, varints, Wire, WireType};
-use crate::aggregate::{Aggregate, Batch};
 use crate::error::Result;
 use crate::store::{SampleRecords, SampleRef};
 
@@ -440,45 +439,6 @@ impl RecordBatch {
             .filter(|(d, _)| !d.is_empty())
             .collect()
     }
-
-    /// Updates `agg` with `rows`: features matched to its layout by name (a layout feature the
-    /// batch lacks is missing: NaN, or the "other" category; batch features outside the layout
-    /// are ignored).
-    pub fn update(&self, agg: &mut Aggregate, rows: &[u32]) -> Result<()> {
-        let layout = std::sync::Arc::clone(agg.layout());
-        let index = |names: &[Span], wanted: &str| names.iter().position(|&s| self.text(s) == wanted);
-        let (k, kc) = (self.numeric_names.len(), self.categorical_names.len());
-        let num_cols: Vec<Option<usize>> =
-            layout.numeric_names.iter().map(|n| index(&self.numeric_names, n)).collect();
-        let cat_cols: Vec<Option<usize>> =
-            layout.categorical_names.iter().map(|n| index(&self.categorical_names, n)).collect();
-        let mut numeric = Vec::with_capacity(rows.len() * num_cols.len());
-        let mut categorical = Vec::with_capacity(rows.len() * cat_cols.len());
-        let (mut confidence, mut latency, mut error) =
-            (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
-        for &r in rows {
-            let r = r as usize;
-            numeric.extend(num_cols.iter().map(|c| c.map_or(f64::NAN, |j| self.numeric[r * k + j])));
-            categorical.extend(cat_cols.iter().zip(&layout.vocabularies).map(|(c, vocab)| {
-                let value = c.map_or("", |j| self.text(self.categorical[r * kc + j]));
-                vocab.slot(value) as u32
-            }));
-            confidence.push(self.confidence[r]);
-            latency.push(self.latency_ms[r]);
-            error.push(self.error[r]);
-        }
-        agg.update(&Batch {
-            len: rows.len(),
-            numeric: &numeric,
-            categorical: &categorical,
-            confidence: &confidence,
-            latency_ms: &latency,
-            error: &error,
-            labelled: &[],
-            correct: &[],
-            field_flags: &[],
-        })
-    }
 }
 
 /// The records as sample-log entries (prediction `{}` when absent).
@@ -505,6 +465,9 @@ impl SampleRecords for RecordBatch {
         Some((&self.buf, self.default_ts_ms))
     }
 }
+
+#[path = "update.rs"]
+mod update;
 
 #[cfg(test)]
 #[path = "batch_tests.rs"]

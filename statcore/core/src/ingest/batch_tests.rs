@@ -1,9 +1,12 @@
 //! RecordBatch decoding on hand-encoded messages (the Python tests use real protobuf output).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::*;
+use crate::aggregate::{Aggregate, Batch};
 use crate::ingest::key_index::LINEAR_KEYS;
+use crate::layout::Layout;
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
@@ -324,6 +327,86 @@ fn groups_of_interleaved_keys_and_of_many_keys_match_the_definition() {
         assert_eq!(groups, reference_groups(&b, window_ms, epoch), "{types} x {ids}, {window_ms} ms");
         if types == 3 {
             assert!(groups.len() > 8 * LINEAR_KEYS, "{}", groups.len());
+        }
+    }
+}
+
+const COUNTRIES: [&str; 3] = ["de", "fr", "us"];
+const CURRENCIES: [&str; 2] = ["eur", "usd"];
+
+/// `message(10, 0.5)` (record i: amount 2i, pages 2i + 1) with a country and a currency.
+fn with_categories() -> RecordBatch {
+    let mut m = message(10, 0.5);
+    string(&mut m, 12, b"country");
+    string(&mut m, 12, b"currency");
+    for i in 0..10 {
+        string(&mut m, 13, COUNTRIES[i % 3].as_bytes());
+        string(&mut m, 13, CURRENCIES[i % 2].as_bytes());
+    }
+    RecordBatch::decode(&m, rules(), &known(), 1_000).unwrap_or_default()
+}
+
+/// The aggregate `rows` of `with_categories()` make, from the values the batch was built with.
+fn expected_update(layout: &Arc<Layout>, rows: &[u32]) -> Aggregate {
+    let value = |name: &str, i: usize| match name {
+        "amount" => (2 * i) as f64,
+        "pages" => (2 * i + 1) as f64,
+        _ => f64::NAN,
+    };
+    let category = |name: &str, i: usize| match name {
+        "country" => COUNTRIES[i % 3],
+        "currency" => CURRENCIES[i % 2],
+        _ => "",
+    };
+    let (mut numeric, mut categorical) = (Vec::new(), Vec::new());
+    for &r in rows {
+        numeric.extend(layout.numeric_names.iter().map(|n| value(n, r as usize)));
+        let names = layout.categorical_names.iter().zip(&layout.vocabularies);
+        categorical.extend(names.map(|(n, v)| v.slot(category(n, r as usize)) as u32));
+    }
+    let n = rows.len();
+    let mut agg = Aggregate::new(layout.clone(), "invoice", "a", 0, 1).unwrap_or_else(|e| panic!("{e}"));
+    let (confidence, latency, error) = (vec![0.5; n], vec![12.5; n], vec![0u8; n]);
+    let batch = Batch {
+        len: n,
+        numeric: &numeric,
+        categorical: &categorical,
+        confidence: &confidence,
+        latency_ms: &latency,
+        error: &error,
+        ..Batch::default()
+    };
+    agg.update(&batch).unwrap_or_else(|e| panic!("{e}"));
+    agg
+}
+
+#[test]
+fn updates_match_the_batch_values_for_ranges_strided_rows_and_any_layout() {
+    let edges = || (0..20).map(f64::from).collect::<Vec<f64>>();
+    let vocab = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let layouts = [
+        // The batch's own numeric columns in order, no categorical feature.
+        Layout::new(vec![("amount".into(), edges()), ("pages".into(), edges())], vec![], vec![], 10),
+        // Reordered, one the batch lacks; a categorical feature the batch lacks too.
+        Layout::new(
+            vec![("pages".into(), edges()), ("weight".into(), edges()), ("amount".into(), edges())],
+            vec![("currency".into(), vocab(&["eur"])), ("region".into(), vocab(&["eu"]))],
+            vec![],
+            10,
+        ),
+        Layout::new(vec![], vec![("country".into(), vocab(&["de", "us"]))], vec![], 10),
+    ];
+    let b = with_categories();
+    for layout in layouts {
+        let layout = Arc::new(layout.unwrap_or_else(|e| panic!("{e}")));
+        let rows: [&[u32]; 6] =
+            [&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], &[3, 4, 5, 6], &[0, 2, 4, 6], &[5], &[], &[7, 3]];
+        for rows in rows {
+            let mut agg =
+                Aggregate::new(layout.clone(), "invoice", "a", 0, 1).unwrap_or_else(|e| panic!("{e}"));
+            b.update(&mut agg, rows).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(agg, expected_update(&layout, rows), "rows {rows:?}");
+            assert_eq!(agg.records(), rows.len() as u64);
         }
     }
 }
