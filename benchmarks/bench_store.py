@@ -79,9 +79,11 @@ def main() -> None:
             )
     publish("statcore store (LMDB group commit)", [
         "`python benchmarks/bench_store.py --write`: 256-byte payload samples appended then "
-        "flushed (one synced LMDB transaction per batch, sample + request-id index + counters), "
-        "against the Python `lmdb` binding putting the same bytes (no index) in one synced "
-        "transaction per batch. Time includes building the `Sample` objects' transfer into Rust.",
+        "flushed (one synced LMDB transaction per batch: the batch as one segment value, the "
+        "counters; the request index is in memory), against the Python `lmdb` binding putting "
+        "the same bytes one value per record in one synced transaction per batch. Time "
+        "includes the `Sample` objects' transfer into Rust (a sidecar's record batches skip it: "
+        "they are stored as received).",
         "",
         "| batch | statcore.Store | bare py-lmdb (same run) | ratio |",
         "|---|---|---|---|",
