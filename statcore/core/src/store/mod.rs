@@ -4,9 +4,10 @@
 //! `segments`, `labels`, `windows` and `routing` (formats in each module's docs; `samples` and
 //! `by_request` are store format 1's, emptied by the migration in `migrate.rs`).
 //!
-//! The sample log: an append is encoded at once into segments of up to
-//! [`SEGMENT_MAX_RECORDS`] records (one LMDB value each at the flush) and indexed in memory by
-//! request id and document id ([`record_index`]); labels are stored apart, keyed by seq.
+//! The sample log: an append becomes segments of up to [`SEGMENT_MAX_RECORDS`] records at once
+//! (a record batch as the bytes it arrived in; one LMDB value each at the flush), buffered in
+//! `buffer.rs` and indexed in memory by request id and document id (`record_index.rs`); labels
+//! are stored apart, keyed by seq. [`FlushWorker`] flushes a shared store on its own thread.
 //!
 //! Durability: every method that writes commits one LMDB write transaction with the default
 //! (full) sync before it returns, except [`Store::append`], which only buffers in memory:

@@ -260,7 +260,7 @@ pub(crate) fn with_record<T>(buf: &[u8], seq: u64, f: impl FnOnce(SampleRef<'_>)
 }
 
 /// The records of one encoded segment, in seq order, as `(seq, record)`.
-pub(crate) struct SegmentRecords<'a> {
+struct SegmentRecords<'a> {
     reader: Reader<'a>,
     seq: u64,
     left: u64,
