@@ -410,3 +410,36 @@ fn updates_match_the_batch_values_for_ranges_strided_rows_and_any_layout() {
         }
     }
 }
+
+mod stored_bytes_never_panic {
+    use super::*;
+    use crate::store::SampleRecords;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A stored batch read back from a damaged store (bytes flipped, cut short) is a
+        /// `Codec` error or a batch whose every record reads: never a panic in the sidecar.
+        #[test]
+        fn damaged_stored_batches_are_refused_or_read_whole(
+            flips in proptest::collection::vec((0usize..4096, any::<u8>()), 0..6),
+            cut in 0usize..4096,
+        ) {
+            let mut m = message(5, 0.5);
+            string(&mut m, 2, b"doc");
+            for _ in 0..4 {
+                string(&mut m, 2, b"");
+            }
+            for (at, byte) in flips {
+                let at = at % m.len();
+                m[at] ^= byte;
+            }
+            m.truncate(cut.max(1).min(m.len()));
+            if let Ok(b) = RecordBatch::decode_stored(m, 1) {
+                for i in 0..SampleRecords::len(&b) {
+                    let r = b.record(i);
+                    prop_assert!(r.request_id.len() <= 4096);
+                }
+            }
+        }
+    }
+}
