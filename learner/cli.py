@@ -36,7 +36,7 @@ from google.protobuf.message import Message
 
 from learner.drift import DriftDetector
 from learner.event_text import describe
-from learner.notify import EventKind
+from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import learner_pb2_grpc
 
@@ -274,13 +274,9 @@ def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
-_KIND_NAMES = {v: k.removeprefix("LOOP_EVENT_KIND_").lower()
-               for k, v in pb.LoopEventKind.items()}
-
-
 def event_line(e: pb.LoopEvent) -> str:
     """``time  model_type  one-line description`` of a loop event."""
-    kind = EventKind(_KIND_NAMES.get(e.kind, "report"))
+    kind = event_kind(e.kind)
     stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
     return f"{stamp}  #{e.seq:<4} {e.model_type}  {describe(kind, e.message, json.loads(e.details_json or '{}'))}"
 

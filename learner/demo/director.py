@@ -38,6 +38,7 @@ from learner.demo.bootstrap import MODEL_TYPE, DemoPaths
 from learner.demo.processes import Child, ChildFailedError, ProcessGroup
 from learner.event_text import describe
 from learner.notify import EventKind
+from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import sidecar_pb2, sidecar_pb2_grpc
 
@@ -74,10 +75,6 @@ class Narrator:
 
     def say(self, text: str, mark: str = " ") -> None:
         print(f"[{self.stamp()}] {mark} {text}", flush=True)
-
-
-_KIND = {v: EventKind(k.removeprefix("LOOP_EVENT_KIND_").lower())
-         for k, v in pb.LoopEventKind.items() if v}
 
 
 @dataclass
@@ -240,7 +237,7 @@ class Demo:
         assert self.admin is not None
         r = self.admin("ListEvents", pb.ListEventsRequest(after_seq=self.seen.last_seq))
         for e in r.events:
-            kind = _KIND.get(e.kind, EventKind.REPORT)
+            kind = event_kind(e.kind)
             details = json.loads(e.details_json or "{}")
             line = describe(kind, e.message, details)
             self.seen.events.append((self.say.stamp(), kind, line, details))

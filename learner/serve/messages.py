@@ -80,6 +80,13 @@ _EVENT_KIND = {
     EventKind.ROLLBACK: pb.LOOP_EVENT_KIND_ROLLBACK, EventKind.HEALTH: pb.LOOP_EVENT_KIND_HEALTH,
     EventKind.REPORT: pb.LOOP_EVENT_KIND_REPORT,
 }
+_KIND_OF = {v: k for k, v in _EVENT_KIND.items()}
+
+
+def event_kind(kind: int) -> EventKind:
+    """The ``EventKind`` of a ``LoopEvent.kind`` (a value this build does not know reads as a
+    report: newer servers may add kinds)."""
+    return _KIND_OF.get(kind, EventKind.REPORT)
 
 
 def loop_event(event: LoggedEvent) -> pb.LoopEvent:
