@@ -76,7 +76,8 @@ class Joined:
 
 
 class FeedbackJoiner:
-    def __init__(self, store: Store, windows: WindowBook, layout_for: Any, primary_field: str, max_label_bytes: int, clock: Clock) -> None:
+    def __init__(self, store: Store, windows: WindowBook, layout_for: Any, primary_field: str,
+                 max_label_bytes: int, clock: Clock) -> None:
         self._store = store
         self._windows = windows
         self._layout_for = layout_for

@@ -16,7 +16,6 @@ feature means "missing"; ±inf is refused. Confidence must be in [0, 1] and late
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable, Iterable
 
 import statcore

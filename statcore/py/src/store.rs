@@ -288,12 +288,6 @@ impl PyStore {
         self.with(py, |s| s.request_for_document(document_id))
     }
 
-    /// `(document_id, request_id)` of the newest samples with a document id, oldest first.
-    fn documents(&self, py: Python<'_>, limit: i64) -> PyResult<Vec<(String, String)>> {
-        let limit = to_usize("limit", limit).py()?;
-        self.with(py, |s| s.documents(limit))
-    }
-
     fn ack(&self, py: Python<'_>, seq: i64) -> PyResult<()> {
         let seq = non_negative("seq", seq).py()?;
         self.with(py, |s| s.ack(seq))

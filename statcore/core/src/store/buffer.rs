@@ -5,7 +5,7 @@
 //! go on, and drops exactly that prefix once the commit succeeded; until then the snapshot's
 //! records stay visible here (for feedback), and after a failed commit they stay pending.
 
-use std::ops::{ControlFlow, Range};
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::labels::Label;
@@ -141,20 +141,6 @@ impl SampleBuffer {
             Some(seg) if seg.first_seq <= seq => segment::with_record(&seg.bytes, seq, f),
             _ => Ok(None),
         }
-    }
-
-    /// `(document_id, request_id)` of the buffered records with a document id, in seq order.
-    pub fn documents(&self) -> Result<Vec<(String, String)>> {
-        let mut out = Vec::new();
-        for seg in &self.pending {
-            segment::visit(&seg.bytes, |_, r| {
-                if !r.document_id.is_empty() {
-                    out.push((r.document_id.to_owned(), r.request_id.to_owned()));
-                }
-                ControlFlow::Continue(())
-            })?;
-        }
-        Ok(out)
     }
 
     pub fn next_seq(&self) -> u64 {

@@ -329,21 +329,6 @@ impl Store {
         self.read(|rtxn, dbs| samples::pull(rtxn, dbs, after_seq, limit))
     }
 
-    /// `(document_id, request_id)` of the newest samples with a document id (at most `limit`,
-    /// buffered ones included), oldest first.
-    pub fn documents(&self, limit: usize) -> Result<Vec<(String, String)>> {
-        let env = self.env.read().map_err(poisoned)?;
-        let mut out = env.read(|rtxn, dbs| samples::documents(rtxn, dbs, limit))?;
-        let buffered = self.buffer()?.documents()?;
-        // Records of a flush that committed after the read above are in both: keep one.
-        let stored: std::collections::HashSet<&(String, String)> = out.iter().collect();
-        let fresh: Vec<(String, String)> = buffered.into_iter().filter(|p| !stored.contains(p)).collect();
-        out.extend(fresh);
-        let excess = out.len().saturating_sub(limit);
-        out.drain(..excess);
-        Ok(out)
-    }
-
     /// Persists the consumer's acknowledged position (durable on return). Acks at or below the
     /// cursor are no-ops; acking a seq that was never flushed is `InvalidInput`.
     pub fn ack(&self, seq: u64) -> Result<()> {

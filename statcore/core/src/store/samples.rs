@@ -327,26 +327,3 @@ pub(crate) fn scan_segments(
     }
     Ok(())
 }
-
-/// `(document_id, request_id)` of the newest live stored samples that carry a document id, at
-/// most `limit`, oldest first.
-pub(crate) fn documents(rtxn: &RoTxn, dbs: Dbs, limit: usize) -> Result<Vec<(String, String)>> {
-    let c = load_counters(rtxn, dbs)?;
-    let mut out = Vec::new();
-    for item in dbs.segments.rev_iter(rtxn)? {
-        if out.len() >= limit {
-            break;
-        }
-        let mut newest_first = Vec::new();
-        segment::visit(item?.1, |seq, r| {
-            if seq >= c.first_live && !r.document_id.is_empty() {
-                newest_first.push((r.document_id.to_owned(), r.request_id.to_owned()));
-            }
-            ControlFlow::Continue(())
-        })?;
-        out.extend(newest_first.into_iter().rev());
-    }
-    out.truncate(limit);
-    out.reverse();
-    Ok(out)
-}

@@ -273,30 +273,6 @@ fn store_blobs_round_trip_survive_reopen_and_stay_apart_from_counters() {
 }
 
 #[test]
-fn store_documents_lists_the_newest_document_ids_durable_and_buffered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), &config());
-    let mut samples = batch("a", 4, 10);
-    samples[1].document_id = String::new();
-    for (i, s) in samples.iter_mut().enumerate() {
-        if !s.document_id.is_empty() {
-            s.document_id = format!("doc-{i}");
-        }
-    }
-    store.append_and_flush(&samples, 10).unwrap();
-    let mut late = sample("b-0", 11);
-    late.document_id = "doc-9".into();
-    store.append(&vec![late]).unwrap();
-    let pairs = |v: Vec<(String, String)>| v.into_iter().map(|(d, r)| format!("{d}={r}")).collect::<Vec<_>>();
-    assert_eq!(pairs(store.documents(10).unwrap()), ["doc-0=a-0", "doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
-    assert_eq!(pairs(store.documents(2).unwrap()), ["doc-3=a-3", "doc-9=b-0"]);
-    store.flush(12).unwrap();
-    drop(store);
-    let store = open(dir.path(), &config());
-    assert_eq!(pairs(store.documents(3).unwrap()), ["doc-2=a-2", "doc-3=a-3", "doc-9=b-0"]);
-}
-
-#[test]
 fn store_latest_sample_owns_a_repeated_request_id_through_flush_and_eviction() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig { max_samples: 3, ..config() };
