@@ -54,6 +54,9 @@ class ExitCode(enum.IntEnum):
     INVALID = 4
     UNAVAILABLE = 5
     UNAUTHENTICATED = 6
+    #: the change is recorded but a live sidecar missed or refused its routing push (named on
+    #: stderr); the learner keeps re-pushing until every sidecar holds it.
+    PUSH_INCOMPLETE = 7
 
 
 #: gRPC status -> exit code (anything else: UNAVAILABLE).
@@ -246,19 +249,32 @@ def cmd_ab(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
+def _push_outcome(r: Any) -> ExitCode:
+    """PUSH_INCOMPLETE, naming the sidecars, when a live sidecar missed or refused the push."""
+    if not r.missed and not r.refused:
+        return ExitCode.OK
+    parts = [f"missed by {', '.join(r.missed)}" if r.missed else "",
+             f"refused by {', '.join(r.refused)}" if r.refused else ""]
+    sys.stderr.write(f"learner: routing generation {r.generation} was "
+                     f"{' and '.join(p for p in parts if p)}; the learner keeps re-pushing\n")
+    return ExitCode.PUSH_INCOMPLETE
+
+
 def cmd_promote(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     r = admin("Promote", pb.PromoteRequest(model_id=args.model_id, reason=args.reason))
     _emit(args, as_dict(r), f"promoted {r.promoted} (replaced {r.previous_champion or 'nothing'}); "
-                            f"routing generation {r.generation} pushed", out)
-    return ExitCode.OK
+                            f"routing generation {r.generation}: {len(r.applied)} sidecars updated, "
+                            f"{len(r.missed)} missed, {len(r.refused)} refused", out)
+    return _push_outcome(r)
 
 
 def cmd_rollback(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     r = admin("Rollback", pb.RollbackRequest(model_type=args.model_type, reason=args.reason))
     _emit(args, as_dict(r), f"rolled back {r.model_type}: {r.previous_champion} -> "
                             f"{r.restored_champion} (generation {r.generation}, "
-                            f"{len(r.applied)} sidecars updated, {len(r.missed)} missed)", out)
-    return ExitCode.OK
+                            f"{len(r.applied)} sidecars updated, {len(r.missed)} missed, "
+                            f"{len(r.refused)} refused)", out)
+    return _push_outcome(r)
 
 
 def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:

@@ -158,14 +158,30 @@ class GrpcFleet:
 
     def _push(self, kind: PushKind, generation: int, send: Callable[[str], None]) -> PushResult:
         started = time.perf_counter()
-        applied, missed = [], []
+        applied, missed, refused = [], [], []
         for address in self.sidecars():
             try:
                 send(address)
                 applied.append(address)
-            except FleetError:
+            except SidecarUnreachableError:
                 missed.append(address)
-        return PushResult(kind, generation, tuple(applied), tuple(missed), time.perf_counter() - started)
+            except FleetError:
+                refused.append(address)
+        return PushResult(kind, generation, tuple(applied), tuple(missed), time.perf_counter() - started,
+                          tuple(refused))
+
+    def generations(self) -> dict[str, int]:
+        out = {}
+        for address in self.sidecars():
+            try:
+                out[address] = int(self._admin(address, "GetStatus", admin_pb2.GetStatusRequest()).routing_generation)
+            except FleetError:
+                continue
+        return out
+
+    def reach_back(self, since_ms: int) -> None:
+        now_ms = int(self._clock() * 1000)
+        self._first_lookback_ms = max(self._first_lookback_ms, now_ms - since_ms)
 
     def push_routing(self, table: statcore.RoutingTable) -> PushResult:
         if self._table is None or table.generation > self._table.generation:
@@ -194,7 +210,7 @@ class GrpcFleet:
                 seen = self._applied.get(address, {})
                 stale = [b for t, b in self._baselines.items()
                          if seen.get(t) is not b or t not in status.baselines]
-                behind = self._table is not None and status.routing_generation < self._table.generation
+                behind = self._table is not None and status.routing_generation != self._table.generation
                 if behind and self._table is not None:
                     self._admin(address, "SetRoutingTable",
                                 admin_pb2.SetRoutingTableRequest(table=table_to_proto(self._table)))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -125,6 +125,21 @@ class ModelRegistry:
                 yield conn
         finally:
             self._holders.clear()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on the registry's database for a registry transition and the
+        loop state that goes with it (``learner.loop.store``): both commit, or neither."""
+        return self._writing()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The registry's connection, for reads on the owning thread."""
+        return self._conn
+
+    def change(self, reason: str, statistics: Mapping[str, Any] | None = None,
+               actor: str | None = None) -> transitions.Change:
+        """Who/when/why of a transition run inside :meth:`transaction`."""
+        return self._change(reason, statistics, actor)
 
     def _change(self, reason: str, statistics: Mapping[str, Any] | None, actor: str | None
                 ) -> transitions.Change:

@@ -32,7 +32,9 @@ from learner.registry import ModelRegistry
 from learner.serve.config import ServeConfig
 from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
-from learner.events import EventLog
+from learner.loop.store import EventReader
+from learner.notify import Notifier
+from learner.registry import RegistryConfig
 from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
@@ -52,7 +54,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner], *,
-                  token: str | None = None, events: EventLog | None = None) -> tuple[grpc.Server, int]:
+                  token: str | None = None, events: EventReader | None = None) -> tuple[grpc.Server, int]:
     """The admin server, bound to ``config.server.admin_addr`` (port 0: a free port), not
     started. ``token`` defaults to the content of ``server.admin_token_file``; ``events`` (the
     learner's event log) lets ``ListEvents`` answer without waiting for the learner's thread."""
@@ -81,7 +83,7 @@ def create_metrics_server(addr: str, registry: CollectorRegistry) -> tuple[Threa
 
 def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
                          fleet: Fleet | None = None, clock: Clock = time.time,
-                         events: EventLog | None = None) -> LearnerThread[ContinuousLearner]:
+                         notifier: Notifier | None = None) -> LearnerThread[ContinuousLearner]:
     """The learner thread; on it, the registry, fleet (``fleet`` overrides the config's),
     retrainer and ``ContinuousLearner`` are built once. Not started."""
     closers: list[Callable[[], None]] = []
@@ -101,7 +103,7 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
             retrainer=None if retraining is None else retraining.retrainer,
             reference_data=(None if config.registry.reference_dir is None
                             else ReferenceDirectory(config.registry.reference_dir)),
-            notifier=events, metrics=metrics, clock=clock, sleeper=sleeper)
+            notifier=notifier, metrics=metrics, clock=clock, sleeper=sleeper)
 
     def close(_: ContinuousLearner | None) -> None:
         for closer in reversed(closers):
@@ -121,9 +123,9 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
     """
     stop = stop or threading.Event()
     metrics = LearnerMetrics()
-    events = EventLog()
-    learner = build_learner_thread(config, metrics, events=events)
+    learner = build_learner_thread(config, metrics)
     learner.start()
+    events = EventReader(RegistryConfig(root=config.registry.root).database_path)
     server, port = create_server(config, learner, events=events)
     httpd = None
     addresses = {"admin_addr": f"{config.server.admin_addr.rpartition(':')[0]}:{port}"}
@@ -145,6 +147,7 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
         log.info("stopping: draining admin calls, then the loop")
         server.stop(config.server.grace_s).wait()
         learner.stop()
+        events.close()
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()

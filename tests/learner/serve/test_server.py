@@ -132,13 +132,14 @@ def test_unreachable_learner_is_unavailable(tmp_path: Path) -> None:
 
 def test_events_list_the_loop_decisions_with_their_statistics(served: Served) -> None:
     served.cli("promote", "clf_1.0.2", "--reason", "hotfix")
-    served.cli("rollback", "--model-type", "clf", "--reason", "latency")
+    code, out, _ = served.cli("rollback", "--model-type", "clf", "--reason", "latency", "--json")
+    assert code == 0 and len(json.loads(out)["applied"]) == 3
     code, out, _ = served.cli("events", "--json")
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [e["kind"] for e in events] == ["LOOP_EVENT_KIND_PROMOTION", "LOOP_EVENT_KIND_ROLLBACK"]
     assert [e["seq"] for e in events] == [1, 2]
     rollback = events[1]["details"]
-    assert rollback["restored_champion"] == "clf_1.0.1" and len(rollback["applied"]) == 3
+    assert rollback["restored_champion"] == "clf_1.0.1" and rollback["previous_champion"] == "clf_1.0.2"
     code, out, _ = served.cli("events", "--after", "1")
     assert code == 0 and out.count("\n") == 1 and "ROLLBACK to clf_1.0.1 (generation" in out
     assert served.cli("events", "--after", "2")[1] == ""
