@@ -84,6 +84,7 @@ class Promote:
     evidence: dict[str, Any]
     test_id: str | None = None
     manual: bool = False
+    result: dict[str, Any] | None = None  # the A/B result behind an automatic promotion
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ def _ab(state: ModelLoopState, obs: ABObserved, policy: LoopPolicy) -> Decision:
         evidence = {**result.to_dict(), "accuracy": result.challenger.accuracy,
                     "checks": dict(decision.checks)}
         return Decision(state, Promote(test.challenger_id, f"A/B test winner ({result.method.value}): "
-                                       f"{decision.reason}", evidence, test.test_id))
+                                       f"{decision.reason}", evidence, test.test_id,
+                                       result=result.to_dict()))
     if result.winner is Winner.CHAMPION:  # the challenger is significantly worse: stop its traffic
         return Decision(state, EndTest(test.test_id, ABTestStatus.CONCLUDED,
                                        f"champion kept: {result.message}", result.to_dict()))

@@ -192,10 +192,11 @@ class Executor:
             state = self._monitoring(decision.state, now_ms)
             self._store.save_state(tx, state)
             how = "by hand" if action.manual else "automatically"
-            details = {**action.evidence, "model_id": action.model_id, "new_champion": action.model_id,
-                       "previous_champion": previous,
-                       "test_id": action.test_id, "manual": action.manual,
-                       "generation": table.generation}
+            details = {"model_id": action.model_id, "new_champion": action.model_id,
+                       "previous_champion": previous, "test_id": action.test_id, "manual": action.manual,
+                       "reason": action.reason, "generation": table.generation}
+            if action.result is not None:
+                details.update(result=action.result, checks=action.evidence.get("checks", {}))
             events = (*self._notes(tx, model_type, decision.notes), self._events.append(
                 tx, EventKind.PROMOTION, model_type, f"promoted {action.model_id} {how}: {action.reason}",
                 details, subject=action.model_id))
