@@ -75,6 +75,14 @@ class CliError(Exception):
         self.code = code
 
 
+class PushIncompleteError(CliError):
+    """The change is made and its result printed, but its routing push did not reach every
+    live sidecar: the message goes to stderr even with ``--json``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.PUSH_INCOMPLETE)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """Left-aligned columns, one header row and a rule."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
@@ -255,9 +263,8 @@ def _push_outcome(r: Any) -> ExitCode:
         return ExitCode.OK
     parts = [f"missed by {', '.join(r.missed)}" if r.missed else "",
              f"refused by {', '.join(r.refused)}" if r.refused else ""]
-    sys.stderr.write(f"learner: routing generation {r.generation} was "
-                     f"{' and '.join(p for p in parts if p)}; the learner keeps re-pushing\n")
-    return ExitCode.PUSH_INCOMPLETE
+    raise PushIncompleteError(f"routing generation {r.generation} was "
+                              f"{' and '.join(p for p in parts if p)}; the learner keeps re-pushing")
 
 
 def cmd_promote(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
@@ -416,6 +423,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0) and int(ExitCode.USAGE)
     try:
         return int(_dispatch(args, out))
+    except PushIncompleteError as exc:
+        err.write(f"learner: {exc}\n")
+        return int(exc.code)
     except CliError as exc:
         code, message = exc.code, str(exc)
     except ValueError as exc:  # an invalid configuration file (serve)

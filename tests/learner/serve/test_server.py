@@ -144,3 +144,15 @@ def test_events_list_the_loop_decisions_with_their_statistics(served: Served) ->
     assert code == 0 and out.count("\n") == 1 and "ROLLBACK to clf_1.0.1 (generation" in out
     assert served.cli("events", "--after", "2")[1] == ""
     assert served.cli("events", token=False)[0] == ExitCode.UNAUTHENTICATED
+
+
+def test_cli_promote_and_rollback_exit_non_zero_naming_the_missed_sidecar(served: Served) -> None:
+    served.fleet.sidecar("sidecar-1").up = False
+    code, out, err = served.cli("promote", "clf_1.0.2", "--reason", "hotfix")
+    assert code == ExitCode.PUSH_INCOMPLETE and "sidecar-1" in err and "missed" in err
+    assert "promoted clf_1.0.2" in out
+    code, _, err = served.cli("rollback", "--model-type", "clf", "--reason", "bad", "--json")
+    assert code == ExitCode.PUSH_INCOMPLETE and "sidecar-1" in err
+    served.fleet.sidecar("sidecar-1").up = True
+    code, _, err = served.cli("rollback", "--model-type", "clf", "--reason", "again")
+    assert code == ExitCode.OK and err == ""
