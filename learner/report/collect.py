@@ -14,7 +14,6 @@ import statcore
 from learner.abtest import ABTest, Recommendation
 from learner.config import TestMethod
 from learner.fleet import WindowCollector
-from learner.events import EventKind as LoopEventKind
 from learner.history import LoopHistory
 from learner.registry import ModelRegistry
 from learner.registry.status import LedgerAction
@@ -34,7 +33,7 @@ _DECISION = {
 }
 _METHOD = {TestMethod.SEQUENTIAL: ABMethod.MSPRT, TestMethod.Z_TEST: ABMethod.ZTEST}
 _LEDGER = {LedgerAction.PROMOTE: EventKind.PROMOTION, LedgerAction.RESTORE: EventKind.ROLLBACK}
-_LOOP = {LoopEventKind.DRIFT: EventKind.DRIFT_ALARM, LoopEventKind.RETRAINING: EventKind.RETRAIN}
+_LOOP = (EventKind.DRIFT, EventKind.RETRAINING)
 
 
 class ReportSources(Protocol):
@@ -112,9 +111,9 @@ def _events(registry: ModelRegistry, history: LoopHistory, model_type: str, star
     events = [TimelineEvent(e.at, _LEDGER[e.action], e.model_id, e.reason)
               for e in registry.get_promotion_history(model_type)
               if e.action in _LEDGER and start <= e.at <= end]
-    events += [TimelineEvent(e.at, _LOOP[e.kind], e.subject, e.message)
-               for e in history.events(model_type, since=start, kinds=tuple(_LOOP))
-               if e.at <= end and (e.kind is LoopEventKind.DRIFT or e.details.get("stage") == "started")]
+    events += [TimelineEvent(e.at, e.kind, e.subject, e.message)
+               for e in history.events(model_type, since=start, kinds=_LOOP)
+               if e.at <= end and (e.kind is EventKind.DRIFT or e.details.get("stage") == "started")]
     return tuple(sorted(events, key=lambda e: e.time))
 
 

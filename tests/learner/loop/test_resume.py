@@ -70,7 +70,7 @@ def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path) -> 
         assert due <= health_last + 2 * CONFIG.health_check_interval_s
 
     report = collect_report(again, MODEL, t0, clock(), drift_threshold=0.25, ab_tests=again.list_tests())
-    assert report.drift and any(e.kind.value == "drift_alarm" for e in report.events)
-    assert any(e.kind.value == "retrain" for e in report.events)
+    assert report.drift and any(e.kind is EventKind.DRIFT for e in report.events)
+    assert any(e.kind is EventKind.RETRAINING for e in report.events)
     assert [a.challenger_id for a in report.ab_results] == [test.challenger_id]
     again.close()
