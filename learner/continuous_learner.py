@@ -32,15 +32,14 @@ from learner.health import assess_health
 from learner.history import LoopHistory
 from learner.loop.decide import (
     ABObserved, Decision, DriftObserved, HealthObserved, JobsObserved, Observation, Promote, Rollback,
-    StartABTest, decide,
+    StartABTest, StartRetrain, decide,
 )
 from learner.loop.executor import Applied, Executor
 from learner.loop.store import DriftPoint, LoopStore
 from learner.metrics import LearnerMetrics
 from learner.notify import LoggingNotifier, Notifier, notifying
 from learner.promotion import promotion_decision
-from learner.registry import ModelRegistry, ModelStatus, NoPreviousChampionError
-from learner.registry.ledger import rollback_target
+from learner.registry import ModelRegistry, ModelStatus
 from learner.retrainer import Retrainer, RetrainState, RetrainStatus
 from learner.routing import RoutingPlan
 from learner.scheduler import IntervalScheduler
@@ -266,7 +265,6 @@ class ContinuousLearner:
 
     def trigger_retraining(self, model_type: str, report: DriftReport | None, reason: str) -> str | None:
         """Start a retraining job now (the loop does this on drift); returns its id."""
-        from learner.loop.decide import StartRetrain
         state = self._store.state(model_type)
         applied = self._executor.apply(Decision(state, StartRetrain(reason, {} if report is None else report.to_dict())))
         job = applied.facts.get("job_id")
@@ -313,13 +311,6 @@ class ContinuousLearner:
             self.set_baseline(model_type)
         return out
 
-    def _can_roll_back(self, champion_id: str) -> bool:
-        try:
-            rollback_target(self.registry.connection, champion_id, lambda m: self.registry.get_model(m).status)
-        except NoPreviousChampionError:
-            return False
-        return True
-
     def check_health(self, model_type: str) -> dict[str, Any] | None:
         """The champion's health since it took over (at most one health interval back); a
         critical champion is rolled back when there is one to go back to."""
@@ -339,7 +330,7 @@ class ContinuousLearner:
                                "accuracy": health.accuracy, "baseline_accuracy": health.baseline_accuracy,
                                "labelled": health.labelled, "rollback": False, **health.details}
         evidence = {**out, "window": stats.to_dict()}
-        can = self._can_roll_back(champion["id"])
+        can = self.registry.can_roll_back(model_type)
         applied = self._step(model_type, HealthObserved(champion["id"], health, evidence, can))
         if "restored_champion" in applied.facts:
             out.update(rollback=True, rollback_result=self._rollback_dict(model_type, applied, evidence["issues"]))
@@ -397,13 +388,6 @@ class ContinuousLearner:
                           ground_truth: Any = None, latency_ms: float = 0.0, **kwargs: Any) -> None:
         self._ab.record_prediction(test_id, model_id, document_id, prediction, ground_truth, latency_ms, **kwargs)
 
-    def _push_facts(self, applied: Applied) -> dict[str, Any]:
-        push = applied.push
-        return {"generation": self._plan.generation if push is None else push.generation,
-                "applied": [] if push is None else list(push.applied),
-                "missed": [] if push is None else list(push.missed),
-                "refused": [] if push is None else list(push.refused)}
-
     def promote(self, model_id: str, reason: str) -> dict[str, Any]:
         """Manual promotion: through the executor like an automatic one (ends a running test)."""
         model_type = self.registry.get_model(model_id).model_type
@@ -411,13 +395,13 @@ class ContinuousLearner:
                                                 Promote(model_id, reason, {"manual": True}, manual=True)))
         self.set_baseline(model_type)
         return {"model_type": model_type, "promoted": model_id,
-                "previous_champion": applied.facts.get("previous_champion"), **self._push_facts(applied)}
+                "previous_champion": applied.facts.get("previous_champion"), **applied.pushed(self._plan.generation)}
 
     def _rollback_dict(self, model_type: str, applied: Applied, reason: Any) -> dict[str, Any]:
         return {"success": True, "model_type": model_type, "reason": reason,
                 "previous_champion": applied.facts.get("previous_champion"),
                 "restored_champion": applied.facts.get("restored_champion"),
-                "duration_s": applied.facts.get("duration_s", 0.0), **self._push_facts(applied)}
+                "duration_s": applied.facts.get("duration_s", 0.0), **applied.pushed(self._plan.generation)}
 
     def rollback(self, model_type: str, reason: str) -> dict[str, Any]:
         """Manual rollback: registry transition + routing push, through the executor."""

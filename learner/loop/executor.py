@@ -54,6 +54,14 @@ class Applied:
     push: PushResult | None = None
     facts: dict[str, Any] = field(default_factory=dict)
 
+    def pushed(self, generation: int) -> dict[str, Any]:
+        """The push per sidecar: ``generation``, ``applied``, ``missed``, ``refused``."""
+        push = self.push
+        return {"generation": generation if push is None else push.generation,
+                "applied": [] if push is None else list(push.applied),
+                "missed": [] if push is None else list(push.missed),
+                "refused": [] if push is None else list(push.refused)}
+
 
 class Executor:
     """Applies actions idempotently; the single writer of routing and loop state."""

@@ -32,7 +32,9 @@ from learner.registry import ledger, transitions
 from learner.registry.artifacts import deserialize, serialize_model
 from learner.registry.config import RegistryConfig, default_actor
 from learner.registry.database import open_database, write_transaction
-from learner.registry.errors import DuplicateVersionError, InvalidMetadataError, InvalidNameError
+from learner.registry.errors import (
+    DuplicateVersionError, InvalidMetadataError, InvalidNameError, NoPreviousChampionError,
+)
 from learner.registry.ledger import ChampionBackup, LedgerEntry
 from learner.registry.records import (
     MODEL_COLUMNS,
@@ -271,6 +273,17 @@ class ModelRegistry:
             transitions.retire(conn, model_id, ModelStatus.DEPRECATED, change)
 
     # -- queries -----------------------------------------------------------------------
+
+    def can_roll_back(self, model_type: str) -> bool:
+        """Whether ``model_type`` has a champion and an earlier one a rollback would restore."""
+        champion = transitions.holder(self._conn, model_type, ModelStatus.CHAMPION)
+        if champion is None:
+            return False
+        try:
+            ledger.rollback_target(self._conn, champion, lambda m: transitions.fetch(self._conn, m).status)
+        except NoPreviousChampionError:
+            return False
+        return True
 
     def get_model(self, model_id: str) -> ModelRecord:
         """The record of ``model_id``; raises :class:`ModelNotFoundError`."""

@@ -4,6 +4,7 @@ report's drift, retraining and A/B history are all still there (in process, manu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from learner.abtest import ABTestStatus
 from learner.events import EventKind
 from learner.loop.state import Phase
 from learner.registry import ModelRegistry
+from learner.retrainer import Retrainer, RetrainState, RetrainStatus
 from learner.report.collect import collect_report
 from tests.learner.simulation import HOUR, FakeRetrainer, feed_hour, reference_rows, tiny_model
 
@@ -20,13 +22,14 @@ MODEL = "vision_encoder"
 CONFIG = LearningConfig(model_types=(MODEL,), ab_test_min_samples=200, min_improvement_threshold=0.5)
 
 
-def build(root: Path, fleet: LocalFleet, clock: ManualClock) -> ContinuousLearner:
+def build(root: Path, fleet: LocalFleet, clock: ManualClock,
+          retrainer: Callable[[ModelRegistry], Retrainer] = FakeRetrainer) -> ContinuousLearner:
     registry = ModelRegistry(root, clock=clock)
     if registry.get_champion(MODEL) is None:
         first = registry.register_model(tiny_model(0), MODEL, MODEL, {"accuracy": 0.85})
         registry.promote_to_champion(first, reason="initial deployment", metrics={"accuracy": 0.85})
     rng = np.random.default_rng(4)
-    return ContinuousLearner(CONFIG, registry=registry, fleet=fleet, retrainer=FakeRetrainer(registry),
+    return ContinuousLearner(CONFIG, registry=registry, fleet=fleet, retrainer=retrainer(registry),
                              reference_data=lambda t, m: reference_rows(rng), clock=clock, sleeper=clock.sleep)
 
 
@@ -73,4 +76,51 @@ def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path) -> 
     assert report.drift and any(e.kind is EventKind.DRIFT for e in report.events)
     assert any(e.kind is EventKind.RETRAINING for e in report.events)
     assert [a.challenger_id for a in report.ab_results] == [test.challenger_id]
+    again.close()
+
+
+class SlowRetrainer:
+    """Jobs run until ``finish()``; the job table outlives a learner (like the job store)."""
+
+    def __init__(self, registry: ModelRegistry, jobs: dict[str, RetrainStatus]) -> None:
+        self.registry, self.jobs = registry, jobs
+
+    def trigger(self, model_type: str, reason: str, statistics: object) -> str:
+        job = f"job-{len(self.jobs) + 1}"
+        self.jobs[job] = RetrainStatus(job, RetrainState.RUNNING)
+        return job
+
+    def finish(self, job: str, model_type: str) -> None:
+        model_id = self.registry.register_model(tiny_model(50), model_type, model_type, {"accuracy": 0.9})
+        self.jobs[job] = RetrainStatus(job, RetrainState.SUCCEEDED, model_id)
+
+    def poll(self, job_id: str) -> RetrainStatus:
+        return self.jobs[job_id]
+
+
+def test_a_retraining_job_started_before_a_restart_is_followed_after_it(tmp_path: Path) -> None:
+    clock = ManualClock()
+    fleet = LocalFleet.with_sidecars(1, clock=clock)
+    rng = np.random.default_rng(5)
+    jobs: dict[str, RetrainStatus] = {}
+    learner = build(tmp_path / "registry", fleet, clock, lambda r: SlowRetrainer(r, jobs))
+    learner.resume()
+    feed_hour(fleet, MODEL, clock(), 2000, rng, {}, shift=1.0)
+    clock.advance(HOUR + 1)
+    learner.run_learning_cycle(MODEL)
+    assert list(jobs) == ["job-1"] and learner._store.state(MODEL).phase is Phase.RETRAINING
+    learner.close()
+
+    registry = ModelRegistry(tmp_path / "registry", clock=clock)
+    retrainer = SlowRetrainer(registry, jobs)
+    again = ContinuousLearner(CONFIG, registry=registry, fleet=fleet, retrainer=retrainer,
+                              reference_data=lambda t, m: reference_rows(rng), clock=clock, sleeper=clock.sleep)
+    assert again._store.state(MODEL).pending_jobs == ("job-1",)
+    again.run_learning_cycle(MODEL)
+    assert again.running_test(MODEL) is None and list(jobs) == ["job-1"]  # still running: not retriggered
+    retrainer.finish("job-1", MODEL)
+    again.run_learning_cycle(MODEL)
+    test = again.running_test(MODEL)
+    assert test is not None and test.challenger_id == jobs["job-1"].model_id
+    assert again._store.state(MODEL).phase is Phase.AB_TESTING
     again.close()
