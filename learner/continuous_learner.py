@@ -32,7 +32,7 @@ from learner.health import assess_health
 from learner.history import LoopHistory
 from learner.loop.decide import (
     ABObserved, Decision, DriftObserved, HealthObserved, JobsObserved, Observation, Promote, Rollback,
-    StartABTest, StartRetrain, decide,
+    EndTest, StartABTest, StartRetrain, decide,
 )
 from learner.loop.executor import Applied, Executor
 from learner.loop.store import DriftPoint, LoopStore
@@ -192,8 +192,10 @@ class ContinuousLearner:
             if champion is None:
                 continue
             test = self._ab.running_test(model_type)
-            if test is not None and test.champion_id != champion["id"]:
-                test = None  # the registry moved on outside the loop: the test is void
+            if test is not None and test.champion_id != champion["id"]:  # changed outside the loop
+                self._executor.apply(Decision(self._store.state(model_type), EndTest(
+                    test.test_id, ABTestStatus.STOPPED, f"the champion is now {champion['id']}", {})))
+                test = None
             self._executor.route_champion(model_type, champion["id"], test)
             if test is not None:
                 reach = min(reach, test.started_ms)
@@ -490,6 +492,7 @@ class ContinuousLearner:
         self.scheduler.stop()
 
     def close(self) -> None:
+        """Close the event reader and the registry (idempotent)."""
         self._store.close()
         self.registry.close()
 

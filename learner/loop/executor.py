@@ -240,7 +240,8 @@ class Executor:
             table = None
             if test is not None and test.status is ABTestStatus.RUNNING:
                 self._store.save_test(tx, replace(test, status=action.status, ended_at=self._clock()))
-                table = self._plan.propose(model_type, champion=test.champion_id)
+                champion = transitions.holder(tx, model_type, ModelStatus.CHAMPION) or test.champion_id
+                table = self._plan.propose(model_type, champion=champion)
                 self._commit_route(tx, table)
             phase = Phase.RETRAINING if decision.state.pending_jobs else Phase.MONITORING
             state = decision.state.with_phase(phase, test_id=None)
@@ -287,15 +288,12 @@ class Executor:
         self._metrics.push_latency.labels("routing").observe(result.latency_s)
         if not result.complete:
             self._metrics.incomplete_pushes.labels(PushKind.ROUTING.value).inc()
-            for model_type in sorted(table.routes) or ["*"]:
-                event = self._events.emit(
-                    EventKind.ROUTING, model_type,
-                    f"routing generation {result.generation} incomplete: "
-                    f"missed {list(result.missed)}, refused {list(result.refused)}",
-                    {"generation": result.generation, "applied": list(result.applied),
-                     "missed": list(result.missed), "refused": list(result.refused)})
-                log.warning("%s", event.message)
-                break  # one event per push (the table covers every type)
+            event = self._events.emit(
+                EventKind.ROUTING, "*", f"routing generation {result.generation} incomplete: "
+                f"missed {list(result.missed)}, refused {list(result.refused)}",
+                {"generation": result.generation, "applied": list(result.applied),
+                 "missed": list(result.missed), "refused": list(result.refused)})
+            log.warning("%s", event.message)
         return result
 
     def resync(self) -> list[str]:

@@ -97,13 +97,15 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
         retraining = build_retrainer(config.training, config.learning, registry, clock, sources)
         if retraining is not None:
             closers.append(retraining.close)
-        return ContinuousLearner(
+        learner = ContinuousLearner(
             config.learning, registry=registry,
             fleet=the_fleet,
             retrainer=None if retraining is None else retraining.retrainer,
             reference_data=(None if config.registry.reference_dir is None
                             else ReferenceDirectory(config.registry.reference_dir)),
             notifier=notifier, metrics=metrics, clock=clock, sleeper=sleeper)
+        closers.insert(1, learner.close)  # after the retrainer closes: event reader, registry
+        return learner
 
     def close(_: ContinuousLearner | None) -> None:
         for closer in reversed(closers):
