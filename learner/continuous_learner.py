@@ -253,8 +253,6 @@ class ContinuousLearner:
         cursor = (max(starts, default=since) + 1) if judged else None
         self._last_drift[model_type] = report
         decision = decide(state, DriftObserved(champion["id"], report, cursor), self._policy, self._now_ms())
-        if report.drift_detected and not self.config.enable_auto_retraining:
-            log.info("drift on %s: auto retraining is off", model_type)
         record = None
         if report.sufficient_samples:
             points = {n: DriftPoint(max(0.0, f.psi), max(0.0, f.ks_statistic)) for n, f in report.features.items()}

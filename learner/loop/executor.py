@@ -200,7 +200,7 @@ class Executor:
             state = self._monitoring(decision.state, now_ms)
             self._store.save_state(tx, state)
             how = "by hand" if action.manual else "automatically"
-            details = {"model_id": action.model_id, "new_champion": action.model_id,
+            details: dict[str, Any] = {"model_id": action.model_id, "new_champion": action.model_id,
                        "previous_champion": previous, "test_id": action.test_id, "manual": action.manual,
                        "reason": action.reason, "generation": table.generation}
             if action.result is not None:

@@ -119,6 +119,8 @@ def learner_setup(tmp_path: Path, sidecars: list[SidecarProcess]) -> Iterator[tu
     sidecar_token.write_text(TOKEN + "\n")
     learner_token = tmp_path / "learner-token"
     learner_token.write_text(LEARNER_TOKEN + "\n")
+    for token in (sidecar_token, learner_token):
+        token.chmod(0o600)  # secrets: owner-only
     static = ", ".join(f'"{p.addrs["admin_addr"]}"' for p in sidecars)
     config = tmp_path / "learner.toml"
     config.write_text("\n".join([
