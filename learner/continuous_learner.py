@@ -287,7 +287,9 @@ class ContinuousLearner:
                 finished.append(status)
         if not finished:
             return None
-        applied = self._step(model_type, JobsObserved(self._champion(model_type)["id"], tuple(finished)))
+        metrics = {s.model_id: dict(self.registry.get_model(s.model_id).metrics)
+                   for s in finished if s.model_id is not None}
+        applied = self._step(model_type, JobsObserved(self._champion(model_type)["id"], tuple(finished), metrics))
         test_id = applied.facts.get("test_id")
         return None if test_id is None else str(test_id)
 

@@ -20,7 +20,7 @@ StartABTest(champion_id='clf_1.0.0', challenger_id='clf_1.0.1', traffic_split=0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from learner.abtest import ABTest, ABTestResult, ABTestStatus, Winner
@@ -132,6 +132,7 @@ class JobsObserved:
 
     champion_id: str
     finished: tuple[RetrainStatus, ...]
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # candidate id -> its metrics
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _jobs(state: ModelLoopState, obs: JobsObserved, policy: LoopPolicy) -> Decis
             notes.append(Note(EventKind.RETRAINING,
                               f"job {status.job_id} registered challenger {status.model_id}",
                               {"job_id": status.job_id, "model_id": status.model_id,
-                               "outcome": "challenger", "stage": "finished"}, status.model_id))
+                               "outcome": "challenger", "stage": "finished",
+                               "metrics": obs.metrics.get(status.model_id, {})}, status.model_id))
             if state.phase is not Phase.AB_TESTING:
                 action = StartABTest(obs.champion_id, status.model_id, policy.traffic_split, status.job_id)
         else:
