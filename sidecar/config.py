@@ -201,6 +201,9 @@ class IngestConfig:
     )
     primary_field: str = _help("Prediction field whose match counts as 'correct'.", "doc_type")
     pull_limit: int = _help("Default and largest PullSamples batch.", 10_000)
+    max_json_depth: int = _help(
+        "Deepest nesting of arrays and objects in a feedback label (deeper: INVALID_ARGUMENT); "
+        "its size is bounded by max_payload_bytes.", 32)
 
     def __post_init__(self) -> None:
         _raise("ingest", self.validate(vars(self)))
@@ -220,6 +223,8 @@ class IngestConfig:
                     "flush_max_pending"):
             if getattr(self, key) < 1:
                 issues.append(ConfigIssue(key, "must be positive"))
+        if not 1 <= self.max_json_depth <= 256:
+            issues.append(ConfigIssue("max_json_depth", "must be within [1, 256]"))
         if not self.primary_field:
             issues.append(ConfigIssue("primary_field", "must not be empty"))
         if any(not f for f in self.fields):

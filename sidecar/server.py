@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, sidecar_pb2, sidecar_pb2_grpc
+from loopwise_proto.v1 import admin_pb2, sidecar_pb2
 from sidecar.auth import BearerTokenInterceptor
 from sidecar.baselines import BaselineBook
 from sidecar.clock import Clock, SystemClock
@@ -35,7 +35,8 @@ from sidecar.feedback import FeedbackJoiner
 from sidecar.ingest import Ingest
 from sidecar.metrics import SidecarMetrics, StateCollector
 from sidecar.routing_state import RoutingState
-from sidecar.servicers import AdminServicer, Domain, SidecarServicer, add_sidecar_servicer
+from sidecar.servicers import (AdminServicer, Domain, SidecarServicer, add_admin_servicer,
+                               add_sidecar_servicer)
 from sidecar.windows import WindowBook
 from statcore import Store
 
@@ -174,7 +175,8 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
         config=ing, store=store, routing=routing, baselines=baselines, windows=windows,
         ingest=Ingest(ing, store, windows),
         feedback=FeedbackJoiner(store, windows, baselines.layout_for,
-                                ing.primary_field, ing.max_payload_bytes, clock),
+                                ing.primary_field, ing.max_payload_bytes, clock,
+                                max_json_depth=ing.max_json_depth),
         metrics=metrics, clock=clock)
 
 
@@ -212,7 +214,7 @@ def create_server(config: SidecarConfig, *, clock: Clock | None = None,
         add_sidecar_servicer(SidecarServicer(domain), data)
         admin = _grpc_server(config, [BearerTokenInterceptor(
             token, lambda: domain.metrics.reject(RejectReason.UNAUTHENTICATED))])
-        admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(domain), admin)
+        add_admin_servicer(AdminServicer(domain), admin)
         healths = [_with_health_and_reflection(data, [DATA_SERVICE]),
                    _with_health_and_reflection(admin, [ADMIN_SERVICE])]
         creds = None
