@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar.tokens import token_file_problem
+
 
 @dataclass(frozen=True)
 class ConfigIssue:
@@ -92,7 +94,8 @@ class ServerConfig:
 
     admin_token_file: pathlib.Path = _help(
         "File holding the admin plane's bearer token (required; never put the token itself in "
-        "configuration)."
+        "configuration). Owner-only permissions (e.g. 0600) and at least 16 bytes, or the "
+        "sidecar refuses to start."
     )
     data_addr: str = _help("Data plane address: host:port or unix:PATH.", "127.0.0.1:50051")
     admin_addr: str = _help("Admin plane address (learner only): host:port or unix:PATH.",
@@ -120,12 +123,10 @@ class ServerConfig:
         _check_addr(issues, "metrics_addr", self.metrics_addr, allow_unix=False)
         if self.data_addr == self.admin_addr and not self.data_addr.endswith(":0"):
             issues.append(ConfigIssue("admin_addr", "must differ from data_addr"))
-        if self.admin_token_file is None:
-            pass
-        elif not self.admin_token_file.is_file():
-            issues.append(ConfigIssue("admin_token_file", f"no such file: {self.admin_token_file}"))
-        elif not self.admin_token_file.read_text().strip():
-            issues.append(ConfigIssue("admin_token_file", "is empty"))
+        if self.admin_token_file is not None:
+            problem = token_file_problem(self.admin_token_file)
+            if problem is not None:
+                issues.append(ConfigIssue("admin_token_file", problem))
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             issues.append(ConfigIssue("tls_key_file", "tls_cert_file and tls_key_file go together"))
         for key in ("tls_cert_file", "tls_key_file"):

@@ -27,6 +27,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from loopwise_proto.v1 import admin_pb2, sidecar_pb2
 from sidecar.auth import BearerTokenInterceptor
+from sidecar.tokens import read_token_file
 from sidecar.baselines import BaselineBook
 from sidecar.clock import Clock, SystemClock
 from sidecar.config import SidecarConfig
@@ -209,7 +210,7 @@ def create_server(config: SidecarConfig, *, clock: Clock | None = None,
     registry = registry if registry is not None else CollectorRegistry()
     domain = build_domain(config, clock, registry)
     try:
-        token = config.server.admin_token_file.read_text().strip()
+        token = read_token_file(config.server.admin_token_file)
         data = _grpc_server(config, [])
         add_sidecar_servicer(SidecarServicer(domain), data)
         admin = _grpc_server(config, [BearerTokenInterceptor(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from learner.config import LearningConfig
@@ -20,6 +19,7 @@ from learner.fleet import Fleet, LocalFleet
 from learner.registry import ModelRegistry
 from learner.retrainer import Retrainer
 from learner.serve.config import FleetConfig, FleetKind, TrainingSection
+from sidecar.tokens import TokenFileError, read_token_file
 
 __all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token"]
 
@@ -32,14 +32,12 @@ class FleetUnavailableError(LearnerError):
 
 
 def read_token(path: Any) -> str:
-    """The bearer token in ``path`` (stripped); a missing or empty file is an error."""
+    """The bearer token in ``path`` (stripped); an unreadable, empty, short (< 16 bytes) or
+    group/world-readable file is an error (``sidecar.tokens``)."""
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise LearnerError(f"cannot read token file {path}: {exc.strerror}") from None
-    if not token:
-        raise LearnerError(f"token file {path} is empty")
-    return token
+        return read_token_file(path)
+    except TokenFileError as exc:
+        raise LearnerError(str(exc)) from None
 
 
 def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
