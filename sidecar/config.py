@@ -105,7 +105,9 @@ class ServerConfig:
     tls_key_file: pathlib.Path | None = _help("PEM private key for data-plane TLS.", None)
     workers: int = _help("RPC worker threads per plane (each open stream holds one).", 32)
     max_message_bytes: int = _help("Largest accepted gRPC message (bytes).", 16 << 20)
-    grace_s: float = _help("Seconds in-flight RPCs get on shutdown.", 5.0)
+    grace_s: float = _help(
+        "Seconds in-flight RPCs get on shutdown; 1 s after it the final flush and the store "
+        "close happen regardless of stuck streams, and the process exits.", 5.0)
     ready_file: pathlib.Path | None = _help(
         "If set, a JSON file with the bound ports written once the sidecar serves.", None
     )
