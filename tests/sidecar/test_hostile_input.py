@@ -136,3 +136,12 @@ def test_a_2_mib_id_gets_its_reason_in_a_bounded_message(inproc: Inproc) -> None
         details = e.value.details()
         assert len(details) <= MAX_MESSAGE_CHARS + 40
         assert "(2097153 chars)" in details, details
+
+
+def test_a_generation_past_i64_is_invalid_argument(inproc: Inproc) -> None:
+    p, _, _ = inproc
+    with pytest.raises(grpc.RpcError) as e:
+        p.set_table(1 << 63)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "table.generation" in e.value.details()
+    assert p.set_table((1 << 63) - 1).changed
