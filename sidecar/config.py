@@ -101,8 +101,13 @@ class ServerConfig:
     admin_addr: str = _help("Admin plane address (learner only): host:port or unix:PATH.",
                             "127.0.0.1:50052")
     metrics_addr: str = _help("Prometheus /metrics address, host:port.", "127.0.0.1:9464")
-    tls_cert_file: pathlib.Path | None = _help("PEM certificate for data-plane TLS.", None)
-    tls_key_file: pathlib.Path | None = _help("PEM private key for data-plane TLS.", None)
+    tls_cert_file: pathlib.Path | None = _help(
+        "PEM certificate (chain) for TLS on the data and admin planes; re-read when the file "
+        "changes (rotation without a restart).", None)
+    tls_key_file: pathlib.Path | None = _help("PEM private key of tls_cert_file.", None)
+    tls_client_ca_file: pathlib.Path | None = _help(
+        "PEM CA bundle verifying client certificates: when set, both planes require one "
+        "(mutual TLS). Needs tls_cert_file.", None)
     workers: int = _help("RPC worker threads per plane (each open stream holds one).", 32)
     max_message_bytes: int = _help("Largest accepted gRPC message (bytes).", 16 << 20)
     grace_s: float = _help(
@@ -131,7 +136,10 @@ class ServerConfig:
                 issues.append(ConfigIssue("admin_token_file", problem))
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             issues.append(ConfigIssue("tls_key_file", "tls_cert_file and tls_key_file go together"))
-        for key in ("tls_cert_file", "tls_key_file"):
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            issues.append(ConfigIssue("tls_client_ca_file",
+                                      "needs tls_cert_file and tls_key_file (mutual TLS)"))
+        for key in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
             path = getattr(self, key)
             if path is not None and not path.is_file():
                 issues.append(ConfigIssue(key, f"no such file: {path}"))
@@ -255,6 +263,7 @@ FLAG_KEYS: dict[str, str] = {
     "admin_token_file": "server.admin_token_file",
     "tls_cert_file": "server.tls_cert_file",
     "tls_key_file": "server.tls_key_file",
+    "tls_client_ca_file": "server.tls_client_ca_file",
     "ready_file": "server.ready_file",
     "db": "store.db",
     "flush_interval_s": "ingest.flush_interval_s",

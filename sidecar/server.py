@@ -32,6 +32,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from loopwise_proto.v1 import admin_pb2, sidecar_pb2
 from sidecar.auth import BearerTokenInterceptor
+from sidecar.tls import TlsFiles, add_port
 from sidecar.tokens import read_token_file
 from sidecar.baselines import BaselineBook
 from sidecar.clock import Clock, SystemClock
@@ -73,8 +74,8 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _bind(server: grpc.Server, addr: str, creds: grpc.ServerCredentials | None) -> str:
-    port = server.add_secure_port(addr, creds) if creds else server.add_insecure_port(addr)
+def _bind(server: grpc.Server, addr: str, tls: TlsFiles | None) -> str:
+    port = add_port(server, addr, tls)
     if addr.startswith("unix:"):
         return addr
     if port == 0:
@@ -285,12 +286,12 @@ def create_server(config: SidecarConfig, *, clock: Clock | None = None,
         add_admin_servicer(AdminServicer(domain), admin)
         healths = [_with_health_and_reflection(data, [DATA_SERVICE]),
                    _with_health_and_reflection(admin, [ADMIN_SERVICE])]
-        creds = None
-        if config.server.tls_cert_file and config.server.tls_key_file:
-            creds = grpc.ssl_server_credentials([(config.server.tls_key_file.read_bytes(),
-                                                  config.server.tls_cert_file.read_bytes())])
-        data_addr = _bind(data, config.server.data_addr, creds)
-        admin_addr = _bind(admin, config.server.admin_addr, None)
+        tls = None
+        if config.server.tls_cert_file is not None:
+            tls = TlsFiles(config.server.tls_cert_file, config.server.tls_key_file,
+                           config.server.tls_client_ca_file)
+        data_addr = _bind(data, config.server.data_addr, tls)
+        admin_addr = _bind(admin, config.server.admin_addr, tls)
         host, _, port = config.server.metrics_addr.rpartition(":")
         httpd = make_server(host, int(port), make_wsgi_app(registry),
                             ThreadingWSGIServer, handler_class=_QuietHandler)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.config import LearningConfig
 from learner.training.sample_source import SampleSource
@@ -20,6 +20,9 @@ from learner.registry import ModelRegistry
 from learner.retrainer import Retrainer
 from learner.serve.config import FleetConfig, FleetKind, TrainingSection
 from sidecar.tokens import TokenFileError, read_token_file
+
+if TYPE_CHECKING:
+    from sidecar.tls import TlsSettings
 
 __all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token"]
 
@@ -40,8 +43,9 @@ def read_token(path: Any) -> str:
         raise LearnerError(str(exc)) from None
 
 
-def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
-    """The fleet the config names: in-process sidecars, or the gRPC fleet (static or DNS)."""
+def build_fleet(fleet_config: FleetConfig, clock: Clock, tls: TlsSettings | None = None) -> Fleet:
+    """The fleet the config names: in-process sidecars, or the gRPC fleet (static or DNS),
+    over mutual TLS when ``tls`` is given."""
     if fleet_config.kind is FleetKind.LOCAL:
         return LocalFleet.with_sidecars(fleet_config.local, clock=clock)
     try:
@@ -54,7 +58,7 @@ def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
         ) from None
     assert fleet_config.admin_token_file is not None  # validated by FleetConfig
     fleet: Fleet = grpc_fleet.from_config(fleet_config, token=read_token(fleet_config.admin_token_file),
-                                          clock=clock)
+                                          clock=clock, tls=tls)
     return fleet
 
 
@@ -66,17 +70,17 @@ class Retraining:
     close: Callable[[], None]
 
 
-def sample_sources(fleet_config: FleetConfig, addresses: list[str]) -> dict[str, SampleSource]:
+def sample_sources(fleet_config: FleetConfig, addresses: list[str],
+                   tls: TlsSettings | None = None) -> dict[str, SampleSource]:
     """One ``PullSamples``/``AckSamples`` source per sidecar of a gRPC fleet (none for a local
     fleet: its in-process sidecars keep no sample log)."""
     if fleet_config.kind is FleetKind.LOCAL or fleet_config.admin_token_file is None:
         return {}
-    import grpc
-
     from learner.training.grpc_source import GrpcSampleSource
+    from sidecar.tls import open_channel
 
     token = read_token(fleet_config.admin_token_file)
-    return {a: GrpcSampleSource(grpc.insecure_channel(a), token=token, timeout_s=max(30.0, fleet_config.timeout_s))
+    return {a: GrpcSampleSource(open_channel(a, tls), token=token, timeout_s=max(30.0, fleet_config.timeout_s))
             for a in addresses}
 
 

@@ -45,6 +45,9 @@ ids = st.one_of(
 small_ids = st.one_of(st.sampled_from([KNOWN_MODEL_TYPE, "inv-v1", "r0", "", "\x00"]),
                       st.text(max_size=24))
 id_field = st.one_of(small_ids, small_ids, small_ids, ids)
+#: Ids for the columns of a record batch: up to 4 KiB (a batch holds many).
+column_ids = st.one_of(small_ids, small_ids, small_ids, st.builds(
+    _huge, st.integers(64, 4096), st.sampled_from(["", "\x00", "\U0010ffff"])))
 i64 = st.one_of(st.sampled_from(I64_EDGES), st.integers(*I64))
 u64 = st.one_of(st.sampled_from(U64_EDGES), st.integers(0, (1 << 64) - 1))
 floats = st.one_of(st.sampled_from([0.0, 0.5, 1.0, -0.0, float("nan"), float("inf"),
@@ -202,7 +205,7 @@ def methods(window_safe: bool = False) -> list[Method]:
     model types and ids of records and routing tables free of NUL and short, i.e. away from
     the ingest validation of issue 14 part A (on another branch: today those records are
     accepted and then break window persistence or the window arithmetic)."""
-    rec_ids, rec_i64 = (window_safe_ids, window_safe_i64) if window_safe else (id_field, i64)
+    rec_ids, rec_i64 = (window_safe_ids, window_safe_i64) if window_safe else (column_ids, i64)
     batches = wire(st.one_of(valid_batches(rec_ids, rec_i64), valid_batches(rec_ids, rec_i64),
                              record_batches(rec_ids, rec_i64)))
     pull = st.builds(admin_pb2.PullSamplesRequest, after_seq=u64,
@@ -240,6 +243,26 @@ def calls(draw: Any, window_safe: bool = False) -> tuple[Method, list[bytes], st
     payloads = [draw(method.requests) for _ in range(count)]
     token = draw(st.sampled_from(["good"] * 8 + ["none", "bad"]))
     return method, payloads, token
+
+
+def ingest_regressions() -> list[tuple[Method, list[bytes], str]]:
+    """Calls that hit issue 14's ingest findings every time (part A): a NUL model id, model type
+    + model id over 480 bytes, a timestamp at 2^63 - 1. Sent first by the non-window-safe runs so
+    that they fail deterministically until part A is merged, and pass after."""
+    record = METHODS[False][2]
+    assert record.path.endswith("/Record")
+
+    def batch(**column: Any) -> bytes:
+        base: dict[str, Any] = dict(request_id=["reg-0"], model_type=[KNOWN_MODEL_TYPE],
+                                    model_id=["inv-v1"], confidence=[0.5], latency_ms=[1.0],
+                                    prediction=['{"doc_type": "invoice"}'])
+        base.update(column)
+        base["request_id"] = [f"reg-{len(repr(column))}-{sorted(column)}"]
+        return sidecar_pb2.RecordBatch(**base).SerializeToString()
+
+    return [(record, [batch(model_id=["a\x00b"])], "good"),
+            (record, [batch(model_id=["m" * 600])], "good"),
+            (record, [batch(ts_ms=[I64[1]])], "good")]
 
 
 def _acked(response: bytes) -> int:

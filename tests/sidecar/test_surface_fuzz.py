@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from loopwise_proto.v1 import admin_pb2
 from statcore._statcore import Aggregate, Layout
 from tests.sidecar.conftest import TOKEN, Planes, SidecarProcess, planes
-from tests.sidecar.surface_fuzz import I64, FuzzRun, calls
+from tests.sidecar.surface_fuzz import I64, FuzzRun, calls, ingest_regressions
 
 GRACE_S = 1.0
+CHUNK = 250
 
 
 def _records(p: Planes) -> int:
@@ -53,18 +54,27 @@ def fuzz(tmp: pathlib.Path, examples: int, seed_value: int, *, window_safe: bool
         p.set_table(1)
         before = _records(p)
 
-        @seed(seed_value)
-        @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
-        @given(calls(window_safe))
-        def one(call: tuple) -> None:  # type: ignore[type-arg]
-            run.send(*call)
-            if run.calls % 500 == 0:
-                assert sp.proc is not None and sp.proc.poll() is None, "the sidecar died"
-                assert _serving(p)
+        def chunk(seed_value: int, examples: int) -> None:
+            @seed(seed_value)
+            @settings(max_examples=examples, deadline=None, database=None,
+                      phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+            @given(calls(window_safe))
+            def one(call: tuple) -> None:  # type: ignore[type-arg]
+                run.send(*call)
+                if run.calls % 500 == 0:
+                    assert sp.proc is not None and sp.proc.poll() is None, "the sidecar died"
+                    assert _serving(p)
+
+            one()
 
         t0 = time.monotonic()
-        one()
+        if not window_safe:
+            for call in ingest_regressions():
+                run.send(*call)
+        # Chunks of CHUNK examples: hypothesis keeps what one run generated until it ends, so
+        # one 10,000-example run of multi-megabyte messages would hold gigabytes.
+        for i in range(0, examples, CHUNK):
+            chunk(seed_value * 1000 + i, min(CHUNK, examples - i))
         run_s = time.monotonic() - t0
         assert sp.proc is not None and sp.proc.poll() is None, "the sidecar died"
         assert _serving(p)
