@@ -139,6 +139,8 @@ feedback_requests = st.builds(sidecar_pb2.FeedbackRequest, request_id=id_field,
 @st.composite
 def routing_tables(draw: Any, id_field: Any = id_field) -> admin_pb2.SetRoutingTableRequest:
     table = common_pb2.RoutingTable(generation=draw(st.one_of(st.integers(0, 3), u64)))
+    if draw(st.integers(0, 3)):  # mostly keep the known model type routable
+        table.routes[KNOWN_MODEL_TYPE].CopyFrom(common_pb2.ModelRoute(champion="inv-v1"))
     for model_type in draw(st.lists(id_field, max_size=3)):
         table.routes[model_type].CopyFrom(common_pb2.ModelRoute(
             champion=draw(id_field), challenger=draw(id_field),

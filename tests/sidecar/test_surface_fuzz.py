@@ -76,6 +76,9 @@ def fuzz(tmp: pathlib.Path, examples: int, seed_value: int, *, window_safe: bool
         for i in range(0, examples, CHUNK):
             chunk(seed_value * 1000 + i, min(CHUNK, examples - i))
         run_s = time.monotonic() - t0
+        print(f"\nfuzz: {run.calls} calls, {run.messages} messages in {run_s:.1f} s; "
+              f"codes {dict(run.codes)}; accepted records {run.accepted_records}")
+        print("per method:", dict(sorted(run.per_method.items())))
         assert sp.proc is not None and sp.proc.poll() is None, "the sidecar died"
         assert _serving(p)
         assert _records(p) - before == run.accepted_records
@@ -89,10 +92,7 @@ def fuzz(tmp: pathlib.Path, examples: int, seed_value: int, *, window_safe: bool
             sp.proc.kill()
             sp.proc.wait()
         sp.log.close()
-    print(f"\nfuzz: {run.calls} calls, {run.messages} messages in {run_s:.1f} s; "
-          f"codes {dict(run.codes)}; accepted records {run.accepted_records}; "
-          f"SIGTERM -> exit {rc} in {stop_s:.2f} s")
-    print("per method:", dict(sorted(run.per_method.items())))
+    print(f"SIGTERM -> exit {rc} in {stop_s:.2f} s")
     assert rc == 0
     assert run.failures == [], run.failures[:20]
     again = SidecarProcess(tmp)
