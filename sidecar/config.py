@@ -10,7 +10,10 @@ Example file::
     data_addr = "127.0.0.1:50051"      # or "unix:/run/loopwise/sidecar.sock"
     admin_addr = "127.0.0.1:50052"
     metrics_addr = "127.0.0.1:9464"
-    admin_token_file = "/etc/loopwise/admin-token"
+    admin_token_file = "/etc/loopwise/admin-token"   # owner-only (0600), >= 16 bytes
+    tls_cert_file = "/etc/loopwise/tls/tls.crt"     # TLS on both planes, re-read on rotation
+    tls_key_file = "/etc/loopwise/tls/tls.key"
+    tls_client_ca_file = "/etc/loopwise/tls/ca.crt" # mutual TLS: client certificates required
 
     [store]
     db = "/var/lib/loopwise/sidecar"
