@@ -32,8 +32,6 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from loopwise_proto.v1 import admin_pb2, sidecar_pb2
 from sidecar.auth import BearerTokenInterceptor
-from sidecar.tls import TlsFiles, add_port
-from sidecar.tokens import read_token_file
 from sidecar.baselines import BaselineBook
 from sidecar.clock import Clock, SystemClock
 from sidecar.config import SidecarConfig
@@ -44,6 +42,8 @@ from sidecar.metrics import SidecarMetrics, StateCollector
 from sidecar.routing_state import RoutingState
 from sidecar.servicers import (AdminServicer, Domain, SidecarServicer, add_admin_servicer,
                                add_sidecar_servicer)
+from sidecar.tls import TlsFiles, add_port
+from sidecar.tokens import read_token_file
 from sidecar.windows import WindowBook
 from statcore import Store
 
