@@ -39,6 +39,7 @@ from learner.event_text import describe
 from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import learner_pb2_grpc
+from sidecar.tls import TlsFiles, open_channel
 
 __all__ = ["ExitCode", "main", "build_parser", "DEFAULT_ADDR"]
 
@@ -122,8 +123,9 @@ def as_dict(message: Message) -> dict[str, Any]:
 class Admin:
     """The admin API with the caller's credentials; every call maps failures to exit codes."""
 
-    def __init__(self, addr: str, token: str | None, timeout_s: float) -> None:
-        self._channel = grpc.insecure_channel(addr)
+    def __init__(self, addr: str, token: str | None, timeout_s: float,
+                 tls: TlsFiles | None = None) -> None:
+        self._channel = open_channel(addr, tls)
         self._stub = learner_pb2_grpc.LearnerAdminStub(self._channel)
         self._metadata = [("authorization", f"Bearer {token}")] if token else []
         self._timeout_s, self._addr = timeout_s, addr
@@ -150,7 +152,15 @@ def _admin(args: argparse.Namespace) -> Admin:
         except OSError as exc:
             raise CliError(f"cannot read token file {args.token_file}: {exc.strerror}",
                            ExitCode.UNAUTHENTICATED) from None
-    return Admin(args.addr, token, args.timeout)
+    tls = None
+    if args.tls_cert_file or args.tls_ca_file:
+        tls = TlsFiles(_path(args.tls_cert_file), _path(args.tls_key_file), _path(args.tls_ca_file),
+                       args.tls_server_name)
+    return Admin(args.addr, token, args.timeout, tls)
+
+
+def _path(value: str | None) -> Path | None:
+    return None if not value else Path(value)
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str, out: TextIO) -> None:
@@ -343,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--token-file", default=os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE"),
                         help="file holding the admin token (env LOOPWISE_LEARNER_TOKEN_FILE)")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    for flag, what in (("cert-file", "client certificate"), ("key-file", "client private key"),
+                       ("ca-file", "CA bundle verifying the learner"),
+                       ("server-name", "name in the learner's certificate")):
+        env = "LOOPWISE_TLS_" + flag.replace("-", "_").upper()
+        common.add_argument(f"--tls-{flag}", default=os.environ.get(env),
+                            help=f"mutual TLS: {what} (env {env})")
     parser = argparse.ArgumentParser(prog="learner", description="Loopwise learner admin CLI",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -39,6 +39,7 @@ from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
 from sidecar.auth import BearerTokenInterceptor
+from sidecar.tls import add_port
 
 __all__ = ["create_server", "create_metrics_server", "build_learner_thread", "serve", "SERVICE"]
 
@@ -67,7 +68,7 @@ def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner]
     for name in ("", SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(config.server.admin_addr)
+    port = add_port(server, config.server.admin_addr, config.tls if config.tls.enabled else None)
     if port == 0:
         raise OSError(f"cannot bind {config.server.admin_addr}")
     return server, port
@@ -92,8 +93,9 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
         registry = ModelRegistry(config.registry.root, artifact_url=config.registry.artifact_url,
                                  actor="learner", clock=clock)
         closers.append(registry.close)
-        the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock)
-        sources = sample_sources(config.fleet, the_fleet.sidecars()) if fleet is None else {}
+        tls = config.tls if config.tls.enabled else None
+        the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock, tls=tls)
+        sources = sample_sources(config.fleet, the_fleet.sidecars(), tls=tls) if fleet is None else {}
         retraining = build_retrainer(config.training, config.learning, registry, clock, sources)
         if retraining is not None:
             closers.append(retraining.close)
