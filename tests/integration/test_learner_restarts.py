@@ -220,6 +220,10 @@ def test_sigkill_at_random_points_then_restart(learner_setup: tuple[LearnerProce
         call(learner, "CreateABTest", pb.CreateABTestRequest(
             champion_id=f"{MODEL}_1.0.0", challenger_id=f"{MODEL}_1.0.1", traffic_split=0.3))
         for _ in range(ROUNDS):
+            if _running_test(learner) is None:  # most kills should land during a test
+                champions, eligible = registry_view(root)
+                call(learner, "CreateABTest", pb.CreateABTestRequest(
+                    champion_id=champions[0], challenger_id=eligible[0], traffic_split=0.3))
             time.sleep(rng.uniform(0.3, 1.5))  # let traffic, windows and looks happen
             before_events = [(e.seq, e.kind, e.message)
                              for e in call(learner, "ListEvents", pb.ListEventsRequest()).events]
