@@ -37,8 +37,9 @@ from learner.notify import Notifier
 from learner.registry import RegistryConfig
 from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
-from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
+from loopwise_proto.v1 import learner_pb2
 from sidecar.auth import BearerTokenInterceptor
+from sidecar.registration import add_service
 from sidecar.tls import add_port
 
 __all__ = ["create_server", "create_metrics_server", "build_learner_thread", "serve", "SERVICE"]
@@ -62,7 +63,9 @@ def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner]
     token = token if token is not None else read_token(config.server.admin_token_file)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.server.max_workers),
                          interceptors=[BearerTokenInterceptor(token)])
-    learner_pb2_grpc.add_LearnerAdminServicer_to_server(LearnerAdminServicer(learner, events=events), server)
+    # Request bytes are decoded in the handler: undecodable bytes are INVALID_ARGUMENT, not INTERNAL.
+    add_service(server, learner_pb2.DESCRIPTOR.services_by_name["LearnerAdmin"],
+                LearnerAdminServicer(learner, events=events), on_malformed=lambda: None)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):

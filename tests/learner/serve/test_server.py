@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from learner.cli import ExitCode
 from learner.registry import ModelRegistry
 from learner.report import WeeklyReportData
-from tests.learner.serve.conftest import Served
+from tests.learner.serve.conftest import TOKEN, Served
 
 
 def test_no_token_or_a_wrong_one_is_unauthenticated(served: Served, tmp_path: Path) -> None:
@@ -156,3 +156,12 @@ def test_cli_promote_and_rollback_exit_non_zero_naming_the_missed_sidecar(served
     served.fleet.sidecar("sidecar-1").up = True
     code, _, err = served.cli("rollback", "--model-type", "clf", "--reason", "again")
     assert code == ExitCode.OK and err == ""
+
+
+def test_undecodable_bytes_are_invalid_argument_not_internal(served: Served) -> None:
+    with grpc.insecure_channel(served.addr) as channel:
+        for method in ("GetStatus", "Promote", "Rollback", "ListEvents", "CreateABTest"):
+            call = channel.unary_unary(f"/loopwise.v1.LearnerAdmin/{method}")
+            with pytest.raises(grpc.RpcError) as info:
+                call(b"\xff\xff\xff\x7f", metadata=[("authorization", f"Bearer {TOKEN}")], timeout=5)
+            assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT, method  # type: ignore[attr-defined]
