@@ -35,6 +35,11 @@ pub enum CoreError {
     #[error("store full: {0}")]
     StoreFull(String),
 
+    /// A record batch refused as a whole by a rule checked against the store (a request id
+    /// already in the sample log); carries the same reason, field and detail as the decoder's.
+    #[error("{0}")]
+    Rejected(crate::ingest::Rejection),
+
     /// Any other storage failure (I/O, LMDB).
     #[error("store: {0}")]
     Store(String),

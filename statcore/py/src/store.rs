@@ -271,16 +271,23 @@ impl PyStore {
     }
 
     /// Appends every record of `batch` to the sample log (durable at the next flush); returns
-    /// the first seq assigned.
+    /// the first seq assigned. A request id already in the log refuses the whole batch
+    /// (`BatchRejectedError`, reason `duplicate_id`).
     fn append_batch(&self, py: Python<'_>, batch: &RecordBatch) -> PyResult<u64> {
         let inner = &batch.inner;
-        let seqs = self.with_records(py, inner.len(), |s| s.append(inner))?;
+        let seqs = self.with_records(py, inner.len(), |s| s.append_new(inner))?;
         Ok(if seqs.is_empty() { 0 } else { seqs.start })
     }
 
     /// Records appended but not yet flushed.
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
         self.with_records(py, 0, |s| Ok(s.pending()))
+    }
+
+    /// The seq of the latest sample (stored or buffered) with `request_id`, or None. Read-only:
+    /// the lookup `attach_label` makes, without labelling.
+    fn find_request(&self, py: Python<'_>, request_id: &str) -> PyResult<Option<u64>> {
+        self.with(py, |s| s.find_request(request_id))
     }
 
     /// The request id of the latest sample (stored or buffered) with `document_id`, or None.

@@ -13,4 +13,4 @@ mod rejection;
 pub mod wire;
 
 pub use batch::{Group, IngestRules, RecordBatch};
-pub use rejection::{RejectReason, Rejection};
+pub use rejection::{excerpt, RejectReason, Rejection, EXCERPT_CHARS};

@@ -54,6 +54,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use heed::{RoTxn, RwTxn};
 
 use crate::error::{CoreError, Result};
+use crate::ingest::{excerpt, RejectReason, Rejection};
 use buffer::SampleBuffer;
 use env::{Dbs, LmdbEnv};
 use labels::Label;
@@ -240,6 +241,34 @@ impl Store {
         self.buffer()?.append(records)
     }
 
+    /// [`Store::append`] of records whose request ids are new to the log (the contract of a
+    /// sidecar's record batches): a request id that a live sample (stored or buffered) already
+    /// carries refuses the whole batch with a [`RejectReason::DuplicateId`] rejection. The
+    /// common case costs one hash-table probe per record; only a hash match reads a record
+    /// back, and only then does the append wait for a running flush.
+    pub fn append_new<R: SampleRecords + ?Sized>(&self, records: &R) -> Result<Range<u64>> {
+        {
+            let mut buffer = self.buffer()?;
+            if !(0..records.len()).any(|i| buffer.index.may_hold_request(records.record(i).request_id)) {
+                return buffer.append(records);
+            }
+        }
+        // Confirm against the records themselves, the locks taken in their order.
+        let env = self.env.read().map_err(poisoned)?;
+        let mut buffer = self.buffer()?;
+        for i in 0..records.len() {
+            let id = records.record(i).request_id;
+            if let Some(seq) = locate_request(&env, &buffer, id)? {
+                return Err(CoreError::Rejected(Rejection::new(
+                    RejectReason::DuplicateId,
+                    format!("request_id[{i}]"),
+                    format!("{} is already in the sample log (seq {seq})", excerpt(id)),
+                )));
+            }
+        }
+        buffer.append(records)
+    }
+
     /// Makes everything appended (and labelled) so far durable in one write transaction, then
     /// enforces the bounds at `now_ms`. Appends go on meanwhile (they join the next flush). On
     /// error (e.g. `StoreFull`) the samples stay buffered for a retry.
@@ -281,18 +310,16 @@ impl Store {
         if request_id.is_empty() {
             return Err(CoreError::invalid("request_id", "must not be empty"));
         }
-        let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
+        let not_found =
+            || CoreError::NotFound(format!("no stored sample with request_id {}", excerpt(request_id)));
         let label = Label { label: label.to_vec(), human_correction };
         // The writer lock first: no flush runs meanwhile, so "pending" stays pending.
         let mut env = self.env.write().map_err(poisoned)?;
         let (seq, pending) = {
             let mut buffer = self.buffer()?;
-            let seq = buffer.index.request(request_id).ok_or_else(not_found)?;
+            let seq = locate_request(&env, &buffer, request_id)?.ok_or_else(not_found)?;
             let pending = buffer.is_pending(seq);
             if pending {
-                if !buffer.with_record(seq, |r| r.request_id == request_id)?.unwrap_or(false) {
-                    return Err(not_found());
-                }
                 buffer.label(seq, label.clone());
             }
             (seq, pending)
@@ -307,21 +334,22 @@ impl Store {
 
     /// The request id of the latest sample (stored or buffered) with `document_id`.
     pub fn request_for_document(&self, document_id: &str) -> Result<Option<String>> {
-        let owner = |r: SampleRef<'_>| (r.document_id == document_id).then(|| r.request_id.to_owned());
-        let seq = {
-            let buffer = self.buffer()?;
-            let Some(seq) = buffer.index.document(document_id).filter(|_| !document_id.is_empty()) else {
-                return Ok(None);
-            };
-            if buffer.is_pending(seq) {
-                return Ok(buffer.with_record(seq, owner)?.flatten());
-            }
-            seq
+        let env = self.env.read().map_err(poisoned)?;
+        let buffer = self.buffer()?;
+        let confirm = |seq| {
+            Ok(with_live_record(&env, &buffer, seq, |r| r.document_id == document_id)?.unwrap_or(false))
         };
-        self.read(|rtxn, dbs| {
-            let c = samples::load_counters(rtxn, dbs)?;
-            Ok(samples::with_record(rtxn, dbs, &c, seq, owner)?.flatten())
-        })
+        let Some(seq) = buffer.index.document(document_id, confirm)? else {
+            return Ok(None);
+        };
+        with_live_record(&env, &buffer, seq, |r| r.request_id.to_owned())
+    }
+
+    /// The seq of the latest live sample (stored or buffered) with `request_id`.
+    pub fn find_request(&self, request_id: &str) -> Result<Option<u64>> {
+        let env = self.env.read().map_err(poisoned)?;
+        let buffer = self.buffer()?;
+        locate_request(&env, &buffer, request_id)
     }
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.
@@ -366,4 +394,27 @@ impl Store {
             last_flush_ms: c.last_flush_ms,
         })
     }
+}
+
+/// `f(record)` for the live record `seq`, buffered or stored (`None`: not live).
+fn with_live_record<T>(
+    env: &LmdbEnv,
+    buffer: &SampleBuffer,
+    seq: u64,
+    f: impl FnOnce(SampleRef<'_>) -> T,
+) -> Result<Option<T>> {
+    if buffer.is_pending(seq) {
+        return buffer.with_record(seq, f);
+    }
+    env.read(|rtxn, dbs| {
+        let c = samples::load_counters(rtxn, dbs)?;
+        samples::with_record(rtxn, dbs, &c, seq, f)
+    })
+}
+
+/// The latest live sample with `request_id`, each hash match confirmed by reading its id back.
+fn locate_request(env: &LmdbEnv, buffer: &SampleBuffer, request_id: &str) -> Result<Option<u64>> {
+    let confirm =
+        |seq| Ok(with_live_record(env, buffer, seq, |r| r.request_id == request_id)?.unwrap_or(false));
+    buffer.index.request(request_id, confirm)
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::ingest::RejectReason;
 
 fn config() -> StoreConfig {
     StoreConfig { map_size: 1 << 20, max_map_size: 64 << 20, max_samples: 1_000, max_age_ms: None }
@@ -491,4 +492,50 @@ fn store_flush_worker_flushes_in_the_background_and_reports_a_failure() {
     assert!(matches!(reported, Some(CoreError::StoreFull(_))), "{reported:?}");
     worker.stop();
     assert_eq!(store.pending(), 100, "kept for a retry");
+}
+
+#[test]
+fn store_append_new_refuses_a_request_id_already_in_the_log_pending_or_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    store.append_new(&batch("a", 3, 0)).unwrap();
+    let dup_pending = vec![sample("b-0", 0), sample("a-1", 0)];
+    let err = store.append_new(&dup_pending).unwrap_err();
+    let CoreError::Rejected(r) = err else { panic!("{err:?}") };
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::DuplicateId, "request_id[1]"));
+    assert!(r.detail.contains("\"a-1\"") && r.detail.contains("seq 2"), "{}", r.detail);
+    assert_eq!(store.stats().unwrap().pending, 3, "nothing of the refused batch was buffered");
+    store.flush(0).unwrap();
+    assert!(matches!(store.append_new(&vec![sample("a-2", 0)]), Err(CoreError::Rejected(_))));
+    assert_eq!(store.append_new(&batch("b", 2, 0)).unwrap(), 4..6);
+    store.flush(0).unwrap();
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert!(matches!(store.append_new(&vec![sample("a-0", 0)]), Err(CoreError::Rejected(_))));
+    assert_eq!(store.find_request("b-1").unwrap(), Some(5));
+    assert_eq!(store.find_request("b-9").unwrap(), None);
+}
+
+/// The colliding pairs (equal under the former hand-written hash) are both labelled
+/// and found by document id, before and after a restart.
+#[test]
+fn store_labels_and_finds_both_ids_of_the_formerly_colliding_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    let pairs = [("r11-b121-106", "Dr1-b191s2-4"), ("r11-b129-109", "Dr1-b199s2-9")];
+    for (r, d) in pairs {
+        let mut s = sample(r, 0);
+        s.document_id = d.into();
+        store.append_and_flush(&vec![s], 0).unwrap();
+    }
+    for (seq, (r, d)) in [(1, pairs[0]), (2, pairs[1])] {
+        assert_eq!(store.attach_label(r, b"x", false, 0).unwrap(), seq);
+        assert_eq!(store.request_for_document(d).unwrap().as_deref(), Some(r));
+    }
+    drop(store);
+    let store = open(dir.path(), &config());
+    for (seq, (r, d)) in [(1, pairs[0]), (2, pairs[1])] {
+        assert_eq!(store.attach_label(r, b"y", true, 0).unwrap(), seq);
+        assert_eq!(store.request_for_document(d).unwrap().as_deref(), Some(r));
+    }
 }
