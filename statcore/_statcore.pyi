@@ -378,6 +378,8 @@ class RecordBatch:
         max_payload_bytes: int,
         model_types: set[str] | frozenset[str],
         now_ms: int,
+        max_future_skew_ms: int = 300_000,
+        max_age_ms: int | None = None,
     ) -> RecordBatch: ...
     def __len__(self) -> int: ...
     def groups(

@@ -45,7 +45,7 @@ pub use flush_worker::FlushWorker;
 pub use sample::{Sample, MAX_REQUEST_ID_BYTES};
 pub use samples::Bounds;
 pub use segment::{SampleRecords, SampleRef, SEGMENT_MAX_RECORDS};
-pub use windows::WindowEntry;
+pub use windows::{WindowEntry, MAX_WINDOW_IDS_BYTES};
 
 use std::ops::Range;
 

@@ -17,7 +17,7 @@ use crate::error::{CoreError, Result};
 const MAGIC: &[u8; 4] = b"LWWN";
 const VERSION: u16 = 1;
 /// Both ids together, so the key stays under LMDB's 511-byte limit.
-const MAX_IDS_BYTES: usize = 480;
+pub const MAX_WINDOW_IDS_BYTES: usize = 480;
 
 /// One stored window: (model_type, model_id, window_start_ms, aggregate bytes).
 pub type WindowEntry = (String, String, i64, Vec<u8>);
@@ -28,8 +28,11 @@ pub(crate) fn encode_key(model_type: &str, model_id: &str, start_ms: i64) -> Res
             return Err(CoreError::invalid(field, "must not contain NUL"));
         }
     }
-    if model_type.len() + model_id.len() > MAX_IDS_BYTES {
-        return Err(CoreError::invalid("model_id", format!("ids exceed {MAX_IDS_BYTES} bytes together")));
+    if model_type.len() + model_id.len() > MAX_WINDOW_IDS_BYTES {
+        return Err(CoreError::invalid(
+            "model_id",
+            format!("ids exceed {MAX_WINDOW_IDS_BYTES} bytes together"),
+        ));
     }
     let mut key = Vec::with_capacity(model_type.len() + model_id.len() + 10);
     key.extend_from_slice(model_type.as_bytes());
