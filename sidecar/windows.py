@@ -13,6 +13,7 @@ feedback counts in the current window), so a learner can merge each closed windo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,8 @@ from statcore._statcore import Aggregate, Layout, RecordBatch
 from sidecar.baselines import fingerprint_of
 
 WindowKey = tuple[str, str, int]
+
+log = logging.getLogger(__name__)
 
 
 class WindowBook:
@@ -81,6 +84,13 @@ class WindowBook:
             self._open[key] = agg
         return agg
 
+    def prepare(self, keys: list[WindowKey]) -> None:
+        """Opens the windows ``keys`` (empty; nothing is marked changed), so that a batch can
+        be refused before any of it is applied if one cannot be opened."""
+        with self._lock:
+            for key in keys:
+                self._get(key)
+
     def update(self, key: WindowKey, **columns: Any) -> None:
         """``Aggregate.update`` on the window ``key`` (validated as a whole by statcore)."""
         with self._lock:
@@ -122,14 +132,24 @@ class WindowBook:
                 del self._open[key]
 
     def flush(self, now_ms: int) -> int:
-        """Writes changed windows to the store; drops windows that ended before the previous
-        period. Returns how many windows were written."""
+        """Writes changed windows to the store (one transaction); drops windows that ended
+        before the previous period. Returns how many windows were written.
+
+        Whatever fails, no window's pending updates are lost: the dirty set is restored before
+        the error propagates. A window the store refuses for its key (it cannot be stored at
+        all; ingest validation keeps such ids out) does not hold the others hostage: the rest
+        are written one transaction later and the refused one is logged and left in memory.
+        """
         with self._lock:
             blobs = [(k, self._open[k].encode()) for k in self._dirty]
             self._dirty.clear()
+        written = [k for k, _ in blobs]
         try:
-            self._store.put_windows([(*k, blob) for k, blob in blobs])
-        except statcore.StoreError:
+            try:
+                self._store.put_windows([(*k, blob) for k, blob in blobs])
+            except statcore.InvalidInputError:
+                written = self._put_each(blobs)
+        except BaseException:
             with self._lock:
                 self._dirty.update(k for k, _ in blobs)
             raise
@@ -138,7 +158,22 @@ class WindowBook:
             for key in [k for k in self._open if k[2] + self.window_ms <= horizon]:
                 if key not in self._dirty:
                     del self._open[key]
-        return len(blobs)
+        return len(written)
+
+    def _put_each(self, blobs: list[tuple[WindowKey, bytes]]) -> list[WindowKey]:
+        """Writes the windows whose keys the store accepts (one transaction); logs the others.
+        Returns the keys written."""
+        good: list[tuple[WindowKey, bytes]] = []
+        for key, blob in blobs:
+            try:
+                self._store.get_window(*key)
+            except statcore.InvalidInputError as e:
+                log.error("window %r cannot be stored (%s); its updates stay in memory only",
+                          key[:2], e)
+                continue
+            good.append((key, blob))
+        self._store.put_windows([(*k, blob) for k, blob in good])
+        return [k for k, _ in good]
 
     def current(self, now_ms: int) -> list[Aggregate]:
         """Copies of the windows covering ``now_ms`` (for metrics)."""
