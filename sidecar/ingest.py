@@ -62,15 +62,20 @@ class Ingest:
         windows = self._windows
         epochs, cut = windows.epochs()
         groups = batch.groups(windows.window_ms, epochs, cut)
-        windows.prepare([(model_type, model_id, start) for model_type, model_id, start, _ in groups])
-        if self._config.log_samples and len(batch):
-            try:
-                self._store.append_batch(batch)
-            except BatchRejectedError as e:
-                raise Rejected(RejectReason(e.reason), e.field, e.detail) from None
+        logged = self._config.log_samples and len(batch) > 0
+        # One lock over the append and the window updates: a flush captures the windows with
+        # the log's next seq, never with a batch half-applied (``sidecar.windows``).
+        with windows.applying():
+            windows.prepare([(model_type, model_id, start) for model_type, model_id, start, _ in groups])
+            if logged:
+                try:
+                    self._store.append_batch(batch)
+                except BatchRejectedError as e:
+                    raise Rejected(RejectReason(e.reason), e.field, e.detail) from None
+            for model_type, model_id, start, rows in groups:
+                windows.update_batch((model_type, model_id, start), batch, rows)
+        if logged:
             self._after_append(now_ms)
-        for model_type, model_id, start, rows in groups:
-            windows.update_batch((model_type, model_id, start), batch, rows)
         counts: dict[str, int] = {}
         for model_type, _, _, rows in groups:
             counts[model_type] = counts.get(model_type, 0) + len(rows)

@@ -3,7 +3,6 @@ bad window never costs the others their updates."""
 
 from __future__ import annotations
 
-import logging
 import pathlib
 from typing import Any
 
@@ -128,16 +127,17 @@ def _update(book: WindowBook, key: tuple[str, str, int], n: int) -> None:
     book.update(key, confidence=np.full(n, 0.5), latency_ms=np.full(n, 3.0))
 
 
-def test_window_flush_keeps_every_good_window_when_one_cannot_be_stored(
-        tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_window_the_store_cannot_hold_is_never_opened_and_the_others_flush(
+        tmp_path: pathlib.Path) -> None:
+    """It used to be opened, then made every flush fail and drop every window's updates."""
     store = Store(tmp_path / "db")
     book = _book(store)
     _update(book, ("a", "m1", 0), 40)
-    _update(book, ("a", "bad\x00id", 0), 1)
+    for bad in ("bad\x00id", "m" * 480):
+        with pytest.raises(statcore.InvalidInputError):
+            _update(book, ("a", bad, 0), 1)
     _update(book, ("a", "m2", 0), 20)
-    with caplog.at_level(logging.ERROR, logger="sidecar.windows"):
-        assert book.flush(500) == 2
-    assert "cannot be stored" in caplog.text
+    assert book.flush(500) == 2
     stored = {mid: Aggregate.decode(blob, Layout([], {}, ["doc_type"])).records
               for _, mid, _, blob in store.windows_since(0)}
     assert stored == {"m1": 40, "m2": 20}

@@ -407,6 +407,37 @@ impl PyStore {
         self.with(py, |s| s.put_window(model_type, model_id, window_start_ms, data))
     }
 
+    /// Flushes the sample log and stores `(model_type, model_id, window_start_ms, data)`
+    /// windows with their high-water seq, all in ONE synced transaction (see the module doc of
+    /// `statcore_core::store`): the windows then hold exactly the log's records below
+    /// `high_water`.
+    fn flush_with_windows(
+        &self,
+        py: Python<'_>,
+        now_ms: i64,
+        windows: Vec<(String, String, i64, Vec<u8>)>,
+        high_water: u64,
+    ) -> PyResult<()> {
+        self.with(py, |s| s.flush_with_windows(now_ms, &windows, high_water))
+    }
+
+    /// The high-water seq stored with the windows by `flush_with_windows` (None before it).
+    fn windows_high_water(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        self.with(py, |s| s.windows_high_water())
+    }
+
+    /// `(first_seq, batch)` of up to `limit` stored record batches holding live records at or
+    /// after `seq`, in seq order (what the windows are replayed from after a crash).
+    fn batches_from(&self, py: Python<'_>, seq: u64, limit: usize) -> PyResult<Vec<(u64, RecordBatch)>> {
+        let batches = self.with(py, |s| s.batches_from(seq, limit))?;
+        Ok(batches.into_iter().map(|(first, inner)| (first, RecordBatch { inner })).collect())
+    }
+
+    /// The seq the next appended record gets.
+    fn next_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_records(py, 0, |s| s.next_seq())
+    }
+
     /// Stores `(model_type, model_id, window_start_ms, data)` windows in one transaction.
     fn put_windows(&self, py: Python<'_>, windows: Vec<(String, String, i64, Vec<u8>)>) -> PyResult<()> {
         self.with(py, |s| s.put_windows(&windows))

@@ -14,6 +14,12 @@
 //! [`Store::flush`] writes everything appended so far in one transaction (group commit).
 //! After a crash the store reopens in the state of its last committed transaction.
 //!
+//! Windows and the log: [`Store::flush_with_windows`] commits a sample-log flush, aggregate
+//! windows and their high-water seq in one transaction, so the stored windows always hold
+//! exactly the log's records below that seq, all of them durable; the log may run ahead (a plain
+//! [`Store::flush`]), and [`Store::batches_from`] reads the batches after the high-water seq back
+//! for the caller to replay into its windows at open (the sidecar's `WindowBook.replay`).
+//!
 //! Seqs: [`Store::append`] assigns seqs from a persisted counter that only moves forward (through
 //! eviction and restarts). A seq becomes durable at the flush that writes it; the seqs of
 //! samples appended but never flushed before a crash were never stored or shown to a consumer,
@@ -278,13 +284,64 @@ impl Store {
     }
 
     fn flush_locked(&self, env: &mut LmdbEnv, now_ms: i64) -> Result<()> {
+        self.flush_locked_with(env, now_ms, |_, _| Ok(()))
+    }
+
+    /// The flush, with `extra` run in the same write transaction (after the samples).
+    fn flush_locked_with(
+        &self,
+        env: &mut LmdbEnv,
+        now_ms: i64,
+        mut extra: impl FnMut(&mut RwTxn, Dbs) -> Result<()>,
+    ) -> Result<()> {
         let snapshot = self.buffer()?.snapshot();
         let bounds = self.bounds;
         let c = env.write(|wtxn, dbs| {
-            samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)
+            let c = samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)?;
+            extra(wtxn, dbs)?;
+            Ok(c)
         })?;
         self.buffer()?.committed(snapshot, c.next_seq, c.first_live);
         Ok(())
+    }
+
+    /// [`Store::flush`] and the aggregate windows `entries` with their high-water seq, in ONE
+    /// write transaction: after any crash the stored windows hold exactly the log's records below
+    /// `high_water` (the caller captures the windows and [`Store::next_seq`] together, with no
+    /// append half-applied), and every record below it is in the log, since the flush commits
+    /// everything appended before it started. Records from `high_water` on are replayed into the
+    /// windows from the log at open ([`Store::batches_from`]). Keys are checked first: a bad one
+    /// commits nothing.
+    pub fn flush_with_windows(&self, now_ms: i64, entries: &[WindowEntry], high_water: u64) -> Result<()> {
+        let keys = entries
+            .iter()
+            .map(|(model_type, model_id, start_ms, _)| windows::encode_key(model_type, model_id, *start_ms))
+            .collect::<Result<Vec<_>>>()?;
+        let mut env = self.env.write().map_err(poisoned)?;
+        self.flush_locked_with(&mut env, now_ms, |wtxn, dbs| {
+            for (key, (_, _, _, bytes)) in keys.iter().zip(entries) {
+                windows::put(wtxn, dbs, key, bytes)?;
+            }
+            windows::put_high_water(wtxn, dbs, high_water)
+        })
+    }
+
+    /// The high-water seq stored with the windows by [`Store::flush_with_windows`] (`None`
+    /// before the first).
+    pub fn windows_high_water(&self) -> Result<Option<u64>> {
+        self.read(windows::high_water)
+    }
+
+    /// The record batches of up to `limit` stored segments holding live records at or after
+    /// `seq`, each with its first seq, in seq order (what the windows are replayed from; rows
+    /// segments, written by [`Store::append`] of samples, are skipped).
+    pub fn batches_from(&self, seq: u64, limit: usize) -> Result<Vec<(u64, crate::ingest::RecordBatch)>> {
+        self.read(|rtxn, dbs| samples::batches_from(rtxn, dbs, seq, limit))
+    }
+
+    /// The seq the next appended record gets.
+    pub fn next_seq(&self) -> Result<u64> {
+        Ok(self.buffer()?.next_seq())
     }
 
     pub fn append_and_flush<R: SampleRecords + ?Sized>(

@@ -327,3 +327,34 @@ pub(crate) fn scan_segments(
     }
     Ok(())
 }
+
+/// The record batches of the stored wire segments that hold live records at or after `seq`, in
+/// seq order, up to `limit` segments, each with its first seq (rows segments are skipped: see
+/// [`segment::wire_batch`]).
+pub(crate) fn batches_from(
+    rtxn: &RoTxn,
+    dbs: Dbs,
+    seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, crate::ingest::RecordBatch)>> {
+    let c = load_counters(rtxn, dbs)?;
+    let start = seq.max(c.first_live);
+    let mut out = Vec::new();
+    if start >= c.next_seq {
+        return Ok(out);
+    }
+    for item in segments_from(rtxn, dbs, start)? {
+        if out.len() >= limit {
+            break;
+        }
+        let value = item?.1;
+        let (first, count) = segment::header(value)?;
+        if first.saturating_add(count) <= start {
+            continue;
+        }
+        if let Some(batch) = segment::wire_batch(value)? {
+            out.push(batch);
+        }
+    }
+    Ok(out)
+}

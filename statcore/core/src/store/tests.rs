@@ -539,3 +539,62 @@ fn store_labels_and_finds_both_ids_of_the_formerly_colliding_pairs() {
         assert_eq!(store.request_for_document(d).unwrap().as_deref(), Some(r));
     }
 }
+
+#[test]
+fn store_flush_with_windows_commits_windows_high_water_and_samples_together() {
+    use crate::ingest::{IngestRules, RecordBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    assert_eq!(store.windows_high_water().unwrap(), None);
+    let wire = |prefix: &str, n: usize| {
+        let mut m = Vec::new();
+        let mut field = |number: u8, value: &[u8]| {
+            m.push(number << 3 | 2);
+            let mut len = value.len();
+            while len >= 0x80 {
+                m.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            m.push(len as u8);
+            m.extend_from_slice(value);
+        };
+        for i in 0..n {
+            field(1, format!("{prefix}{i}").as_bytes());
+            field(3, b"clf");
+            field(4, b"m1");
+        }
+        let doubles: Vec<u8> = (0..n).flat_map(|_| 0.5f64.to_le_bytes()).collect();
+        field(7, &doubles);
+        field(8, &doubles);
+        let known = ["clf".to_string()].into();
+        RecordBatch::decode(&m, IngestRules::new(5_000, 64), &known, 77).unwrap()
+    };
+    store.append_new(&wire("a", 3)).unwrap();
+    let hw = store.next_seq().unwrap();
+    store.append_new(&wire("b", 2)).unwrap();
+    store.flush_with_windows(10, &[("clf".into(), "m1".into(), 0, b"w".to_vec())], hw).unwrap();
+    assert_eq!(store.stats().unwrap().pending, 0, "the samples went with the windows");
+    // A bad key commits nothing, samples included.
+    store.append_new(&wire("c", 1)).unwrap();
+    assert!(store.flush_with_windows(11, &[("clf".into(), "m\0".into(), 0, vec![])], 7).is_err());
+    assert_eq!(store.stats().unwrap().pending, 1);
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert_eq!(store.windows_high_water().unwrap(), Some(4));
+    assert_eq!(store.get_window("clf", "m1", 0).unwrap(), Some(b"w".to_vec()));
+    let after: Vec<(u64, usize, String)> = store
+        .batches_from(4, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(first, b)| (first, b.len(), b.record(0).request_id.to_owned()))
+        .collect();
+    assert_eq!(after, vec![(4, 2, "b0".to_string())]);
+    assert_eq!(store.batches_from(1, 1).unwrap().len(), 1);
+    assert_eq!(store.batches_from(6, 10).unwrap().len(), 0);
+    // A wire batch of more than SEGMENT_MAX_RECORDS records stays one segment, all columns kept.
+    store.append_new(&wire("big", 1500)).unwrap();
+    store.flush(12).unwrap();
+    let big = store.batches_from(6, 10).unwrap();
+    assert_eq!(big.iter().map(|(f, b)| (*f, b.len())).collect::<Vec<_>>(), vec![(6, 1500)]);
+    assert_eq!(store.find_request("big1499").unwrap(), Some(1505));
+}

@@ -19,6 +19,10 @@ const VERSION: u16 = 1;
 /// Both ids together, so the key stays under LMDB's 511-byte limit.
 pub const MAX_WINDOW_IDS_BYTES: usize = 480;
 
+/// `meta` key of the windows' high-water seq: the stored windows hold exactly the log's records
+/// below it (see [`super::Store::flush_with_windows`]).
+const HIGH_WATER_KEY: &[u8] = b"windows_high_water";
+
 /// One stored window: (model_type, model_id, window_start_ms, aggregate bytes).
 pub type WindowEntry = (String, String, i64, Vec<u8>);
 
@@ -73,6 +77,15 @@ fn decode_value(buf: &[u8]) -> Result<Vec<u8>> {
 pub(crate) fn put(wtxn: &mut RwTxn, dbs: Dbs, key: &[u8], bytes: &[u8]) -> Result<()> {
     dbs.windows.put(wtxn, key, &encode_value(bytes)?)?;
     Ok(())
+}
+
+pub(crate) fn put_high_water(wtxn: &mut RwTxn, dbs: Dbs, seq: u64) -> Result<()> {
+    dbs.meta.put(wtxn, HIGH_WATER_KEY, &seq.to_be_bytes())?;
+    Ok(())
+}
+
+pub(crate) fn high_water(rtxn: &RoTxn, dbs: Dbs) -> Result<Option<u64>> {
+    dbs.meta.get(rtxn, HIGH_WATER_KEY)?.map(super::samples::decode_seq).transpose()
 }
 
 pub(crate) fn get(rtxn: &RoTxn, dbs: Dbs, key: &[u8]) -> Result<Option<Vec<u8>>> {
