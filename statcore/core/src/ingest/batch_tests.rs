@@ -542,3 +542,64 @@ fn timestamps_must_lie_within_the_age_and_the_future_skew_of_now() {
     assert!(decode_at(&with_ts(&[1]), open, now).is_ok());
     assert!(decode_at(&with_ts(&[32_503_680_000_000]), open, now).is_err());
 }
+
+/// The fuzz target's checks (`statcore/fuzz`, `cargo fuzz run record_batch`) as a short smoke
+/// run inside `cargo test`: on the seed corpus, random bytes and mutated valid batches.
+mod wire_fuzz_smoke {
+    use super::*;
+    use crate::ingest::{fuzz_check, FUZZ_NOW_MS};
+    use proptest::prelude::*;
+
+    /// A valid batch at the fuzz check's clock, with every optional column.
+    fn seed(n: usize) -> Vec<u8> {
+        let mut m = message(n, 0.25);
+        (0..n).for_each(|i| string(&mut m, 2, if i % 2 == 0 { b"" } else { b"doc" }));
+        packed_varints(&mut m, 6, &vec![FUZZ_NOW_MS as u64 - 5; n]);
+        packed_varints(&mut m, 9, &vec![1; n]);
+        (0..n).for_each(|_| string(&mut m, 15, b"\x00payload"));
+        m
+    }
+
+    #[test]
+    fn the_seed_corpus_keeps_every_promise() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/record_batch");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(fuzz_check(&bytes), Ok(()), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 3, "{seen} corpus files");
+        assert!(RecordBatch::decode(&seed(4), IngestRules::new(10, 64), &known(), FUZZ_NOW_MS).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_keep_every_promise(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            prop_assert_eq!(fuzz_check(&data), Ok(()));
+        }
+
+        #[test]
+        fn mutated_valid_batches_keep_every_promise(
+            n in 1usize..12,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            inserts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in any::<usize>(),
+        ) {
+            let mut m = seed(n);
+            for (at, byte) in flips {
+                let at = at % m.len();
+                m[at] ^= byte;
+            }
+            for (at, byte) in inserts {
+                let at = at % (m.len() + 1);
+                m.insert(at, byte);
+            }
+            m.truncate(cut % (m.len() + 1) + m.len() / 2);
+            prop_assert_eq!(fuzz_check(&m), Ok(()));
+        }
+    }
+}
