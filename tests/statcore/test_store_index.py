@@ -81,3 +81,26 @@ def test_a_request_id_already_in_the_log_refuses_the_whole_batch(tmp_path: pathl
     assert "r0-b0-7" in e.value.detail and "seq 8" in e.value.detail
     assert store.stats()["pending"] == 0 and store.find_request("new-1") is None
     store.close()
+
+
+def test_seqs_from_2_63_to_2_64_are_plain_ints_not_overflow_errors(tmp_path: pathlib.Path) -> None:
+    """A protobuf uint64 seq >= 2^63 (PullSamples / AckSamples) raised OverflowError."""
+    from statcore import InvalidInputError
+
+    store = Store(tmp_path / "db")
+    raw, _, _ = _batch(0, 0, 3)
+    store.append_batch(RecordBatch.decode(raw, **RULES, model_types={"clf"}, now_ms=5))
+    store.flush(10)
+    assert store.pull(1 << 63, 10) == [] and store.pull((1 << 64) - 1, 10) == []
+    assert [s.seq for s in store.pull(1, 10)] == [2, 3]
+    for bad in (1 << 63, (1 << 64) - 1):
+        with pytest.raises(InvalidInputError, match="never flushed"):
+            store.ack(bad)
+    for bad in (-1, 1 << 64):
+        with pytest.raises(InvalidInputError, match="2\\*\\*64"):
+            store.ack(bad)
+        with pytest.raises(InvalidInputError):
+            store.pull(bad, 10)
+    store.ack(3)
+    assert store.cursor() == 3
+    store.close()

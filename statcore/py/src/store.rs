@@ -27,6 +27,19 @@ fn non_negative(field: &str, v: i64) -> statcore_core::Result<u64> {
     u64::try_from(v).map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
 }
 
+/// A seq from Python: any int in `[0, 2^64)` (a protobuf `uint64` reaches 2^64 - 1; an `i64`
+/// parameter made values from 2^63 on an `OverflowError`); anything else is `InvalidInputError`.
+fn seq_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    v.extract::<u64>()
+        .map_err(|_| invalid(field, format!("must be an integer in [0, 2**64), got {}", short_repr(v))))
+}
+
+/// `repr(v)`, cut to a bounded excerpt.
+fn short_repr(v: &Bound<'_, PyAny>) -> String {
+    let text = v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    statcore_core::ingest::excerpt(&text)
+}
+
 fn to_usize(field: &str, v: i64) -> statcore_core::Result<usize> {
     usize::try_from(non_negative(field, v)?).map_err(|_| CoreError::invalid(field, "too large"))
 }
@@ -264,8 +277,8 @@ impl PyStore {
         self.with(py, |s| s.attach_label(request_id, label, human_correction, ts_ms))
     }
 
-    fn pull(&self, py: Python<'_>, after_seq: i64, limit: i64) -> PyResult<Vec<PySample>> {
-        let after = non_negative("after_seq", after_seq).py()?;
+    fn pull(&self, py: Python<'_>, after_seq: &Bound<'_, PyAny>, limit: i64) -> PyResult<Vec<PySample>> {
+        let after = seq_arg("after_seq", after_seq)?;
         let limit = to_usize("limit", limit).py()?;
         self.with(py, |s| s.pull(after, limit)).map(samples_to)
     }
@@ -295,8 +308,8 @@ impl PyStore {
         self.with(py, |s| s.request_for_document(document_id))
     }
 
-    fn ack(&self, py: Python<'_>, seq: i64) -> PyResult<()> {
-        let seq = non_negative("seq", seq).py()?;
+    fn ack(&self, py: Python<'_>, seq: &Bound<'_, PyAny>) -> PyResult<()> {
+        let seq = seq_arg("seq", seq)?;
         self.with(py, |s| s.ack(seq))
     }
 

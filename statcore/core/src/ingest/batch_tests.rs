@@ -561,8 +561,8 @@ mod wire_fuzz_smoke {
     }
 
     #[test]
-    fn the_seed_corpus_keeps_every_promise() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/record_batch");
+    fn the_seed_inputs_keep_every_promise() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/record_batch");
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
@@ -570,7 +570,7 @@ mod wire_fuzz_smoke {
             assert_eq!(fuzz_check(&bytes), Ok(()), "{}", path.display());
             seen += 1;
         }
-        assert!(seen >= 3, "{seen} corpus files");
+        assert!(seen >= 3, "{seen} seed files");
         assert!(RecordBatch::decode(&seed(4), IngestRules::new(10, 64), &known(), FUZZ_NOW_MS).is_ok());
     }
 
