@@ -104,3 +104,19 @@ def test_seqs_from_2_63_to_2_64_are_plain_ints_not_overflow_errors(tmp_path: pat
     store.ack(3)
     assert store.cursor() == 3
     store.close()
+
+
+def test_long_ids_in_lookup_errors_are_quoted_as_bounded_excerpts(tmp_path: pathlib.Path) -> None:
+    """A 2 MiB id echoed whole overflowed gRPC's metadata (RESOURCE_EXHAUSTED)."""
+    import statcore
+
+    huge = "z" * (2 << 20)
+    router = statcore.Router(statcore.RoutingTable(1, {"clf": statcore.Route("m1")}))
+    with pytest.raises(statcore.UnknownModelTypeError) as unknown:
+        router.decide(huge, "k")
+    store = Store(tmp_path / "db")
+    with pytest.raises(statcore.NotFoundError) as missing:
+        store.attach_label(huge, b"{}", False, 1)
+    store.close()
+    for e in (unknown.value, missing.value):
+        assert len(str(e)) < 300 and f"({2 << 20} bytes)" in str(e), str(e)[:300]

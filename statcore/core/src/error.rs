@@ -12,7 +12,8 @@ pub enum CoreError {
     InvalidInput { field: String, reason: String },
 
     /// A model type that the routing table or the aggregate does not know.
-    #[error("unknown model type {0:?}")]
+    /// (A long name is quoted as a bounded excerpt.)
+    #[error("unknown model type {}", crate::ingest::excerpt(.0))]
     UnknownModelType(String),
 
     /// A routing table whose generation is lower than the one in force.

@@ -250,7 +250,10 @@ pub(crate) fn attach_label(
     let mut c = load_counters(wtxn, dbs)?;
     let owns = with_record(wtxn, dbs, &c, seq, |r| r.request_id == request_id)?.unwrap_or(false);
     if !owns {
-        return Err(CoreError::NotFound(format!("no stored sample with request_id {request_id:?}")));
+        return Err(CoreError::NotFound(format!(
+            "no stored sample with request_id {}",
+            crate::ingest::excerpt(request_id)
+        )));
     }
     let delta = labels::put(wtxn, dbs, seq, label)?;
     c.sample_bytes = c.sample_bytes.saturating_add_signed(delta);
