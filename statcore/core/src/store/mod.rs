@@ -154,8 +154,12 @@ impl Store {
             samples::scan_segments(rtxn, dbs, |first_seq, records| {
                 index.add_segment(first_seq, records.iter().map(|(r, d)| (r.as_str(), d.as_str())));
             })?;
-            Ok(samples::load_counters(rtxn, dbs)?.next_seq)
+            let c = samples::load_counters(rtxn, dbs)?;
+            Ok((c.next_seq, c.first_live))
         })?;
+        // The oldest segment may still hold evicted records: the index ignores them from here.
+        let (next_seq, first_live) = next_seq;
+        index.prune(first_live);
         let bounds = Bounds { max_samples: config.max_samples, max_age_ms: config.max_age_ms };
         Ok(Store { env: RwLock::new(env), buffer: Mutex::new(SampleBuffer::new(next_seq, index)), bounds })
     }
