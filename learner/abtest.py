@@ -19,13 +19,14 @@ arm gives ``"Insufficient samples for evaluation"``.
 from __future__ import annotations
 
 import enum
-import itertools
+import json
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol
 
 import statcore
 from learner.config import TestMethod
@@ -40,6 +41,9 @@ __all__ = [
     "ABTestStatus",
     "ABTestingManager",
     "ArmStats",
+    "MemoryTestBook",
+    "SequentialState",
+    "TestBook",
     "Recommendation",
     "DecisionStatistic",
     "Winner",
@@ -73,6 +77,47 @@ class ABTestStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
+class SequentialState:
+    """The mSPRT's memory across looks: the running minimum p-value, the running intersection
+    of the always-valid intervals, and the counts the last look consumed. Stored with the test,
+    so a restarted learner continues the same sequential test (no look is lost or repeated).
+
+    >>> s = SequentialState().look(800, 1000, 900, 1000, alpha=0.05, tau=0.05)
+    >>> s.looks, s.pvalue < 1e-6, s.consumed
+    (1, True, (800, 1000, 900, 1000))
+    >>> s.look(810, 1010, 800, 1000, alpha=0.05, tau=0.05).pvalue == s.pvalue  # running minimum
+    True
+    """
+
+    looks: int = 0
+    pvalue: float = 1.0
+    ci_low: float = -1.0
+    ci_high: float = 1.0
+    estimate: float = 0.0
+    consumed: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def look(self, ca: int, na: int, cb: int, nb: int, *, alpha: float, tau: float) -> SequentialState:
+        one = statcore.Msprt(alpha, tau).update(ca, na, cb, nb)  # this look alone
+        return SequentialState(self.looks + 1, min(self.pvalue, one.pvalue),
+                               max(self.ci_low, one.ci_low), min(self.ci_high, one.ci_high),
+                               one.estimate, (ca, na, cb, nb))
+
+    def to_json(self) -> str:
+        return json.dumps({"looks": self.looks, "pvalue": self.pvalue, "ci_low": self.ci_low,
+                           "ci_high": self.ci_high, "estimate": self.estimate,
+                           "consumed": list(self.consumed)})
+
+    @staticmethod
+    def from_json(text: str) -> SequentialState:
+        d = json.loads(text)
+        consumed = tuple(int(x) for x in d.get("consumed", (0, 0, 0, 0)))
+        return SequentialState(int(d.get("looks", 0)), float(d.get("pvalue", 1.0)),
+                               float(d.get("ci_low", -1.0)), float(d.get("ci_high", 1.0)),
+                               float(d.get("estimate", 0.0)),
+                               (consumed[0], consumed[1], consumed[2], consumed[3]))
+
+
+@dataclass(frozen=True)
 class ArmStats:
     """One arm's counts over the test so far (from merged aggregates)."""
 
@@ -101,6 +146,12 @@ class ArmStats:
         p50, p95, p99 = agg.latency_quantiles([0.5, 0.95, 0.99])
         return ArmStats(model_id, agg.records, agg.labelled, agg.correct, agg.errors,
                         p50, p95, p99, dict(agg.f1()))
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> ArmStats:
+        return ArmStats(str(d["model_id"]), int(d["records"]), int(d["labelled"]), int(d["correct"]),
+                        int(d["errors"]), d.get("latency_p50_ms"), d.get("latency_p95_ms"),
+                        d.get("latency_p99_ms"), dict(d.get("f1") or {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "records": self.records, "labelled": self.labelled,
@@ -140,13 +191,22 @@ class DecisionStatistic:
 
 
 def decision_statistic(champion: ArmStats, challenger: ArmStats, policy: ABPolicy,
-                   msprt: statcore.Msprt | None = None) -> DecisionStatistic:
+                       msprt: statcore.Msprt | None = None) -> DecisionStatistic:
     """The decision statistic of ``policy.method`` (the mSPRT is stateful: pass the test's)."""
     ca, na, cb, nb = champion.correct, champion.labelled, challenger.correct, challenger.labelled
     if policy.method is TestMethod.SEQUENTIAL:
         test = msprt if msprt is not None else statcore.Msprt(policy.alpha, policy.tau)
         r = test.update(ca, na, cb, nb)
         return DecisionStatistic(r.estimate, r.pvalue, r.ci_low, r.ci_high, bool(r.pvalue <= policy.alpha))
+    return _ztest_statistic(ca, na, cb, nb, policy)
+
+
+def _sequential_statistic(state: SequentialState, policy: ABPolicy) -> DecisionStatistic:
+    return DecisionStatistic(state.estimate, state.pvalue, state.ci_low, state.ci_high,
+                             bool(state.pvalue <= policy.alpha))
+
+
+def _ztest_statistic(ca: int, na: int, cb: int, nb: int, policy: ABPolicy) -> DecisionStatistic:
     z = statcore.ztest_two_proportions(ca, na, cb, nb)
     pa, pb = ca / na, cb / nb
     se = math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
@@ -208,10 +268,19 @@ class ABTestResult:
                 "traffic_split": self.traffic_split, "champion": self.champion.to_dict(),
                 "challenger": self.challenger.to_dict()}
 
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> ABTestResult:
+        """The inverse of :meth:`to_dict` (results are stored with their test)."""
+        return ABTestResult(
+            str(d["test_id"]), str(d["model_type"]), TestMethod.parse(d["method"]), Winner(d["winner"]),
+            d.get("p_value"), Recommendation(d["recommendation"]), str(d["message"]),
+            ArmStats.from_dict(d["champion"]), ArmStats.from_dict(d["challenger"]), d.get("estimate"),
+            d.get("ci_low"), d.get("ci_high"), d.get("srm_pvalue"), float(d.get("traffic_split", 0.1)))
 
-@dataclass
+
+@dataclass(frozen=True)
 class ABTest:
-    """A running test's state (the mSPRT accumulates across evaluations)."""
+    """A test and its sequential state (which accumulates across evaluations)."""
 
     test_id: str
     model_type: str
@@ -219,10 +288,49 @@ class ABTest:
     challenger_id: str
     traffic_split: float
     started_ms: int
-    msprt: statcore.Msprt
     generation: int = 0
     status: ABTestStatus = ABTestStatus.RUNNING
+    sequential: SequentialState = SequentialState()
     last_result: ABTestResult | None = None
+    ended_at: float | None = None
+
+
+class TestBook(Protocol):
+    """Where tests live: in memory (stand-alone use) or in the loop store (durable)."""
+
+    def get_test(self, test_id: str) -> ABTest | None: ...
+
+    def all_tests(self) -> list[ABTest]: ...
+
+    def put_test(self, test: ABTest) -> None: ...
+
+    def next_test_id(self, model_type: str) -> str: ...
+
+
+class MemoryTestBook:
+    """Tests in a dict (the seed's stand-alone ``ABTestingManager``)."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self._tests: dict[str, ABTest] = {}
+        self._lock = threading.Lock()
+
+    def get_test(self, test_id: str) -> ABTest | None:
+        return self._tests.get(test_id)
+
+    def all_tests(self) -> list[ABTest]:
+        return list(self._tests.values())
+
+    def put_test(self, test: ABTest) -> None:
+        self._tests[test.test_id] = test
+
+    def next_test_id(self, model_type: str) -> str:
+        with self._lock:
+            n = 1 + sum(1 for t in self._tests.values() if t.model_type == model_type)
+            while f"ab_{model_type}_{n:04d}" in self._tests:
+                n += 1
+            return f"ab_{model_type}_{n:04d}"
 
 
 def model_type_of(model_id: str) -> str:
@@ -264,7 +372,7 @@ class ABTestingManager:
                  plan: RoutingPlan | None = None, policy: ABPolicy | None = None,
                  clock: Callable[[], float] = time.time,
                  resolve_model_type: Callable[[str], str] = model_type_of,
-                 fields: Mapping[str, list[str]] | None = None) -> None:
+                 fields: Mapping[str, list[str]] | None = None, tests: TestBook | None = None) -> None:
         self._clock = clock
         self.fleet: Fleet = fleet if fleet is not None else LocalFleet.with_sidecars(1, clock=clock)
         self.collector = collector if collector is not None else WindowCollector(self.fleet)
@@ -272,8 +380,7 @@ class ABTestingManager:
         self.policy = policy or ABPolicy()
         self._resolve = resolve_model_type
         self._fields = dict(fields or {})
-        self._tests: dict[str, ABTest] = {}
-        self._ids = itertools.count(1)
+        self.tests: TestBook = tests if tests is not None else MemoryTestBook()
 
     def create_ab_test(self, champion_id: str, challenger_id: str, traffic_split: float = 0.1,
                        *, model_type: str | None = None) -> str:
@@ -283,30 +390,29 @@ class ABTestingManager:
         if champion_id == challenger_id:
             raise InvalidInputError("champion and challenger must differ")
         model_type = model_type or self._resolve(champion_id)
-        for running in self._tests.values():
-            if running.model_type == model_type and running.status is ABTestStatus.RUNNING:
-                running.status = ABTestStatus.STOPPED  # one test per model type at a time
-        test_id = f"ab_{model_type}_{next(self._ids):04d}"
+        running = self.running_test(model_type)
+        if running is not None:  # one test per model type at a time
+            self.tests.put_test(replace(running, status=ABTestStatus.STOPPED, ended_at=self._clock()))
+        test_id = self.tests.next_test_id(model_type)
         now_ms = int(self._clock() * 1000)
         table = self.plan.set_route(model_type, champion=champion_id, challenger=challenger_id,
                                     share=traffic_split, salt=test_id)
-        self._tests[test_id] = ABTest(test_id, model_type, champion_id, challenger_id, traffic_split,
-                                      now_ms, statcore.Msprt(self.policy.alpha, self.policy.tau),
-                                      table.generation)
+        self.tests.put_test(ABTest(test_id, model_type, champion_id, challenger_id, traffic_split,
+                                   now_ms, table.generation))
         self.fleet.push_routing(table)
         return test_id
 
     def get_test(self, test_id: str) -> ABTest:
-        try:
-            return self._tests[test_id]
-        except KeyError:
-            raise UnknownTestError(f"unknown A/B test {test_id!r}") from None
+        test = self.tests.get_test(test_id)
+        if test is None:
+            raise UnknownTestError(f"unknown A/B test {test_id!r}")
+        return test
 
     def list_tests(self) -> list[ABTest]:
-        return list(self._tests.values())
+        return self.tests.all_tests()
 
     def running_test(self, model_type: str) -> ABTest | None:
-        return next((t for t in self._tests.values()
+        return next((t for t in self.tests.all_tests()
                      if t.model_type == model_type and t.status is ABTestStatus.RUNNING), None)
 
     def route_prediction(self, test_id: str, key: str | None = None) -> str:
@@ -348,8 +454,14 @@ class ABTestingManager:
         champion, challenger = self.arm_stats(test)
         statistic = None
         srm_p = None
+        sequential = test.sequential
         if min(champion.labelled, challenger.labelled) >= policy.min_samples:
-            statistic = decision_statistic(champion, challenger, policy, test.msprt)
+            if policy.method is TestMethod.SEQUENTIAL:
+                sequential = sequential.look(champion.correct, champion.labelled, challenger.correct,
+                                             challenger.labelled, alpha=policy.alpha, tau=policy.tau)
+                statistic = _sequential_statistic(sequential, policy)
+            else:
+                statistic = decision_statistic(champion, challenger, policy)
             if champion.records + challenger.records > 0:
                 srm_p = statcore.srm([champion.records, challenger.records],
                                      [1 - test.traffic_split, test.traffic_split]).pvalue
@@ -361,8 +473,8 @@ class ABTestingManager:
             None if statistic is None else statistic.estimate,
             None if statistic is None else statistic.ci_low,
             None if statistic is None else statistic.ci_high, srm_p, test.traffic_split)
-        test.last_result = result
+        self.tests.put_test(replace(test, sequential=sequential, last_result=result))
         return result
 
-    def conclude(self, test_id: str) -> None:
-        self.get_test(test_id).status = ABTestStatus.CONCLUDED
+    def conclude(self, test_id: str, status: ABTestStatus = ABTestStatus.CONCLUDED) -> None:
+        self.tests.put_test(replace(self.get_test(test_id), status=status, ended_at=self._clock()))

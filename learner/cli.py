@@ -39,6 +39,7 @@ from learner.event_text import describe
 from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import learner_pb2_grpc
+from sidecar.tls import TlsFiles, open_channel
 
 __all__ = ["ExitCode", "main", "build_parser", "DEFAULT_ADDR"]
 
@@ -54,6 +55,9 @@ class ExitCode(enum.IntEnum):
     INVALID = 4
     UNAVAILABLE = 5
     UNAUTHENTICATED = 6
+    #: the change is recorded but a live sidecar missed or refused its routing push (named on
+    #: stderr); the learner keeps re-pushing until every sidecar holds it.
+    PUSH_INCOMPLETE = 7
 
 
 #: gRPC status -> exit code (anything else: UNAVAILABLE).
@@ -70,6 +74,14 @@ class CliError(Exception):
     def __init__(self, message: str, code: ExitCode) -> None:
         super().__init__(message)
         self.code = code
+
+
+class PushIncompleteError(CliError):
+    """The change is made and its result printed, but its routing push did not reach every
+    live sidecar: the message goes to stderr even with ``--json``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.PUSH_INCOMPLETE)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -111,8 +123,9 @@ def as_dict(message: Message) -> dict[str, Any]:
 class Admin:
     """The admin API with the caller's credentials; every call maps failures to exit codes."""
 
-    def __init__(self, addr: str, token: str | None, timeout_s: float) -> None:
-        self._channel = grpc.insecure_channel(addr)
+    def __init__(self, addr: str, token: str | None, timeout_s: float,
+                 tls: TlsFiles | None = None) -> None:
+        self._channel = open_channel(addr, tls)
         self._stub = learner_pb2_grpc.LearnerAdminStub(self._channel)
         self._metadata = [("authorization", f"Bearer {token}")] if token else []
         self._timeout_s, self._addr = timeout_s, addr
@@ -139,7 +152,15 @@ def _admin(args: argparse.Namespace) -> Admin:
         except OSError as exc:
             raise CliError(f"cannot read token file {args.token_file}: {exc.strerror}",
                            ExitCode.UNAUTHENTICATED) from None
-    return Admin(args.addr, token, args.timeout)
+    tls = None
+    if args.tls_cert_file or args.tls_ca_file:
+        tls = TlsFiles(_path(args.tls_cert_file), _path(args.tls_key_file), _path(args.tls_ca_file),
+                       args.tls_server_name)
+    return Admin(args.addr, token, args.timeout, tls)
+
+
+def _path(value: str | None) -> Path | None:
+    return None if not value else Path(value)
 
 
 def _emit(args: argparse.Namespace, data: Any, human: str, out: TextIO) -> None:
@@ -246,19 +267,31 @@ def cmd_ab(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     return ExitCode.OK
 
 
+def _push_outcome(r: Any) -> ExitCode:
+    """PUSH_INCOMPLETE, naming the sidecars, when a live sidecar missed or refused the push."""
+    if not r.missed and not r.refused:
+        return ExitCode.OK
+    parts = [f"missed by {', '.join(r.missed)}" if r.missed else "",
+             f"refused by {', '.join(r.refused)}" if r.refused else ""]
+    raise PushIncompleteError(f"routing generation {r.generation} was "
+                              f"{' and '.join(p for p in parts if p)}; the learner keeps re-pushing")
+
+
 def cmd_promote(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     r = admin("Promote", pb.PromoteRequest(model_id=args.model_id, reason=args.reason))
     _emit(args, as_dict(r), f"promoted {r.promoted} (replaced {r.previous_champion or 'nothing'}); "
-                            f"routing generation {r.generation} pushed", out)
-    return ExitCode.OK
+                            f"routing generation {r.generation}: {len(r.applied)} sidecars updated, "
+                            f"{len(r.missed)} missed, {len(r.refused)} refused", out)
+    return _push_outcome(r)
 
 
 def cmd_rollback(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     r = admin("Rollback", pb.RollbackRequest(model_type=args.model_type, reason=args.reason))
     _emit(args, as_dict(r), f"rolled back {r.model_type}: {r.previous_champion} -> "
                             f"{r.restored_champion} (generation {r.generation}, "
-                            f"{len(r.applied)} sidecars updated, {len(r.missed)} missed)", out)
-    return ExitCode.OK
+                            f"{len(r.applied)} sidecars updated, {len(r.missed)} missed, "
+                            f"{len(r.refused)} refused)", out)
+    return _push_outcome(r)
 
 
 def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
@@ -320,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--token-file", default=os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE"),
                         help="file holding the admin token (env LOOPWISE_LEARNER_TOKEN_FILE)")
     common.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    for flag, what in (("cert-file", "client certificate"), ("key-file", "client private key"),
+                       ("ca-file", "CA bundle verifying the learner"),
+                       ("server-name", "name in the learner's certificate")):
+        env = "LOOPWISE_TLS_" + flag.replace("-", "_").upper()
+        common.add_argument(f"--tls-{flag}", default=os.environ.get(env),
+                            help=f"mutual TLS: {what} (env {env})")
     parser = argparse.ArgumentParser(prog="learner", description="Loopwise learner admin CLI",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -400,6 +439,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0) and int(ExitCode.USAGE)
     try:
         return int(_dispatch(args, out))
+    except PushIncompleteError as exc:
+        err.write(f"learner: {exc}\n")
+        return int(exc.code)
     except CliError as exc:
         code, message = exc.code, str(exc)
     except ValueError as exc:  # an invalid configuration file (serve)

@@ -16,10 +16,17 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.errors import InvalidLearningConfigError
 from learner.named_enum import NamedEnum
+
+if TYPE_CHECKING:
+    from learner.abtest import ABPolicy
+    from learner.drift import DriftPolicy
+    from learner.health import HealthPolicy
+    from learner.loop.decide import LoopPolicy
+    from learner.promotion import PromotionPolicy
 
 __all__ = ["LearningConfig", "TestMethod", "ImprovementKind"]
 
@@ -103,6 +110,12 @@ class LearningConfig:
     health_min_labelled: int = field(default=500, metadata=_meta("labels needed for a health verdict"))
     health_latency_p99_ms: float | None = field(default=None, metadata=_meta("p99 latency ceiling"))
     health_max_error_rate: float = field(default=0.05, metadata=_meta("error rate ceiling"))
+    health_significance: float = field(default=0.001, metadata=_meta(
+        "one-sided p-value an accuracy drop needs to be critical"))
+    latency_tolerance: float = field(default=0.10, metadata=_meta(
+        "promotion guardrail: challenger p99 latency may exceed the champion's by this fraction"))
+    critical_error_rate: float = field(default=0.05, metadata=_meta(
+        "promotion guardrail: a challenger with a higher error rate is never promoted"))
     model_types: tuple[str, ...] = field(default=(), metadata=_meta("model types the loop manages"))
 
     def __post_init__(self) -> None:
@@ -112,6 +125,40 @@ class LearningConfig:
         problems = _problems(self)
         if problems:
             raise InvalidLearningConfigError("invalid LearningConfig: " + "; ".join(problems))
+
+    # ---- typed policies: the one place config values reach the decision rules ----
+
+    def drift_policy(self) -> DriftPolicy:
+        from learner.drift import DriftPolicy
+        return DriftPolicy(psi_threshold=self.drift_threshold_psi, ks_threshold=self.drift_ks_threshold,
+                           fdr_q=self.drift_fdr_q, min_samples=self.drift_min_samples,
+                           psi_bins=self.drift_psi_bins, accuracy_drop=self.performance_degradation_threshold,
+                           min_labelled=self.min_labelled_for_concept_drift)
+
+    def health_policy(self) -> HealthPolicy:
+        from learner.health import HealthPolicy
+        return HealthPolicy(degradation=self.performance_degradation_threshold,
+                            min_labelled=self.health_min_labelled, max_error_rate=self.health_max_error_rate,
+                            latency_p99_ms=self.health_latency_p99_ms, q=self.health_significance)
+
+    def ab_policy(self) -> ABPolicy:
+        from learner.abtest import ABPolicy
+        return ABPolicy(method=self.ab_test_method, alpha=self.ab_test_significance_level,
+                        min_samples=self.ab_test_min_samples, srm_threshold=self.srm_threshold,
+                        tau=self.msprt_tau)
+
+    def promotion_policy(self) -> PromotionPolicy:
+        from learner.promotion import PromotionPolicy
+        return PromotionPolicy(min_improvement=self.min_improvement_threshold,
+                               max_degradation=self.max_degradation_threshold,
+                               improvement_kind=self.improvement_kind,
+                               latency_tolerance=self.latency_tolerance,
+                               critical_error_rate=self.critical_error_rate)
+
+    def loop_policy(self) -> LoopPolicy:
+        from learner.loop.decide import LoopPolicy
+        return LoopPolicy(auto_retrain=self.enable_auto_retraining, auto_promote=self.enable_auto_promotion,
+                          auto_rollback=self.enable_auto_rollback, traffic_split=self.ab_test_traffic_split)
 
     @classmethod
     def from_toml(cls, path: str | Path, section: str = "learning") -> LearningConfig:
@@ -140,10 +187,11 @@ def _coerce(parse: Any, value: Any) -> Any:
         return value  # reported by _problems
 
 
-_OPEN_UNIT = ("ab_test_traffic_split", "ab_test_significance_level", "srm_threshold", "drift_fdr_q")
+_OPEN_UNIT = ("ab_test_traffic_split", "ab_test_significance_level", "srm_threshold", "drift_fdr_q",
+              "health_significance")
 _CLOSED_UNIT = ("performance_degradation_threshold", "min_pseudo_label_confidence", "lora_dropout",
                 "min_improvement_threshold", "max_degradation_threshold", "drift_ks_threshold",
-                "health_max_error_rate")
+                "health_max_error_rate", "latency_tolerance")
 _POSITIVE = ("drift_threshold_psi", "drift_check_interval_s", "ab_eval_interval_s",
              "health_check_interval_s", "report_interval_s", "msprt_tau", "drift_max_lookback_s")
 _AT_LEAST_ONE = ("min_feedback_samples", "training_lookback_days", "lora_rank", "lora_alpha",
@@ -172,6 +220,8 @@ def _problems(config: LearningConfig) -> list[str]:
     if config.use_lora is not True:
         out.append("use_lora must be true: retraining fine-tunes LoRA adapters only "
                    f"(got {config.use_lora!r})")
+    if not (isinstance(config.critical_error_rate, (int, float)) and 0 < config.critical_error_rate <= 1):
+        out.append(f"critical_error_rate must be in (0, 1] (got {config.critical_error_rate!r})")
     p99 = config.health_latency_p99_ms
     if p99 is not None and not (isinstance(p99, (int, float)) and p99 > 0):
         out.append(f"health_latency_p99_ms must be > 0 or None (got {p99!r})")

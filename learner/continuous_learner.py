@@ -1,9 +1,15 @@
-"""The control loop: drift -> retraining -> A/B test -> promotion -> health -> rollback.
+"""The seed's ``ContinuousLearner``: a façade over the loop's state machine.
 
-Every collaborator is injected (registry, fleet, retrainer, notifier, metrics, clock, sleeper);
-defaults are built only here, at the edge. ``start_continuous_learning`` runs the checks on
-their intervals (hourly drift, 6-hourly A/B evaluation, daily health, weekly report) on the
-injected clock, so tests run days in milliseconds. ``run_learning_cycle`` runs every step once.
+Every periodic step (hourly drift, 6-hourly A/B evaluation, daily health, weekly report) gathers
+one observation, asks the pure :func:`learner.loop.decide.decide` what follows from it given the
+model type's durable state, and hands the decision to the one
+:class:`~learner.loop.executor.Executor`, which commits registry transition, routing table, test,
+state and events in one transaction before it pushes. Manual promotion, rollback and A/B tests
+take the same path. So a learner killed at any line resumes where it stopped: its state, tests,
+routing generation, event stream, drift history and schedule are in the registry's database.
+
+Collaborators are injected (registry, fleet, retrainer, notifier, metrics, clock, sleeper); the
+defaults are built only here, at the edge (the seed constructs ``ContinuousLearner(config)``).
 """
 
 from __future__ import annotations
@@ -11,45 +17,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from learner.abtest import ABPolicy, ABTestingManager, ABTestStatus, ArmStats, model_type_of
+from learner.abtest import ABTest, ABTestingManager, ABTestResult, ABTestStatus, ArmStats, model_type_of
 from learner.config import LearningConfig
-from learner.drift import DriftDetector, DriftPolicy, DriftReport
+from learner.drift import DriftDetector, DriftReport
 from learner.errors import UnknownModelTypeError
+from learner.events import EventKind, EventLog
 from learner.fleet import Baseline, Fleet, LocalFleet, WindowCollector
-from learner.events import EventLog
-from learner.health import HealthMonitor, HealthPolicy
-from learner.history import LoopEventKind, LoopHistory
+from learner.health import assess_health
+from learner.history import LoopHistory
+from learner.loop.decide import (
+    ABObserved, Decision, DriftObserved, HealthObserved, JobsObserved, Observation, Promote, Rollback,
+    EndTest, StartABTest, StartRetrain, decide,
+)
+from learner.loop.executor import Applied, Executor
+from learner.loop.store import DriftPoint, LoopStore
 from learner.metrics import LearnerMetrics
-from learner.notify import EventKind, LoggingNotifier, Notification, Notifier
-from learner.promotion import ChampionPromoter
+from learner.notify import LoggingNotifier, Notifier, notifying
+from learner.promotion import promotion_decision
 from learner.registry import ModelRegistry, ModelStatus
-from learner.retrainer import Retrainer, RetrainState
-from learner.rollback import Rollback
+from learner.retrainer import Retrainer, RetrainState, RetrainStatus
 from learner.routing import RoutingPlan
 from learner.scheduler import IntervalScheduler
 
-__all__ = ["ContinuousLearner", "ModelState"]
+__all__ = ["ContinuousLearner"]
 
 log = logging.getLogger(__name__)
 
 ReferenceSource = Callable[[str, str], "Mapping[str, np.ndarray] | np.ndarray | None"]
-
-
-@dataclass
-class ModelState:
-    """What the loop remembers per model type between steps."""
-
-    drift_cursor_ms: int = 0
-    champion_since_ms: int = 0
-    pending_jobs: list[str] = field(default_factory=list)
-    last_drift: DriftReport | None = None
-    in_drift: bool = False
 
 
 class ContinuousLearner:
@@ -69,54 +68,78 @@ class ContinuousLearner:
         clock: Callable[[], float] = time.time,
         sleeper: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.config = config or LearningConfig()
-        c = self.config
+        self.config = c = config or LearningConfig()
         self._clock = clock
         self._started = clock()
         self.registry = registry if registry is not None else ModelRegistry(registry_root, clock=clock)
         self.fleet: Fleet = fleet if fleet is not None else LocalFleet.with_sidecars(1, clock=clock)
         self.metrics = metrics or LearnerMetrics()
-        # Every notification is numbered and kept (the admin API's ListEvents reads it).
-        self.events = notifier if isinstance(notifier, EventLog) else EventLog(
-            notifier or LoggingNotifier(), clock=clock)
-        self.notifier: Notifier = self.events
-        self.retrainer = retrainer
+        self._store = LoopStore.of_registry(self.registry, clock)
+        self.events = EventLog(self._store, clock=clock)
+        self.events.subscribe(self.metrics.observe)
+        self.events.subscribe(notifying(notifier or LoggingNotifier()))
+        self._retrainer = retrainer
         self._reference_data = reference_data
-        self.collector = WindowCollector(self.fleet, on_stale=self._on_stale)
-        self.plan = RoutingPlan()
-        self.ab_testing = ABTestingManager(
-            fleet=self.fleet, collector=self.collector, plan=self.plan, clock=clock,
-            policy=ABPolicy(c.ab_test_method, c.ab_test_significance_level, c.ab_test_min_samples,
-                            c.srm_threshold, c.msprt_tau),
-            resolve_model_type=self._model_type_of)
-        self.promoter = ChampionPromoter(
-            c.min_improvement_threshold, c.max_degradation_threshold, ab_testing=self.ab_testing,
-            registry=self.registry, notifier=self.notifier, improvement_kind=c.improvement_kind)
-        self.detector = DriftDetector(policy=DriftPolicy(
-            psi_threshold=c.drift_threshold_psi, ks_threshold=c.drift_ks_threshold,
-            fdr_q=c.drift_fdr_q, min_samples=c.drift_min_samples, psi_bins=c.drift_psi_bins,
-            accuracy_drop=c.performance_degradation_threshold,
-            min_labelled=c.min_labelled_for_concept_drift), psi_threshold=c.drift_threshold_psi)
-        self.health = HealthMonitor(
-            self.registry, Rollback(self.registry, self.plan, self.fleet, self.notifier), self.notifier,
-            policy=HealthPolicy(c.performance_degradation_threshold, c.health_min_labelled,
-                                c.health_max_error_rate, c.health_latency_p99_ms))
+        self._collector = WindowCollector(self.fleet, on_stale=self._on_stale)
+        self._plan = RoutingPlan(self._store.routing())
+        self._ab = ABTestingManager(fleet=self.fleet, collector=self._collector, plan=self._plan,
+                                    clock=clock, policy=c.ab_policy(), resolve_model_type=self._model_type_of,
+                                    tests=self._store)
+        self._promotion = c.promotion_policy()
+        self._health = c.health_policy()
+        self._policy = c.loop_policy()
+        self._detector = DriftDetector(policy=c.drift_policy())
+        self._executor = Executor(self.registry, self._store, self._plan, self.fleet, self.events,
+                                  self.metrics, retrainer=retrainer, clock=clock)
         self.baselines: dict[str, Baseline] = {}
-        self.states: dict[str, ModelState] = {}
+        self._last_drift: dict[str, DriftReport] = {}
         self.scheduler = IntervalScheduler(clock, sleeper)
+        self._cycles = 0
+        self._resumed = False
         self._loop_jobs_added = False
-        self.counters = {"learning_cycles_run": 0, "drift_detected_count": 0,
-                         "retraining_triggered": 0, "ab_tests_created": 0, "promotions": 0,
-                         "rollbacks": 0}
         self.reports: list[dict[str, Any]] = []
-        self._history = LoopHistory()
 
-    # -- helpers -------------------------------------------------------------------------
+    # -- read-only views (the admin API and the report use these, nothing else) ------------
 
     @property
     def history(self) -> LoopHistory:
-        """Drift checks and loop events so far (read it; only the loop writes it)."""
-        return self._history
+        """Drift checks and loop events so far, from the durable store."""
+        return LoopHistory(self._store)
+
+    @property
+    def collector(self) -> WindowCollector:
+        """The merged sidecar windows (read them; the loop refreshes them)."""
+        return self._collector
+
+    @property
+    def routing_generation(self) -> int:
+        return self._plan.generation
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Loop counters, derived from the durable event stream (and this process's cycles)."""
+        n = self._store.event_counts()
+        return {"learning_cycles_run": self._cycles,
+                "drift_detected_count": sum(v for (k, _), v in n.items() if k is EventKind.DRIFT),
+                "retraining_triggered": n.get((EventKind.RETRAINING, "started"), 0),
+                "ab_tests_created": n.get((EventKind.AB_TEST, "started"), 0),
+                "promotions": sum(v for (k, _), v in n.items() if k is EventKind.PROMOTION),
+                "rollbacks": sum(v for (k, _), v in n.items() if k is EventKind.ROLLBACK)}
+
+    def list_tests(self) -> list[ABTest]:
+        return self._ab.list_tests()
+
+    def get_test(self, test_id: str) -> ABTest:
+        return self._ab.get_test(test_id)
+
+    def running_test(self, model_type: str) -> ABTest | None:
+        return self._ab.running_test(model_type)
+
+    def last_drift(self, model_type: str) -> DriftReport | None:
+        return self._last_drift.get(model_type)
+
+    def stale_sidecars(self) -> list[str]:
+        return sorted(self._collector.stale)
 
     def now(self) -> float:
         """The injected clock's time (epoch seconds)."""
@@ -134,9 +157,6 @@ class ContinuousLearner:
         except LookupError:
             return model_type_of(model_id)
 
-    def _state(self, model_type: str) -> ModelState:
-        return self.states.setdefault(model_type, ModelState())
-
     def model_types(self) -> list[str]:
         if self.config.model_types:
             return list(self.config.model_types)
@@ -148,23 +168,49 @@ class ContinuousLearner:
             raise UnknownModelTypeError(f"no champion for {model_type!r}")
         return champion
 
+    def _step(self, model_type: str, observation: Observation) -> Applied:
+        state = self._store.state(model_type)
+        return self._executor.apply(decide(state, observation, self._policy, self._now_ms()))
+
     def _sync(self) -> None:
-        self.collector.refresh()
-        self.fleet.reconcile()
+        self._collector.refresh()
+        self._executor.resync()
         retention_ms = int(self.config.training_lookback_days * 86_400_000)
-        self.collector.forget_before(self._now_ms() - retention_ms)
-        self.metrics.stale_sidecars.set(len(self.collector.stale))
+        self._collector.forget_before(self._now_ms() - retention_ms)
+        self.metrics.stale_sidecars.set(len(self._collector.stale))
 
-    def _push_route(self, model_type: str, champion: str) -> None:
-        push = self.fleet.push_routing(self.plan.set_route(model_type, champion=champion))
-        self.metrics.push_latency.labels("routing").observe(push.latency_s)
+    # -- start-up ------------------------------------------------------------------------
 
-    # -- baselines -----------------------------------------------------------------------
+    def resume(self) -> None:
+        """Start (or restart) from the durable state: route every type as the registry and its
+        running test say, push that table (above any generation a sidecar holds), push the
+        baselines, and make the first pull reach back to the oldest running test."""
+        reach = self._now_ms() - int(self.config.drift_max_lookback_s * 1000)
+        for model_type in self.model_types():
+            self.metrics.prime(model_type)
+            champion = self.registry.get_champion(model_type)
+            if champion is None:
+                continue
+            test = self._ab.running_test(model_type)
+            if test is not None and test.champion_id != champion["id"]:  # changed outside the loop
+                self._executor.apply(Decision(self._store.state(model_type), EndTest(
+                    test.test_id, ABTestStatus.STOPPED, f"the champion is now {champion['id']}", {})))
+                test = None
+            self._executor.route_champion(model_type, champion["id"], test)
+            if test is not None:
+                reach = min(reach, test.started_ms)
+        self.fleet.reach_back(reach)
+        if self._plan.table().routes:
+            self._executor.push(self._plan.table())
+        for model_type in self.model_types():
+            if self.registry.get_champion(model_type) is not None:
+                self.set_baseline(model_type)
+        self._resumed = True
 
     def set_baseline(self, model_type: str, reference: Mapping[str, np.ndarray] | np.ndarray | None = None,
                      *, fields: tuple[str, ...] = ()) -> Baseline | None:
-        """Compute bin edges and reference histograms from the champion's reference data and
-        push ``SetBaseline`` to every sidecar (on promotion, on rollback, or on demand)."""
+        """Bin edges and reference histograms from the champion's reference data, pushed to
+        every sidecar with ``SetBaseline`` (on promotion, rollback, start-up, or on demand)."""
         champion = self._champion(model_type)
         data = reference if reference is not None else (
             self._reference_data(model_type, champion["id"]) if self._reference_data else None)
@@ -175,150 +221,145 @@ class ContinuousLearner:
         self.baselines[model_type] = baseline
         push = self.fleet.push_baseline(baseline)
         self.metrics.push_latency.labels("baseline").observe(push.latency_s)
-        state = self._state(model_type)
-        state.drift_cursor_ms, state.in_drift = self._now_ms(), False
         return baseline
 
     def adopt_champion(self, model_type: str) -> None:
-        """Route 100 % to the registry's champion (start-up, or after an outside change)."""
+        """Route 100 % to the registry's champion (after an outside change) and push."""
         champion = self._champion(model_type)
-        self._push_route(model_type, champion["id"])
-        self._state(model_type).champion_since_ms = self._now_ms()
+        test = self._ab.running_test(model_type)
+        if test is not None and test.champion_id != champion["id"]:
+            test = None
+        if self._executor.route_champion(model_type, champion["id"], test):
+            self._executor.push(self._plan.table())
         self.set_baseline(model_type)
 
     # -- steps ---------------------------------------------------------------------------
 
     def check_drift(self, model_type: str) -> DriftReport | None:
-        """Drift of the champion's data since the last evaluated check (tumbling windows:
-        closed windows accumulate until ``drift_min_samples`` records, then are judged once)."""
+        """Drift of the champion's closed windows since the last judged check (each window is
+        judged once: the cursor moves in the same transaction as the decision)."""
         baseline = self.baselines.get(model_type)
         champion = self.registry.get_champion(model_type)
         if baseline is None or champion is None:
             return None
-        state = self._state(model_type)
+        state = self._store.state(model_type)
         since = max(state.drift_cursor_ms, self._now_ms() - int(self.config.drift_max_lookback_s * 1000))
-        window = self.collector.merged(model_type, champion["id"], since_ms=since, include_open=False)
+        window = self._collector.merged(model_type, champion["id"], since_ms=since, include_open=False)
         if window is None or window.layout.fingerprint != baseline.layout.fingerprint:
             return None
-        accuracy = champion["metrics"].get("accuracy")
-        report = self.detector.detect_drift(baseline.reference, window, accuracy)
-        if report.sufficient_samples or (report.concept is not None and report.concept.sufficient):
-            state.drift_cursor_ms = self._last_window_start(model_type, champion["id"], since) + 1
-        state.last_drift = report
+        report = self._detector.detect_drift(baseline.reference, window, champion["metrics"].get("accuracy"))
+        judged = report.sufficient_samples or (report.concept is not None and report.concept.sufficient)
+        starts = [s for s in self._collector.window_starts(model_type, champion["id"]) if s >= since]
+        cursor = (max(starts, default=since) + 1) if judged else None
+        self._last_drift[model_type] = report
+        decision = decide(state, DriftObserved(champion["id"], report, cursor), self._policy, self._now_ms())
+        record = None
         if report.sufficient_samples:
-            self._history.record_drift(self._clock(), model_type, champion["id"], report)
-        if report.drift_detected:
-            self.counters["drift_detected_count"] += 1
-            self.metrics.drift_detections.labels(model_type).inc()
-            if not state.in_drift:  # notify on entering drift, not at every alarming check
-                self._history.record_event(self._clock(), LoopEventKind.DRIFT_ALARM, model_type,
-                                           champion["id"], report.message)
-                self.notifier.notify(Notification(EventKind.DRIFT, model_type, report.message,
-                                                  report.to_dict()))
-        if report.sufficient_samples:
-            state.in_drift = report.drift_detected
+            points = {n: DriftPoint(max(0.0, f.psi), max(0.0, f.ks_statistic)) for n, f in report.features.items()}
+
+            def record(tx: Any) -> None:
+                self._store.append_drift_check(tx, self._clock(), model_type, champion["id"],
+                                               report.drift_detected, points)
+        self._executor.apply(decision, record=record)
         return report
 
-    def _last_window_start(self, model_type: str, model_id: str, since: int) -> int:
-        starts = self.collector.window_starts(model_type, model_id)
-        return max((s for s in starts if s >= since), default=since)
-
     def trigger_retraining(self, model_type: str, report: DriftReport | None, reason: str) -> str | None:
-        if self.retrainer is None:
-            log.warning("retraining wanted for %s (%s) but no retrainer is configured", model_type, reason)
-            return None
-        job = self.retrainer.trigger(model_type, reason, {} if report is None else report.to_dict())
-        if job is not None:
-            self._state(model_type).pending_jobs.append(job)
-            self.counters["retraining_triggered"] += 1
-            self.metrics.retrains.labels(model_type).inc()
-            self._history.record_event(self._clock(), LoopEventKind.RETRAIN, model_type, job, reason)
-            self.notifier.notify(Notification(EventKind.RETRAINING, model_type, f"job {job}: {reason}"))
-        return job
+        """Start a retraining job now (the loop does this on drift); returns its id."""
+        state = self._store.state(model_type)
+        applied = self._executor.apply(Decision(state, StartRetrain(reason, {} if report is None else report.to_dict())))
+        job = applied.facts.get("job_id")
+        return None if job is None else str(job)
 
     def poll_retraining(self, model_type: str) -> str | None:
-        """Finished jobs' candidates become challenger with an A/B test; returns the test id."""
-        if self.retrainer is None:
+        """Finished jobs: a candidate becomes challenger with an A/B test; returns the test id."""
+        state = self._store.state(model_type)
+        if self._retrainer is None or not state.pending_jobs:
             return None
-        state = self._state(model_type)
-        test_id = None
-        for job in list(state.pending_jobs):
-            status = self.retrainer.poll(job)
-            if status.state is RetrainState.RUNNING:
-                continue
-            state.pending_jobs.remove(job)
-            if status.state is RetrainState.SUCCEEDED and status.model_id is not None:
-                champion = self._champion(model_type)
-                # A retrainer may have made its candidate challenger already (the LoRA worker does).
-                if self.registry.get_model(status.model_id).status is not ModelStatus.CHALLENGER:
-                    self.registry.set_challenger(status.model_id, reason=f"retrained (job {job})")
-                record = self.registry.get_model(status.model_id)
-                self.notifier.notify(Notification(
-                    EventKind.RETRAINING, model_type, f"job {job} registered challenger {status.model_id}",
-                    {"job_id": job, "model_id": status.model_id, "outcome": "challenger",
-                     "metrics": dict(record.metrics)}))
-                test_id = self.create_ab_test(champion["id"], status.model_id,
-                                              self.config.ab_test_traffic_split)
-            else:
+        finished = []
+        for job in state.pending_jobs:
+            try:
+                status = self._retrainer.poll(job)
+            except LookupError:
+                status = RetrainStatus(job, RetrainState.FAILED, None, "the retrainer does not know this job")
+            if status.state is RetrainState.FAILED:
                 log.warning("Retraining job failed: %s %s", job, status.message)
-                self.notifier.notify(Notification(
-                    EventKind.RETRAINING, model_type, f"job {job} ended without a challenger: {status.message}",
-                    {"job_id": job, "outcome": "none", "message": status.message}))
-        return test_id
+            if status.state is not RetrainState.RUNNING:
+                finished.append(status)
+        if not finished:
+            return None
+        metrics = {s.model_id: dict(self.registry.get_model(s.model_id).metrics)
+                   for s in finished if s.model_id is not None}
+        applied = self._step(model_type, JobsObserved(self._champion(model_type)["id"], tuple(finished), metrics))
+        test_id = applied.facts.get("test_id")
+        return None if test_id is None else str(test_id)
 
     def evaluate_ab(self, model_type: str) -> dict[str, Any] | None:
-        test = self.ab_testing.running_test(model_type)
+        """Look at the running test; promote its challenger when the rule says so."""
+        test = self._ab.running_test(model_type)
         if test is None:
             return None
-        outcome = self.promoter.evaluate_and_promote(test.test_id, auto_promote=self.config.enable_auto_promotion)
-        if outcome["promoted"]:
-            self.counters["promotions"] += 1
-            self.metrics.promotions.labels(model_type).inc()
-            self._state(model_type).champion_since_ms = self._now_ms()
+        result = self._ab.evaluate_ab_test(test.test_id)
+        decision = promotion_decision(result, self._promotion)
+        applied = self._step(model_type, ABObserved(self._ab.get_test(test.test_id), result, decision))
+        out: dict[str, Any] = {"promoted": False, "reason": decision.reason, "test_id": test.test_id,
+                               "decision": decision.promote, "checks": decision.checks,
+                               "result": result.to_dict()}
+        if decision.promote and not self.config.enable_auto_promotion:
+            out["reason"] = f"{decision.reason} (auto_promote disabled: not promoted)"
+        if "new_champion" in applied.facts:
+            out.update(promoted=True, previous_champion=applied.facts["previous_champion"],
+                       new_champion=applied.facts["new_champion"], generation=applied.facts["generation"],
+                       missed=[] if applied.push is None else list(applied.push.missed))
             self.set_baseline(model_type)
-        return outcome
+        return out
 
     def check_health(self, model_type: str) -> dict[str, Any] | None:
+        """The champion's health since it took over (at most one health interval back); a
+        critical champion is rolled back when there is one to go back to."""
         champion = self.registry.get_champion(model_type)
         if champion is None:
             return None
-        state = self._state(model_type)
+        state = self._store.state(model_type)
         since = max(state.champion_since_ms, self._now_ms() - int(self.config.health_check_interval_s * 1000))
-        window = self.collector.merged(model_type, champion["id"], since_ms=since)
+        window = self._collector.merged(model_type, champion["id"], since_ms=since)
         if window is None:
             return None
-        health = self.health.check(model_type, window, auto_rollback=self.config.enable_auto_rollback)
-        if health["rollback"]:
-            self._after_rollback(model_type)
-        return health
-
-    def _after_rollback(self, model_type: str) -> None:
-        self.counters["rollbacks"] += 1
-        self.metrics.rollbacks.labels(model_type).inc()
-        self._state(model_type).champion_since_ms = self._now_ms()
-        test = self.ab_testing.running_test(model_type)
-        if test is not None:
-            test.status = ABTestStatus.STOPPED
-        self.set_baseline(model_type)
+        stats = ArmStats.from_aggregate(champion["id"], window)
+        baseline = champion["metrics"].get("baseline_accuracy", champion["metrics"].get("accuracy"))
+        health = assess_health(stats, baseline, self._health)
+        out: dict[str, Any] = {"healthy": health.healthy, "severity": health.severity.value,
+                               "issues": list(health.issues), "model_id": champion["id"],
+                               "accuracy": health.accuracy, "baseline_accuracy": health.baseline_accuracy,
+                               "labelled": health.labelled, "rollback": False, **health.details}
+        evidence = {**out, "window": stats.to_dict()}
+        can = self.registry.can_roll_back(model_type)
+        applied = self._step(model_type, HealthObserved(champion["id"], health, evidence, can))
+        if "restored_champion" in applied.facts:
+            out.update(rollback=True, rollback_result=self._rollback_dict(model_type, applied, evidence["issues"]))
+            self.set_baseline(model_type)
+        elif not health.healthy and not can and self.config.enable_auto_rollback \
+                and health.severity.value == "critical":
+            out["rollback_error"] = f"no earlier champion of {model_type} to roll back to"
+        return out
 
     # -- the seed's API --------------------------------------------------------------------
 
     def drift_step(self, model_type: str) -> dict[str, Any]:
+        before = self._store.state(model_type).pending_jobs
         report = self.check_drift(model_type)
-        job = None
-        if report is not None and report.drift_detected and self.config.enable_auto_retraining \
-                and self.ab_testing.running_test(model_type) is None \
-                and not self._state(model_type).pending_jobs:
-            job = self.trigger_retraining(model_type, report, report.message)
+        started = [j for j in self._store.state(model_type).pending_jobs if j not in before]
         test_id = self.poll_retraining(model_type)
         return {"drift": None if report is None else report.to_dict(),
                 "drift_detected": bool(report is not None and report.drift_detected),
-                "retraining_triggered": job is not None, "retrain_job": job, "ab_test_created": test_id}
+                "retraining_triggered": bool(started), "retrain_job": started[0] if started else None,
+                "ab_test_created": test_id}
 
     def run_learning_cycle(self, model_type: str) -> dict[str, Any]:
         """One cycle for ``model_type``: sync, drift (-> retrain -> A/B), evaluate, health."""
+        if not self._resumed:
+            self.resume()
         self._sync()
-        self.counters["learning_cycles_run"] += 1
+        self._cycles += 1
         self.metrics.cycle_completed(self._clock())
         result: dict[str, Any] = {"model_type": model_type, "timestamp": self._clock()}
         if self.registry.get_champion(model_type) is None:
@@ -331,56 +372,54 @@ class ContinuousLearner:
         return result
 
     def create_ab_test(self, champion_id: str, challenger_id: str, traffic_split: float | None = None) -> str:
+        """Start an A/B test (the challenger becomes the type's challenger) and push its split."""
         split = self.config.ab_test_traffic_split if traffic_split is None else traffic_split
-        test_id = self.ab_testing.create_ab_test(champion_id, challenger_id, split)
-        model_type = self.ab_testing.get_test(test_id).model_type
-        self.counters["ab_tests_created"] += 1
-        self.metrics.ab_tests.labels(model_type).inc()
-        self.notifier.notify(Notification(
-            EventKind.AB_TEST, model_type,
-            f"A/B test {test_id}: {challenger_id} gets {split:.0%} of traffic against {champion_id}",
-            {"test_id": test_id, "champion_id": champion_id, "challenger_id": challenger_id,
-             "traffic_split": split, "method": self.config.ab_test_method.value}))
-        return test_id
+        model_type = self._model_type_of(champion_id)
+        applied = self._executor.apply(Decision(self._store.state(model_type),
+                                                StartABTest(champion_id, challenger_id, split)))
+        return str(applied.facts["test_id"])
+
+    def evaluate_test(self, test_id: str, method: str | None = None) -> ABTestResult:
+        """Evaluate a test now (a look: the sequential state advances and is stored)."""
+        return self._ab.evaluate_ab_test(test_id, method=method)
 
     def route_prediction(self, test_id: str, key: str | None = None) -> str:
-        return self.ab_testing.route_prediction(test_id, key)
+        return self._ab.route_prediction(test_id, key)
 
     def record_prediction(self, test_id: str, model_id: str, document_id: str, prediction: Any,
                           ground_truth: Any = None, latency_ms: float = 0.0, **kwargs: Any) -> None:
-        self.ab_testing.record_prediction(test_id, model_id, document_id, prediction, ground_truth,
-                                          latency_ms, **kwargs)
+        self._ab.record_prediction(test_id, model_id, document_id, prediction, ground_truth, latency_ms, **kwargs)
 
     def promote(self, model_id: str, reason: str) -> dict[str, Any]:
-        """Manual promotion: registry transition, then route 100 % to it and push its baseline."""
+        """Manual promotion: through the executor like an automatic one (ends a running test)."""
         model_type = self.registry.get_model(model_id).model_type
-        previous = self.registry.promote_to_champion(model_id, reason=reason, metrics={"manual": True})
-        test = self.ab_testing.running_test(model_type)
-        if test is not None:
-            test.status = ABTestStatus.STOPPED
-        self.counters["promotions"] += 1
-        self.metrics.promotions.labels(model_type).inc()
-        self.adopt_champion(model_type)
-        self.notifier.notify(Notification(EventKind.PROMOTION, model_type,
-                                          f"promoted {model_id} by hand: {reason}"))
-        return {"model_type": model_type, "promoted": model_id, "previous_champion": previous,
-                "generation": self.plan.generation}
+        applied = self._executor.apply(Decision(self._store.state(model_type),
+                                                Promote(model_id, reason, {"manual": True}, manual=True)))
+        self.set_baseline(model_type)
+        return {"model_type": model_type, "promoted": model_id,
+                "previous_champion": applied.facts.get("previous_champion"), **applied.pushed(self._plan.generation)}
+
+    def _rollback_dict(self, model_type: str, applied: Applied, reason: Any) -> dict[str, Any]:
+        return {"success": True, "model_type": model_type, "reason": reason,
+                "previous_champion": applied.facts.get("previous_champion"),
+                "restored_champion": applied.facts.get("restored_champion"),
+                "duration_s": applied.facts.get("duration_s", 0.0), **applied.pushed(self._plan.generation)}
 
     def rollback(self, model_type: str, reason: str) -> dict[str, Any]:
-        """Manual rollback: registry transition + routing push to every sidecar."""
-        result = self.promoter.rollback_to_previous_champion(model_type, reason)
-        self._after_rollback(model_type)
-        return result
+        """Manual rollback: registry transition + routing push, through the executor."""
+        applied = self._executor.apply(Decision(self._store.state(model_type), Rollback(reason, {})))
+        self.set_baseline(model_type)
+        return self._rollback_dict(model_type, applied, reason)
 
     def performance(self, model_type: str, window_s: float | None = None) -> dict[str, dict[str, Any]]:
         """Per model of ``model_type``: accuracy, error rate, F1 per extraction field and latency
         p50/p95/p99 over the last ``window_s`` (default: the health interval)."""
-        self.collector.refresh()
+        self._collector.refresh()
         span = self.config.health_check_interval_s if window_s is None else window_s
         since = self._now_ms() - int(span * 1000)
         out = {}
-        for model_id in self.collector.models(model_type):
-            agg = self.collector.merged(model_type, model_id, since_ms=since)
+        for model_id in self._collector.models(model_type):
+            agg = self._collector.merged(model_type, model_id, since_ms=since)
             if agg is not None:
                 out[model_id] = ArmStats.from_aggregate(model_id, agg).to_dict()
         return out
@@ -390,8 +429,8 @@ class ContinuousLearner:
         per_type = {}
         for model_type in self.model_types():
             champion = self.registry.get_champion(model_type)
-            test = self.ab_testing.running_test(model_type)
-            last = self._state(model_type).last_drift
+            test = self._ab.running_test(model_type)
+            last = self._last_drift.get(model_type)
             per_type[model_type] = {
                 "champion": None if champion is None else champion["id"],
                 "ab_test": None if test is None else test.test_id,
@@ -399,51 +438,66 @@ class ContinuousLearner:
                 "last_drift": None if last is None else last.to_dict()}
         report = {"at": self._clock(), "statistics": self.get_statistics(), "models": per_type}
         self.reports.append(report)
-        self.notifier.notify(Notification(EventKind.REPORT, "*", "weekly report", report))
+        self.events.emit(EventKind.REPORT, "*", "weekly report", report)
         return report
 
     def get_statistics(self) -> dict[str, Any]:
         return {"uptime_hours": (self._clock() - self._started) / 3600.0, **self.counters,
-                "stale_sidecars": sorted(self.collector.stale),
+                "stale_sidecars": self.stale_sidecars(), "routing_generation": self._plan.generation,
                 "model_registry": self.registry.get_statistics()}
 
     # -- the loop --------------------------------------------------------------------------
 
-    def _each(self, step: Callable[[str], object]) -> Callable[[], None]:
+    def _each(self, name: str, step: Callable[[str], object]) -> Callable[[], None]:
         def run() -> None:
             self._sync()
             for model_type in self.model_types():
                 try:
                     step(model_type)
                 except Exception:
-                    log.exception("%s failed for %s", getattr(step, "__name__", "step"), model_type)
+                    log.exception("%s failed for %s", name, model_type)
+            self._store.mark_run(name, self._clock())
         return run
 
     def _drift_job(self, model_type: str) -> None:
-        self.counters["learning_cycles_run"] += 1
+        self._cycles += 1
         self.metrics.cycle_completed(self._clock())
         self.drift_step(model_type)
 
+    def _report_job(self) -> None:
+        self.report()
+        self._store.mark_run("report", self._clock())
+
     def start_continuous_learning(self, *, until: float | None = None) -> None:
-        """Run the loop (forever in production; until the clock reaches ``until`` in tests)."""
+        """Run the loop (forever in production; until the clock reaches ``until`` in tests).
+        A restarted learner resumes its schedule: a job runs one interval after its last run."""
         c = self.config
-        for model_type in self.model_types():
-            self.metrics.prime(model_type)
-            if self.plan.route(model_type) is None:
-                self.adopt_champion(model_type)
+        if not self._resumed:
+            self.resume()
         if not self._loop_jobs_added:
             self._loop_jobs_added = True
-            self.scheduler.every("drift", c.drift_check_interval_s, self._each(self._drift_job))
-            self.scheduler.every("ab_evaluation", c.ab_eval_interval_s, self._each(self.evaluate_ab))
-            self.scheduler.every("health", c.health_check_interval_s, self._each(self.check_health))
-            self.scheduler.every("report", c.report_interval_s, self.report)
+            last = self._store.schedule()
+            now = self._clock()
+            jobs: list[tuple[str, float, Callable[[], None]]] = [
+                ("drift", c.drift_check_interval_s, self._each("drift", self._drift_job)),
+                ("ab_evaluation", c.ab_eval_interval_s, self._each("ab_evaluation", self.evaluate_ab)),
+                ("health", c.health_check_interval_s, self._each("health", self.check_health)),
+                ("report", c.report_interval_s, self._report_job)]
+            for name, interval, action in jobs:
+                first = interval if name not in last else min(interval, max(0.0, last[name] + interval - now))
+                self.scheduler.every(name, interval, action, first_in_s=first)
         self.scheduler.run(until=until)
 
     def stop(self) -> None:
         self.scheduler.stop()
 
     def close(self) -> None:
+        """Close the event reader and the registry (idempotent)."""
+        self._store.close()
         self.registry.close()
 
     def list_champions(self) -> dict[str, str]:
         return {r.model_type: r.id for r in self.registry.list_models(status=ModelStatus.CHAMPION)}
+
+    def running_tests(self) -> dict[str, str]:
+        return {t.model_type: t.test_id for t in self._ab.list_tests() if t.status is ABTestStatus.RUNNING}

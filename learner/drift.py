@@ -335,10 +335,14 @@ def _columns(data: RawData, names: Sequence[str] | None) -> dict[str, NDArray[np
 class DriftDetector:
     """The seed's ``DriftDetector``: works on raw arrays and on merged statcore aggregates."""
 
-    def __init__(self, psi_threshold: float = 0.25, *, policy: DriftPolicy | None = None,
+    def __init__(self, psi_threshold: float | None = None, *, policy: DriftPolicy | None = None,
                  **overrides: float) -> None:
+        """``psi_threshold`` (the seed's argument) and ``overrides`` replace the fields of
+        ``policy`` (default ``DriftPolicy()``); an argument left out keeps the policy's value."""
         base = policy or DriftPolicy()
-        values = {**base.__dict__, "psi_threshold": psi_threshold, **overrides}
+        values = {**base.__dict__, **overrides}
+        if psi_threshold is not None:
+            values["psi_threshold"] = psi_threshold
         self.policy = DriftPolicy(**values)
 
     @property

@@ -44,6 +44,8 @@ def _retraining(message: str, d: Details) -> str:
 
 
 def _ab_test(message: str, d: Details) -> str:
+    if d.get("stage") == "ended":
+        return f"A/B TEST {d.get('test_id')} ENDED: {message}"
     return (f"A/B TEST {d.get('test_id')}: {d.get('challenger_id')} gets "
             f"{_num(100 * d.get('traffic_split', 0.0), '.0f')} % against {d.get('champion_id')} "
             f"({d.get('method', 'sequential')} test)")
@@ -62,9 +64,11 @@ def _promotion(message: str, d: Details) -> str:
 
 
 def _rollback(message: str, d: Details) -> str:
-    applied, missed = len(d.get("applied") or ()), len(d.get("missed") or ())
-    return (f"ROLLBACK to {d.get('restored_champion')} (generation {d.get('generation')}, "
-            f"{applied}/{applied + missed} sidecars, {1000 * (d.get('duration_s') or 0.0):.0f} ms): "
+    pushed = ""
+    if "applied" in d:  # push outcomes are events of their own (ROUTING) when incomplete
+        applied, missed = len(d.get("applied") or ()), len(d.get("missed") or ())
+        pushed = f", {applied}/{applied + missed} sidecars, {1000 * (d.get('duration_s') or 0.0):.0f} ms"
+    return (f"ROLLBACK to {d.get('restored_champion')} (generation {d.get('generation')}{pushed}): "
             f"{d.get('reason', message)}")
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from learner.events import EventKind, LoopEvent
+
 __all__ = ["LearnerMetrics", "ALERT_CONTRACT"]
 
 #: Metric names the alert rules use (exposition names, with the ``_total`` suffix).
@@ -47,6 +49,19 @@ class LearnerMetrics:
                                       "routing/baseline push latency", ["kind"], registry=r)
         self.stale_sidecars = Gauge("loopwise_learner_stale_sidecars", "sidecars not answering", registry=r)
         self.stale_events = Counter("loopwise_learner_sidecar_stale", "failed pulls", ["sidecar"], registry=r)
+        self.incomplete_pushes = Counter("loopwise_learner_incomplete_pushes",
+                                         "pushes that a sidecar missed or refused", ["kind"], registry=r)
+        self._by_event = {EventKind.DRIFT: self.drift_detections, EventKind.PROMOTION: self.promotions,
+                          EventKind.ROLLBACK: self.rollbacks}
+        self._started = {EventKind.RETRAINING: self.retrains, EventKind.AB_TEST: self.ab_tests}
+
+    def observe(self, event: LoopEvent) -> None:
+        """The event-stream subscriber: counts what the events record (one source of truth)."""
+        counter = self._by_event.get(event.kind)
+        if counter is None and event.details.get("stage") == "started":
+            counter = self._started.get(event.kind)
+        if counter is not None:
+            counter.labels(event.model_type).inc()
 
     def prime(self, model_type: str) -> None:
         """Expose 0 for every per-type counter of ``model_type`` (``increase()`` needs a start)."""

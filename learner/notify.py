@@ -8,23 +8,15 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["EventKind", "Notification", "Notifier", "LoggingNotifier", "RecordingNotifier"]
+from learner.events import EventKind, LoopEvent, Subscriber
 
-
-class EventKind(enum.Enum):
-    DRIFT = "drift"
-    RETRAINING = "retraining"
-    AB_TEST = "ab_test"
-    PROMOTION = "promotion"
-    ROLLBACK = "rollback"
-    HEALTH = "health"
-    REPORT = "report"
+__all__ = ["EventKind", "Notification", "Notifier", "LoggingNotifier", "RecordingNotifier",
+           "notifying"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +40,13 @@ class LoggingNotifier:
     def notify(self, notification: Notification) -> None:
         self._log.info("[%s] %s: %s", notification.kind.value, notification.model_type,
                        notification.message)
+
+
+def notifying(notifier: Notifier) -> Subscriber:
+    """An event-log subscriber that hands every committed event to ``notifier``."""
+    def deliver(event: LoopEvent) -> None:
+        notifier.notify(Notification(event.kind, event.model_type, event.message, event.details))
+    return deliver
 
 
 class RecordingNotifier:

@@ -1,4 +1,10 @@
-"""Bearer-token authentication for the admin plane (a gRPC server interceptor)."""
+"""Bearer-token authentication: a gRPC server interceptor.
+
+Used by the sidecar's admin plane and the learner's admin API. Authentication comes before
+method lookup: a call without the right token is UNAUTHENTICATED whatever method it names, so
+an unauthenticated client cannot even learn which methods exist. Token files:
+``sidecar.tokens``.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,18 @@ import grpc
 #: Methods reachable without a token (probes must not need the admin secret).
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
+def _refuse(request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
-def _deny(kind: str) -> grpc.RpcMethodHandler:
-    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
-    factory: Callable[..., grpc.RpcMethodHandler] = getattr(grpc, f"{kind}_rpc_method_handler")
-    return factory(refuse)
+#: Answers any call, of any kind, without reading its request: a stream-stream handler needs
+#: no request message before it runs, so it fits unary and streaming clients alike.
+_DENY = grpc.stream_stream_rpc_method_handler(_refuse)
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuses every call whose ``authorization`` metadata is not ``Bearer <token>``.
+    """Refuses every call whose ``authorization`` metadata is not ``Bearer <token>``, before
+    the method is looked up (unknown methods included).
 
     ``on_refused`` is called once per refused call (for the rejected-requests metric).
     """
@@ -43,14 +50,5 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
                 offered = value.encode() if isinstance(value, str) else value
         if hmac.compare_digest(offered, self._expected):
             return continuation(details)
-        handler = continuation(details)
-        if handler is None:
-            return None
         self._on_refused()
-        if handler.request_streaming and handler.response_streaming:
-            return _deny("stream_stream")
-        if handler.request_streaming:
-            return _deny("stream_unary")
-        if handler.response_streaming:
-            return _deny("unary_stream")
-        return _deny("unary_unary")
+        return _DENY

@@ -10,7 +10,10 @@ Example file::
     data_addr = "127.0.0.1:50051"      # or "unix:/run/loopwise/sidecar.sock"
     admin_addr = "127.0.0.1:50052"
     metrics_addr = "127.0.0.1:9464"
-    admin_token_file = "/etc/loopwise/admin-token"
+    admin_token_file = "/etc/loopwise/admin-token"   # owner-only (0600), >= 16 bytes
+    tls_cert_file = "/etc/loopwise/tls/tls.crt"     # TLS on both planes, re-read on rotation
+    tls_key_file = "/etc/loopwise/tls/tls.key"
+    tls_client_ca_file = "/etc/loopwise/tls/ca.crt" # mutual TLS: client certificates required
 
     [store]
     db = "/var/lib/loopwise/sidecar"
@@ -31,6 +34,8 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from sidecar.tokens import token_file_problem
 
 
 @dataclass(frozen=True)
@@ -92,17 +97,25 @@ class ServerConfig:
 
     admin_token_file: pathlib.Path = _help(
         "File holding the admin plane's bearer token (required; never put the token itself in "
-        "configuration)."
+        "configuration). Owner-only permissions (e.g. 0600) and at least 16 bytes, or the "
+        "sidecar refuses to start."
     )
     data_addr: str = _help("Data plane address: host:port or unix:PATH.", "127.0.0.1:50051")
     admin_addr: str = _help("Admin plane address (learner only): host:port or unix:PATH.",
                             "127.0.0.1:50052")
     metrics_addr: str = _help("Prometheus /metrics address, host:port.", "127.0.0.1:9464")
-    tls_cert_file: pathlib.Path | None = _help("PEM certificate for data-plane TLS.", None)
-    tls_key_file: pathlib.Path | None = _help("PEM private key for data-plane TLS.", None)
+    tls_cert_file: pathlib.Path | None = _help(
+        "PEM certificate (chain) for TLS on the data and admin planes; re-read when the file "
+        "changes (rotation without a restart).", None)
+    tls_key_file: pathlib.Path | None = _help("PEM private key of tls_cert_file.", None)
+    tls_client_ca_file: pathlib.Path | None = _help(
+        "PEM CA bundle verifying client certificates: when set, both planes require one "
+        "(mutual TLS). Needs tls_cert_file.", None)
     workers: int = _help("RPC worker threads per plane (each open stream holds one).", 32)
     max_message_bytes: int = _help("Largest accepted gRPC message (bytes).", 16 << 20)
-    grace_s: float = _help("Seconds in-flight RPCs get on shutdown.", 5.0)
+    grace_s: float = _help(
+        "Seconds in-flight RPCs get on shutdown; 1 s after it the final flush and the store "
+        "close happen regardless of stuck streams, and the process exits.", 5.0)
     ready_file: pathlib.Path | None = _help(
         "If set, a JSON file with the bound ports written once the sidecar serves.", None
     )
@@ -120,15 +133,16 @@ class ServerConfig:
         _check_addr(issues, "metrics_addr", self.metrics_addr, allow_unix=False)
         if self.data_addr == self.admin_addr and not self.data_addr.endswith(":0"):
             issues.append(ConfigIssue("admin_addr", "must differ from data_addr"))
-        if self.admin_token_file is None:
-            pass
-        elif not self.admin_token_file.is_file():
-            issues.append(ConfigIssue("admin_token_file", f"no such file: {self.admin_token_file}"))
-        elif not self.admin_token_file.read_text().strip():
-            issues.append(ConfigIssue("admin_token_file", "is empty"))
+        if self.admin_token_file is not None:
+            problem = token_file_problem(self.admin_token_file)
+            if problem is not None:
+                issues.append(ConfigIssue("admin_token_file", problem))
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             issues.append(ConfigIssue("tls_key_file", "tls_cert_file and tls_key_file go together"))
-        for key in ("tls_cert_file", "tls_key_file"):
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            issues.append(ConfigIssue("tls_client_ca_file",
+                                      "needs tls_cert_file and tls_key_file (mutual TLS)"))
+        for key in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
             path = getattr(self, key)
             if path is not None and not path.is_file():
                 issues.append(ConfigIssue(key, f"no such file: {path}"))
@@ -208,6 +222,9 @@ class IngestConfig:
     )
     primary_field: str = _help("Prediction field whose match counts as 'correct'.", "doc_type")
     pull_limit: int = _help("Default and largest PullSamples batch.", 10_000)
+    max_json_depth: int = _help(
+        "Deepest nesting of arrays and objects in a feedback label (deeper: INVALID_ARGUMENT); "
+        "its size is bounded by max_payload_bytes.", 32)
 
     def __post_init__(self) -> None:
         _raise("ingest", self.validate(vars(self)))
@@ -231,6 +248,8 @@ class IngestConfig:
             issues.append(ConfigIssue("max_future_skew_s", "must be within [0, 86400]"))
         if self.max_record_age_s < 1:
             issues.append(ConfigIssue("max_record_age_s", "must be positive"))
+        if not 1 <= self.max_json_depth <= 256:
+            issues.append(ConfigIssue("max_json_depth", "must be within [1, 256]"))
         if not self.primary_field:
             issues.append(ConfigIssue("primary_field", "must not be empty"))
         if any(not f for f in self.fields):
@@ -258,6 +277,7 @@ FLAG_KEYS: dict[str, str] = {
     "admin_token_file": "server.admin_token_file",
     "tls_cert_file": "server.tls_cert_file",
     "tls_key_file": "server.tls_key_file",
+    "tls_client_ca_file": "server.tls_client_ca_file",
     "ready_file": "server.ready_file",
     "db": "store.db",
     "flush_interval_s": "ingest.flush_interval_s",

@@ -17,6 +17,7 @@ Labelling the same request twice counts its outcome twice.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 import statcore
 from loopwise_proto.v1 import sidecar_pb2
 from sidecar.clock import Clock
-from sidecar.errors import Rejected, RejectReason
+from sidecar.errors import Rejected, RejectReason, excerpt
 from sidecar.windows import WindowBook
 from statcore import Store
 from statcore._statcore import Layout
@@ -54,10 +55,39 @@ def field_flags(prediction: dict[str, Any], label: dict[str, Any], fields: list[
     return out
 
 
-def _json_object(field: str, text: str | bytes) -> dict[str, Any]:
+#: A JSON string (skipped whole) or a bracket.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth_exceeds(text: bytes, limit: int) -> bool:
+    """Whether arrays and objects in ``text`` nest deeper than ``limit`` (brackets inside
+    strings do not count). Checked before ``json.loads``, whose recursion would otherwise
+    end in ``RecursionError``.
+
+    >>> json_depth_exceeds(b'{"a": [1, {"b": "]]]"}]}', 3)
+    False
+    >>> json_depth_exceeds(b'[[[[]]]]', 3)
+    True
+    """
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text):
+        token = m.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def _json_object(field: str, text: str | bytes, max_depth: int) -> dict[str, Any]:
+    raw = text.encode() if isinstance(text, str) else text
+    if json_depth_exceeds(raw, max_depth):
+        raise Rejected(RejectReason.MALFORMED, field, f"nests deeper than {max_depth} levels")
     try:
-        value = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise Rejected(RejectReason.MALFORMED, field, f"is not valid JSON: {e}") from e
     if not isinstance(value, dict):
         raise Rejected(RejectReason.MALFORMED, field, "must be a JSON object")
@@ -77,18 +107,19 @@ class Joined:
 
 class FeedbackJoiner:
     def __init__(self, store: Store, windows: WindowBook, layout_for: Any, primary_field: str,
-                 max_label_bytes: int, clock: Clock) -> None:
+                 max_label_bytes: int, clock: Clock, max_json_depth: int = 32) -> None:
         self._store = store
         self._windows = windows
         self._layout_for = layout_for
         self._primary = primary_field
         self._max = max_label_bytes
+        self._max_depth = max_json_depth
         self._clock = clock
 
     def join(self, req: sidecar_pb2.FeedbackRequest) -> Joined:
         if len(req.label) > self._max:
             raise Rejected(RejectReason.OVERSIZED, "label", f"larger than {self._max} bytes")
-        label = _json_object("label", req.label)
+        label = _json_object("label", req.label, self._max_depth)
         request_id = req.request_id
         if not request_id:
             if not req.document_id:
@@ -99,7 +130,7 @@ class FeedbackJoiner:
             found = self._store.request_for_document(req.document_id)
             if found is None:
                 raise Rejected(RejectReason.UNKNOWN_REQUEST, "document_id",
-                               f"no recorded request for document {req.document_id!r}")
+                               f"no recorded request for document {excerpt(req.document_id)}")
             request_id = found
         now = self._clock.now_ms()
         try:
@@ -107,10 +138,10 @@ class FeedbackJoiner:
                                            req.ts_ms or now)
         except statcore.NotFoundError as e:
             raise Rejected(RejectReason.UNKNOWN_REQUEST, "request_id",
-                           f"no recorded prediction for request {request_id!r}") from e
+                           f"no recorded prediction for request {excerpt(request_id)}") from e
         sample = self._store.pull(seq - 1, 1)[0]
         try:
-            prediction = _json_object("prediction", sample.prediction)
+            prediction = _json_object("prediction", sample.prediction, self._max_depth)
         except Rejected:
             prediction = {}  # an unparseable recorded prediction scores as empty
         layout: Layout = self._layout_for(sample.model_type)

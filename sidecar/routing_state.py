@@ -22,8 +22,16 @@ HISTORY_LIMIT = 4096
 _ENTRY = struct.Struct("<Qq")  # generation, effective_ms
 
 
+#: Generations are u64 on the wire but stored as i64.
+MAX_GENERATION = (1 << 63) - 1
+
+
 def table_from_proto(msg: common_pb2.RoutingTable) -> RoutingTable:
-    """Builds (and validates, in statcore) a routing table from its wire form."""
+    """Builds (and validates, in statcore) a routing table from its wire form; a generation
+    past ``MAX_GENERATION`` is ``Rejected(INVALID_NUMBER)``."""
+    if msg.generation > MAX_GENERATION:
+        raise Rejected(RejectReason.INVALID_NUMBER, "table.generation",
+                       f"must be at most {MAX_GENERATION}, got {msg.generation}")
     routes = {
         model_type: Route(r.champion, r.challenger or None, r.challenger_share, r.salt)
         for model_type, r in msg.routes.items()

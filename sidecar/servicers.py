@@ -16,10 +16,11 @@ from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2, sidecar_pb2
 from sidecar.baselines import BaselineBook, fingerprint_of
 from sidecar.clock import Clock
 from sidecar.config import IngestConfig
-from sidecar.errors import Rejected, RejectReason
+from sidecar.errors import Rejected, RejectReason, bounded, excerpt
 from sidecar.feedback import FeedbackJoiner
 from sidecar.ingest import Ingest, decode_batch
 from sidecar.metrics import SidecarMetrics
+from sidecar.registration import add_service
 from sidecar.routing_state import ARM_TO_PROTO, RoutingState, table_from_proto, table_to_proto
 from sidecar.status_map import abort, classify
 from sidecar.windows import WindowBook
@@ -53,6 +54,15 @@ def _reject(domain: Domain, context: grpc.ServicerContext, exc: BaseException) -
     abort(context, rejected)
 
 
+#: Sequence numbers are u64 on the wire but i64 in the store.
+MAX_SEQ = (1 << 63) - 1
+
+
+def _check_seq(field: str, seq: int) -> None:
+    if seq > MAX_SEQ:
+        raise Rejected(RejectReason.INVALID_NUMBER, field, f"must be at most {MAX_SEQ}, got {seq}")
+
+
 def _records_in(raw: bytes) -> int:
     """Records in a refused serialized batch (0 when it does not even parse)."""
     try:
@@ -62,28 +72,18 @@ def _records_in(raw: bytes) -> int:
 
 
 def add_sidecar_servicer(servicer: SidecarServicer, server: grpc.Server) -> None:
-    """The generated registration of ``loopwise.v1.Sidecar``, except that ``Record`` and
-    ``RecordStream`` receive the serialized ``RecordBatch``: statcore decodes and validates it
-    in one crossing (``sidecar.ingest.decode_batch``), so it is never parsed in Python."""
-    pb = sidecar_pb2
-    handlers = {
-        "Route": grpc.unary_unary_rpc_method_handler(
-            servicer.Route, pb.RouteRequest.FromString, pb.RouteResponse.SerializeToString),
-        "RouteStream": grpc.stream_stream_rpc_method_handler(
-            servicer.RouteStream, pb.RouteRequest.FromString, pb.RouteResponse.SerializeToString),
-        "Record": grpc.unary_unary_rpc_method_handler(
-            servicer.Record, None, pb.RecordAck.SerializeToString),
-        "RecordStream": grpc.stream_unary_rpc_method_handler(
-            servicer.RecordStream, None, pb.RecordAck.SerializeToString),
-        "Feedback": grpc.unary_unary_rpc_method_handler(
-            servicer.Feedback, pb.FeedbackRequest.FromString, pb.FeedbackResponse.SerializeToString),
-        "WatchRouting": grpc.unary_stream_rpc_method_handler(
-            servicer.WatchRouting, pb.WatchRoutingRequest.FromString,
-            common_pb2.RoutingTable.SerializeToString),
-    }
-    service = sidecar_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
-    server.add_registered_method_handlers(service, handlers)
+    """Registers ``loopwise.v1.Sidecar`` (``sidecar.registration``: bytes that do not decode are
+    INVALID_ARGUMENT). ``Record`` and ``RecordStream`` receive the serialized ``RecordBatch``:
+    statcore decodes and validates it in one crossing (``sidecar.ingest.decode_batch``), so it
+    is never parsed in Python."""
+    add_service(server, sidecar_pb2.DESCRIPTOR.services_by_name["Sidecar"], servicer,
+                on_malformed=servicer.malformed, raw=frozenset({"Record", "RecordStream"}))
+
+
+def add_admin_servicer(servicer: AdminServicer, server: grpc.Server) -> None:
+    """Registers ``loopwise.v1.Admin`` (bytes that do not decode are INVALID_ARGUMENT)."""
+    add_service(server, admin_pb2.DESCRIPTOR.services_by_name["Admin"], servicer,
+                on_malformed=servicer.malformed)
 
 
 class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
@@ -93,11 +93,19 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         self._d = domain
         self._router = domain.routing.router
 
+    def malformed(self) -> None:
+        """Counts a request that does not decode (called by ``sidecar.registration``)."""
+        self._d.metrics.reject(RejectReason.MALFORMED)
+
     def _decide(self, request: sidecar_pb2.RouteRequest, counted: bool = True
                 ) -> sidecar_pb2.RouteResponse:
         if not request.model_type:
             raise Rejected(RejectReason.EMPTY_ID, "model_type", "must not be empty")
-        model_id, arm = self._router.decide(request.model_type, request.key or None)
+        try:
+            model_id, arm = self._router.decide(request.model_type, request.key or None)
+        except statcore.UnknownModelTypeError:
+            raise Rejected(RejectReason.UNKNOWN_MODEL_TYPE, "model_type",
+                           f"unknown model type {excerpt(request.model_type)}") from None
         if counted:
             self._d.metrics.routed(request.model_type, arm.value)
         return sidecar_pb2.RouteResponse(model_id=model_id, arm=ARM_TO_PROTO[arm],
@@ -174,7 +182,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
                 self._d.metrics.reject(rejected.reason)
                 ack.rejected_batches += 1
                 ack.rejected_records += _records_in(raw)
-                ack.first_error = ack.first_error or str(rejected)
+                ack.first_error = ack.first_error or bounded(str(rejected))
             self._d.metrics.rpc("RecordStream", time.perf_counter() - t0)
         return ack
 
@@ -215,6 +223,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def __init__(self, domain: Domain) -> None:
         self._d = domain
+
+    def malformed(self) -> None:
+        """Counts a request that does not decode (called by ``sidecar.registration``)."""
+        self._d.metrics.reject(RejectReason.MALFORMED)
 
     def SetRoutingTable(self, request: admin_pb2.SetRoutingTableRequest,
                         context: grpc.ServicerContext) -> admin_pb2.SetRoutingTableResponse:
@@ -260,6 +272,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
                     ) -> Iterator[admin_pb2.Sample]:
         limit = min(request.limit or self._d.config.pull_limit, self._d.config.pull_limit)
         after, sent = request.after_seq, 0
+        try:
+            _check_seq("after_seq", after)
+        except Rejected as e:
+            _reject(self._d, context, e)
         while sent < limit and context.is_active():
             try:
                 chunk = self._d.store.pull(after, min(1000, limit - sent))
@@ -275,6 +291,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def AckSamples(self, request: admin_pb2.AckSamplesRequest, context: grpc.ServicerContext
                    ) -> admin_pb2.AckSamplesResponse:
         try:
+            _check_seq("seq", request.seq)
             self._d.store.ack(request.seq)
             cursor = self._d.store.cursor()
         except Exception as e:  # noqa: BLE001

@@ -1,17 +1,20 @@
 """The one table from errors to gRPC status codes, and the helper servicers use to apply it.
 
-statcore's exceptions are first classified into a ``Rejected`` (reason + field) by
-``classify``; ``STATUS`` then gives the code for each reason.
+Domain errors are ``Rejected`` (reason + field + detail, carried as attributes); statcore's
+exceptions are classified by type into a ``Rejected`` by ``classify`` (the field comes from the
+exception's ``field`` attribute where it has one: a message string is never parsed);
+``STATUS`` then gives the code for each reason. Anything else is a bug (INTERNAL, logged).
+Status messages are bounded (``sidecar.errors.bounded``), and the reason travels in the
+``loopwise-reason`` trailing metadata so clients need not parse messages either.
 """
 
 from __future__ import annotations
 
-import re
 from typing import NoReturn
 
 import grpc
 
-from sidecar.errors import Rejected, RejectReason
+from sidecar.errors import Rejected, RejectReason, bounded
 from statcore import errors as sc
 
 #: gRPC status code per rejection reason.
@@ -43,7 +46,8 @@ _STATCORE_REASONS: tuple[tuple[type[BaseException], RejectReason], ...] = (
     (sc.StoreError, RejectReason.STORE_FAILURE),
 )
 
-_FIELD = re.compile(r'^(?:invalid )?([A-Za-z_][\w\[\]".]*): ')
+#: Trailing-metadata key carrying the ``RejectReason`` value of a refused call.
+REASON_KEY = "loopwise-reason"
 
 
 def classify(exc: BaseException) -> Rejected | None:
@@ -52,16 +56,20 @@ def classify(exc: BaseException) -> Rejected | None:
         return exc
     for kind, reason in _STATCORE_REASONS:
         if isinstance(exc, kind):
-            text = str(exc)
-            m = _FIELD.match(text)
-            field = m.group(1) if m else ""
-            if reason is RejectReason.UNKNOWN_MODEL_TYPE:
-                field = "model_type"
-            return Rejected(reason, field, text)
+            field = "model_type" if reason is RejectReason.UNKNOWN_MODEL_TYPE else ""
+            field = str(getattr(exc, "field", "") or field)
+            return Rejected(reason, "", str(exc)) if not field else _with_field(reason, field, exc)
     return None
 
 
+def _with_field(reason: RejectReason, field: str, exc: BaseException) -> Rejected:
+    detail = str(getattr(exc, "detail", "") or exc)
+    prefix = f"{field}: "
+    return Rejected(reason, field, detail[len(prefix):] if detail.startswith(prefix) else detail)
+
+
 def abort(context: grpc.ServicerContext, rejected: Rejected) -> NoReturn:
-    """Ends the RPC with the code for ``rejected`` and its message (field named)."""
-    context.abort(STATUS[rejected.reason], str(rejected))
+    """Ends the RPC with the code for ``rejected`` and its (bounded) message, field named."""
+    context.set_trailing_metadata(((REASON_KEY, rejected.reason.value),))
+    context.abort(STATUS[rejected.reason], bounded(str(rejected)))
     raise AssertionError("context.abort returned")  # pragma: no cover

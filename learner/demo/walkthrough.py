@@ -86,8 +86,7 @@ class TimelineNotifier:
                     f"({r['estimate']:+.3f}), always-valid p={r['p_value']:.1e}, SRM p={r['srm_pvalue']:.2f}"
                     f" -> PROMOTED {d['new_champion']} (generation {d['generation']})")
         elif n.kind is EventKind.ROLLBACK:
-            text = (f"ROLLED BACK to {d['restored_champion']} (generation {d['generation']}, "
-                    f"{len(d['applied'])} sidecars): {d['reason']}")
+            text = f"ROLLED BACK to {d['restored_champion']} (generation {d['generation']}): {d['reason']}"
         elif n.kind is EventKind.HEALTH:
             text = f"daily health check: {n.message}"
         else:

@@ -37,6 +37,7 @@ from learner.errors import FleetError, SidecarUnreachableError
 from learner.fleet.discovery import Discovery, DnsDiscovery, StaticDiscovery
 from learner.fleet.interface import Baseline, Outcome, PullBatch, PulledWindow, PushKind, PushResult, WindowKey
 from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2, sidecar_pb2, sidecar_pb2_grpc
+from sidecar.tls import TlsSettings, open_channel
 
 __all__ = ["GrpcFleet"]
 
@@ -62,10 +63,11 @@ class GrpcFleet:
 
     def __init__(self, discovery: Discovery, *, token: str, timeout_s: float = 5.0, window_s: float = 60.0,
                  clock: Clock = time.time, data_addresses: Mapping[str, str] | None = None,
-                 first_pull_lookback_s: float = 6 * 3600.0) -> None:
+                 first_pull_lookback_s: float = 6 * 3600.0, tls: TlsSettings | None = None) -> None:
         if not token:
             raise ValueError("the sidecars' admin token must not be empty")
         self._discovery = discovery
+        self._tls = tls
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s
         self._lookback_ms = int(2 * window_s * 1000)
@@ -80,7 +82,8 @@ class GrpcFleet:
         self._applied: dict[str, dict[str, Baseline]] = {}
 
     @classmethod
-    def from_config(cls, config: Any, *, token: str, clock: Clock = time.time) -> GrpcFleet:
+    def from_config(cls, config: Any, *, token: str, clock: Clock = time.time,
+                    tls: TlsSettings | None = None) -> GrpcFleet:
         """From the learner's ``[fleet]`` config section (``static`` or ``dns`` + ``port``)."""
         discovery: Discovery
         if config.static:
@@ -88,7 +91,7 @@ class GrpcFleet:
         else:
             discovery = DnsDiscovery(config.dns, config.port, refresh_s=config.refresh_s)
         return cls(discovery, token=token, timeout_s=config.timeout_s, clock=clock,
-                   window_s=getattr(config, "window_s", 60.0))
+                   window_s=getattr(config, "window_s", 60.0), tls=tls)
 
     # ---- plumbing ----
 
@@ -96,7 +99,7 @@ class GrpcFleet:
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
-                channel = self._channels[address] = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+                channel = self._channels[address] = open_channel(address, self._tls, _CHANNEL_OPTIONS)
             return channel
 
     def _admin(self, address: str, method: str, request: Any) -> Any:
@@ -158,14 +161,30 @@ class GrpcFleet:
 
     def _push(self, kind: PushKind, generation: int, send: Callable[[str], None]) -> PushResult:
         started = time.perf_counter()
-        applied, missed = [], []
+        applied, missed, refused = [], [], []
         for address in self.sidecars():
             try:
                 send(address)
                 applied.append(address)
-            except FleetError:
+            except SidecarUnreachableError:
                 missed.append(address)
-        return PushResult(kind, generation, tuple(applied), tuple(missed), time.perf_counter() - started)
+            except FleetError:
+                refused.append(address)
+        return PushResult(kind, generation, tuple(applied), tuple(missed), time.perf_counter() - started,
+                          tuple(refused))
+
+    def generations(self) -> dict[str, int]:
+        out = {}
+        for address in self.sidecars():
+            try:
+                out[address] = int(self._admin(address, "GetStatus", admin_pb2.GetStatusRequest()).routing_generation)
+            except FleetError:
+                continue
+        return out
+
+    def reach_back(self, since_ms: int) -> None:
+        now_ms = int(self._clock() * 1000)
+        self._first_lookback_ms = max(self._first_lookback_ms, now_ms - since_ms)
 
     def push_routing(self, table: statcore.RoutingTable) -> PushResult:
         if self._table is None or table.generation > self._table.generation:
@@ -194,7 +213,7 @@ class GrpcFleet:
                 seen = self._applied.get(address, {})
                 stale = [b for t, b in self._baselines.items()
                          if seen.get(t) is not b or t not in status.baselines]
-                behind = self._table is not None and status.routing_generation < self._table.generation
+                behind = self._table is not None and status.routing_generation != self._table.generation
                 if behind and self._table is not None:
                     self._admin(address, "SetRoutingTable",
                                 admin_pb2.SetRoutingTableRequest(table=table_to_proto(self._table)))

@@ -58,17 +58,19 @@ class PushKind(enum.Enum):
 
 @dataclass(frozen=True)
 class PushResult:
-    """Which sidecars took a push and which missed it (they converge when they return)."""
+    """Which sidecars took a push, which missed it (unreachable: they converge when they
+    return) and which refused it (they answered no, e.g. holding a higher generation)."""
 
     kind: PushKind
     generation: int
     applied: tuple[str, ...]
     missed: tuple[str, ...]
     latency_s: float
+    refused: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
-        return not self.missed
+        return not self.missed and not self.refused
 
 
 @dataclass(frozen=True)
@@ -140,13 +142,22 @@ class Fleet(Protocol):
         """Send a routing table to every sidecar; sidecars refuse older generations."""
         ...
 
+    def generations(self) -> dict[str, int]:
+        """The routing generation each reachable sidecar holds (unreachable ones left out)."""
+        ...
+
+    def reach_back(self, since_ms: int) -> None:
+        """The first pull from each sidecar reaches back at least to ``since_ms`` (a restarted
+        learner re-collects the windows of its running tests and open drift episodes)."""
+        ...
+
     def push_baseline(self, baseline: Baseline) -> PushResult:
         """``SetBaseline`` on every sidecar."""
         ...
 
     def reconcile(self) -> list[str]:
-        """Re-push the latest routing table and baselines to sidecars that missed them;
-        returns the sidecars brought up to date."""
+        """Re-push the latest routing table to sidecars whose table differs from it, and the
+        baselines to those that missed them; returns the sidecars brought up to date."""
         ...
 
     def record(self, outcome: Outcome) -> None:

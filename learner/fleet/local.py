@@ -176,7 +176,7 @@ class LocalFleet:
             side.forget_before(seq)
 
     def _apply_routing(self, side: LocalSidecar) -> None:
-        if self._table is not None and side.router.generation < self._table.generation:
+        if self._table is not None and side.router.generation != self._table.generation:
             side.swap(self._table, self._now_ms())
 
     def _apply_baselines(self, side: LocalSidecar) -> None:
@@ -189,15 +189,22 @@ class LocalFleet:
         started = time.perf_counter()
         if self._table is None or table.generation > self._table.generation:
             self._table = table
-        applied, missed = [], []
+        applied, missed, refused = [], [], []
         for side in self._sidecars.values():
-            if side.up:
-                side.swap(table, self._now_ms())
+            if not side.up:
+                missed.append(side.name)
+            elif side.swap(table, self._now_ms()) or side.router.generation == table.generation:
                 applied.append(side.name)
             else:
-                missed.append(side.name)
+                refused.append(side.name)  # it holds a higher generation
         return PushResult(PushKind.ROUTING, table.generation, tuple(applied), tuple(missed),
-                          time.perf_counter() - started)
+                          time.perf_counter() - started, tuple(refused))
+
+    def generations(self) -> dict[str, int]:
+        return {s.name: int(s.router.generation) for s in self._sidecars.values() if s.up}
+
+    def reach_back(self, since_ms: int) -> None:
+        """Nothing to do: in-process sidecars keep every window until it is acknowledged."""
 
     def push_baseline(self, baseline: Baseline) -> PushResult:
         started = time.perf_counter()
@@ -218,7 +225,7 @@ class LocalFleet:
         for side in self._sidecars.values():
             if not side.up:
                 continue
-            behind = self._table is not None and side.router.generation < self._table.generation
+            behind = self._table is not None and side.router.generation != self._table.generation
             stale_baseline = any(self._baseline_seen[side.name].get(t) is not b
                                  for t, b in self._baselines.items())
             if behind or stale_baseline:

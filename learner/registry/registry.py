@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,7 +32,9 @@ from learner.registry import ledger, transitions
 from learner.registry.artifacts import deserialize, serialize_model
 from learner.registry.config import RegistryConfig, default_actor
 from learner.registry.database import open_database, write_transaction
-from learner.registry.errors import DuplicateVersionError, InvalidMetadataError, InvalidNameError
+from learner.registry.errors import (
+    DuplicateVersionError, InvalidMetadataError, InvalidNameError, NoPreviousChampionError,
+)
 from learner.registry.ledger import ChampionBackup, LedgerEntry
 from learner.registry.records import (
     MODEL_COLUMNS,
@@ -125,6 +127,21 @@ class ModelRegistry:
                 yield conn
         finally:
             self._holders.clear()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction on the registry's database for a registry transition and the
+        loop state that goes with it (``learner.loop.store``): both commit, or neither."""
+        return self._writing()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The registry's connection, for reads on the owning thread."""
+        return self._conn
+
+    def change(self, reason: str, statistics: Mapping[str, Any] | None = None,
+               actor: str | None = None) -> transitions.Change:
+        """Who/when/why of a transition run inside :meth:`transaction`."""
+        return self._change(reason, statistics, actor)
 
     def _change(self, reason: str, statistics: Mapping[str, Any] | None, actor: str | None
                 ) -> transitions.Change:
@@ -256,6 +273,17 @@ class ModelRegistry:
             transitions.retire(conn, model_id, ModelStatus.DEPRECATED, change)
 
     # -- queries -----------------------------------------------------------------------
+
+    def can_roll_back(self, model_type: str) -> bool:
+        """Whether ``model_type`` has a champion and an earlier one a rollback would restore."""
+        champion = transitions.holder(self._conn, model_type, ModelStatus.CHAMPION)
+        if champion is None:
+            return False
+        try:
+            ledger.rollback_target(self._conn, champion, lambda m: transitions.fetch(self._conn, m).status)
+        except NoPreviousChampionError:
+            return False
+        return True
 
     def get_model(self, model_id: str) -> ModelRecord:
         """The record of ``model_id``; raises :class:`ModelNotFoundError`."""

@@ -117,7 +117,97 @@ _V1 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+_PHASES = "'monitoring', 'retraining', 'ab_testing'"
+_TEST_STATUSES = "'running', 'concluded', 'stopped'"
+_EVENT_KINDS = ("'drift', 'retraining', 'ab_test', 'promotion', 'rollback', 'health', 'report', "
+                "'routing'")
+
+
+def _append_only(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+        for op in ("UPDATE", "DELETE"))
+
+
+_V2 = Migration(
+    version=2,
+    description="durable loop state: per-type phase and cursors, routing table, A/B tests, "
+                "event stream, drift checks, schedule",
+    statements=(
+        f"""
+        CREATE TABLE loop_state (
+            model_type TEXT PRIMARY KEY,
+            phase      TEXT NOT NULL CHECK (phase IN ({_PHASES})),
+            state      TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE routing (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            generation INTEGER NOT NULL CHECK (generation >= 0),
+            routes     TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        # A generation only ever grows, whoever writes it.
+        """
+        CREATE TRIGGER routing_generation_grows BEFORE UPDATE ON routing
+        WHEN NEW.generation <= OLD.generation
+        BEGIN SELECT RAISE(ABORT, 'routing generation must grow'); END
+        """,
+        f"""
+        CREATE TABLE ab_tests (
+            test_id       TEXT PRIMARY KEY,
+            model_type    TEXT NOT NULL,
+            champion_id   TEXT NOT NULL,
+            challenger_id TEXT NOT NULL,
+            traffic_split REAL NOT NULL CHECK (traffic_split > 0 AND traffic_split < 1),
+            started_ms    INTEGER NOT NULL,
+            generation    INTEGER NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN ({_TEST_STATUSES})),
+            sequential    TEXT NOT NULL,
+            last_result   TEXT,
+            ended_at      REAL
+        )
+        """,
+        "CREATE UNIQUE INDEX one_running_test_per_type ON ab_tests (model_type) "
+        "WHERE status = 'running'",
+        f"""
+        CREATE TABLE loop_events (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            at         REAL NOT NULL,
+            kind       TEXT NOT NULL CHECK (kind IN ({_EVENT_KINDS})),
+            model_type TEXT NOT NULL,
+            subject    TEXT NOT NULL,
+            message    TEXT NOT NULL,
+            details    TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX loop_events_by_type ON loop_events (model_type, at)",
+        *_append_only("loop_events"),
+        """
+        CREATE TABLE drift_checks (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            at         REAL NOT NULL,
+            model_type TEXT NOT NULL,
+            model_id   TEXT NOT NULL,
+            drift      INTEGER NOT NULL CHECK (drift IN (0, 1)),
+            features   TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX drift_checks_by_type ON drift_checks (model_type, at)",
+        """
+        CREATE TABLE schedule (
+            job      TEXT PRIMARY KEY,
+            last_run REAL NOT NULL
+        )
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (

@@ -14,7 +14,7 @@ import statcore
 from learner.abtest import ABTest, Recommendation
 from learner.config import TestMethod
 from learner.fleet import WindowCollector
-from learner.history import LoopEventKind, LoopHistory
+from learner.history import LoopHistory
 from learner.registry import ModelRegistry
 from learner.registry.status import LedgerAction
 from learner.report.model import (
@@ -33,7 +33,7 @@ _DECISION = {
 }
 _METHOD = {TestMethod.SEQUENTIAL: ABMethod.MSPRT, TestMethod.Z_TEST: ABMethod.ZTEST}
 _LEDGER = {LedgerAction.PROMOTE: EventKind.PROMOTION, LedgerAction.RESTORE: EventKind.ROLLBACK}
-_LOOP = {LoopEventKind.DRIFT_ALARM: EventKind.DRIFT_ALARM, LoopEventKind.RETRAIN: EventKind.RETRAIN}
+_LOOP = (EventKind.DRIFT, EventKind.RETRAINING)
 
 
 class ReportSources(Protocol):
@@ -53,7 +53,7 @@ def _drift(history: LoopHistory, model_type: str, start: float, end: float) -> t
     checks = [c for c in history.drift_checks(model_type, since=start) if c.at <= end]
     series: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for check in checks:
-        for name, f in check.report.features.items():
+        for name, f in check.features.items():
             ts, psi, ks = series.setdefault(name, ([], [], []))
             if ts and check.at <= ts[-1]:
                 continue
@@ -111,8 +111,9 @@ def _events(registry: ModelRegistry, history: LoopHistory, model_type: str, star
     events = [TimelineEvent(e.at, _LEDGER[e.action], e.model_id, e.reason)
               for e in registry.get_promotion_history(model_type)
               if e.action in _LEDGER and start <= e.at <= end]
-    events += [TimelineEvent(e.at, _LOOP[e.kind], e.subject, e.reason)
-               for e in history.events(model_type, since=start) if e.at <= end]
+    events += [TimelineEvent(e.at, e.kind, e.subject, e.message)
+               for e in history.events(model_type, since=start, kinds=_LOOP)
+               if e.at <= end and (e.kind is EventKind.DRIFT or e.details.get("stage") == "started")]
     return tuple(sorted(events, key=lambda e: e.time))
 
 

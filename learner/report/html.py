@@ -28,8 +28,8 @@ __all__ = ["render_html", "write_report"]
 _DAY = 86_400.0
 _SMALL, _WIDE = (540, 270), 1100  # chart sizes (px): two per row, one per row
 _EVENT_STYLE = {  # lane label and colour per kind, in lane order
-    EventKind.DRIFT_ALARM: ("Drift alarm", "#E69F00"),
-    EventKind.RETRAIN: ("Retrain", "#0072B2"),
+    EventKind.DRIFT: ("Drift alarm", "#E69F00"),
+    EventKind.RETRAINING: ("Retrain", "#0072B2"),
     EventKind.PROMOTION: ("Promotion", "#009E73"),
     EventKind.ROLLBACK: ("Rollback", "#D55E00"),
 }
@@ -106,7 +106,7 @@ def _cards(data: WeeklyReportData) -> str:
     count = {k: sum(e.kind is k for e in data.events) for k in EventKind}
     cards = [
         (str(len(alarmed)), "features over the drift threshold", bool(alarmed)),
-        (str(count[EventKind.RETRAIN]), "retrains", False),
+        (str(count[EventKind.RETRAINING]), "retrains", False),
         (str(count[EventKind.PROMOTION]), "promotions", False),
         (str(count[EventKind.ROLLBACK]), "rollbacks", count[EventKind.ROLLBACK] > 0),
         (str(len(data.ab_results)), "A/B tests", False),
@@ -196,7 +196,8 @@ def _ab_section(results: Sequence[ABResult]) -> str:
 
 
 def _timeline_section(data: WeeklyReportData, ticks: list[tuple[float, str]]) -> str:
-    events: Sequence[TimelineEvent] = sorted(data.events, key=lambda e: e.time)
+    events: Sequence[TimelineEvent] = sorted((e for e in data.events if e.kind in _EVENT_STYLE),
+                                             key=lambda e: e.time)  # the timeline's four lanes
     lanes = [label for label, _ in _EVENT_STYLE.values()]
     marks = [Mark(e.time, _EVENT_STYLE[e.kind][0],
                   f"{_when(e.time)} {_EVENT_STYLE[e.kind][0]}: {e.model_id} ({e.reason})",

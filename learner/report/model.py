@@ -19,21 +19,14 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from learner.events import EventKind
+
 __all__ = [
     "ABDecision", "ABMethod", "ABResult", "EventKind", "FeatureDrift", "FieldF1",
     "ModelQuality", "TimelineEvent", "WeeklyReportData", "SCHEMA",
 ]
 
-SCHEMA = "loopwise.report.v1"
-
-
-class EventKind(enum.Enum):
-    """What happened on the timeline."""
-
-    PROMOTION = "promotion"
-    ROLLBACK = "rollback"
-    RETRAIN = "retrain"
-    DRIFT_ALARM = "drift_alarm"
+SCHEMA = "loopwise.report.v2"  # v2: timeline kinds are the loop's EventKind values
 
 
 class ABMethod(enum.Enum):

@@ -102,13 +102,13 @@ def sample_report(seed: int = 0, *, model_type: str = "doc_classifier",
                  ABMethod.MSPRT, ABDecision.CONTINUE),
     )
     events = (
-        TimelineEvent(alarm, EventKind.DRIFT_ALARM, v0,
+        TimelineEvent(alarm, EventKind.DRIFT, v0,
                       f"PSI of amount above {threshold} for 1 h"),
-        TimelineEvent(retrain, EventKind.RETRAIN, v1, "LoRA retrain on the last 7 days (drift)"),
+        TimelineEvent(retrain, EventKind.RETRAINING, v1, "LoRA retrain on the last 7 days (drift)"),
         TimelineEvent(promote, EventKind.PROMOTION, v1,
                       f"mSPRT p = 0.012, accuracy +{est * 100:.1f} pts"),
         TimelineEvent(rollback, EventKind.ROLLBACK, v0,
                       f"{v1}: accuracy below 0.86 for 3 windows"),
-        TimelineEvent(retrain2, EventKind.RETRAIN, v2, "LoRA retrain after rollback"),
+        TimelineEvent(retrain2, EventKind.RETRAINING, v2, "LoRA retrain after rollback"),
     )
     return WeeklyReportData(model_type, start, end, threshold, drift, quality, ab, events)

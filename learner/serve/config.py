@@ -21,6 +21,12 @@ Example (``deploy/k8s/learner-deployment.yaml`` ships the same keys)::
     model_types = ["doc_classifier"]
     drift_check_interval_s = 3600
 
+    [tls]                                       # mutual TLS: admin API, sidecar channels
+    cert_file = "/var/run/secrets/loopwise-tls/tls.crt"
+    key_file = "/var/run/secrets/loopwise-tls/tls.key"
+    ca_file = "/var/run/secrets/loopwise-tls/ca.crt"
+    server_name = "loopwise-sidecar"            # the name in the sidecars' certificates
+
     [training]
     enabled = true
     work_dir = "/var/lib/loopwise/training"
@@ -53,7 +59,7 @@ from learner.config import LearningConfig
 from learner.errors import LearnerError
 
 __all__ = ["FleetKind", "FleetConfig", "RegistrySection", "ServerConfig", "TrainingSection",
-           "ServeConfig", "InvalidServeConfigError", "ENV_OVERRIDES"]
+           "TlsSection", "ServeConfig", "InvalidServeConfigError", "ENV_OVERRIDES"]
 
 #: Environment variable -> (section, key) it overrides.
 ENV_OVERRIDES = {
@@ -208,10 +214,44 @@ class TrainingSection(_Section):
         self._check(problems)
 
 
+@dataclass(frozen=True)
+class TlsSection(_Section):
+    """Mutual TLS of the learner's admin API and of its channels to the sidecars
+    (``sidecar.tls``); unset: plain text."""
+
+    name = "tls"
+    cert_file: Path | None = field(default=None, metadata={
+        "help": "PEM certificate of the learner: served on its admin API (re-read on rotation) "
+                "and presented to the sidecars"})
+    key_file: Path | None = field(default=None, metadata={"help": "PEM private key of cert_file"})
+    ca_file: Path | None = field(default=None, metadata={
+        "help": "PEM CA bundle verifying the sidecars' and the CLI's certificates"})
+    server_name: str | None = field(default=None, metadata={
+        "help": "name expected in the sidecars' certificates (default: the address's host)"})
+
+    def __post_init__(self) -> None:
+        for key in ("cert_file", "key_file", "ca_file"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, Path(getattr(self, key)))
+        problems = []
+        given = [k for k in ("cert_file", "key_file", "ca_file") if getattr(self, k) is not None]
+        if given and len(given) != 3:
+            problems.append("cert_file, key_file and ca_file go together (mutual TLS); "
+                            f"got only {', '.join(given)}")
+        if self.server_name is not None and not given:
+            problems.append("server_name needs cert_file, key_file and ca_file")
+        self._check(problems)
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 S = TypeVar("S")
 
 _SECTIONS: dict[str, type[Any]] = {"registry": RegistrySection, "fleet": FleetConfig,
-                                   "server": ServerConfig, "training": TrainingSection}
+                                   "server": ServerConfig, "training": TrainingSection,
+                                   "tls": TlsSection}
 
 
 def _build(kind: Callable[..., S], name: str, table: Any, problems: list[str]) -> S | None:
@@ -239,6 +279,7 @@ class ServeConfig:
     server: ServerConfig
     learning: LearningConfig
     training: TrainingSection
+    tls: TlsSection = field(default_factory=TlsSection)
 
     @classmethod
     def load(cls, path: str | Path, env: Mapping[str, str] | None = None) -> ServeConfig:

@@ -8,8 +8,7 @@ from typing import Any
 
 from learner.abtest import ABTest, ABTestResult, ArmStats
 from learner.drift import DriftReport
-from learner.events import LoggedEvent
-from learner.notify import EventKind
+from learner.events import EventKind, LoopEvent
 from learner.registry.ledger import LedgerEntry
 from learner.registry.records import ModelRecord
 from loopwise_proto.v1 import learner_pb2 as pb
@@ -78,7 +77,7 @@ _EVENT_KIND = {
     EventKind.DRIFT: pb.LOOP_EVENT_KIND_DRIFT, EventKind.RETRAINING: pb.LOOP_EVENT_KIND_RETRAINING,
     EventKind.AB_TEST: pb.LOOP_EVENT_KIND_AB_TEST, EventKind.PROMOTION: pb.LOOP_EVENT_KIND_PROMOTION,
     EventKind.ROLLBACK: pb.LOOP_EVENT_KIND_ROLLBACK, EventKind.HEALTH: pb.LOOP_EVENT_KIND_HEALTH,
-    EventKind.REPORT: pb.LOOP_EVENT_KIND_REPORT,
+    EventKind.REPORT: pb.LOOP_EVENT_KIND_REPORT, EventKind.ROUTING: pb.LOOP_EVENT_KIND_ROUTING,
 }
 _KIND_OF = {v: k for k, v in _EVENT_KIND.items()}
 
@@ -89,9 +88,9 @@ def event_kind(kind: int) -> EventKind:
     return _KIND_OF.get(kind, EventKind.REPORT)
 
 
-def loop_event(event: LoggedEvent) -> pb.LoopEvent:
-    n = event.notification
+def loop_event(event: LoopEvent) -> pb.LoopEvent:
     # A report's details are the whole report (GetReport serves it): not repeated here.
-    details = "{}" if n.kind is EventKind.REPORT else _json(n.details)
-    return pb.LoopEvent(seq=event.seq, at=event.at, kind=_EVENT_KIND[n.kind], model_type=n.model_type,
-                        message=n.message, details_json=details)
+    details = "{}" if event.kind is EventKind.REPORT else _json(event.details)
+    return pb.LoopEvent(seq=event.seq, at=event.at, kind=_EVENT_KIND[event.kind],
+                        model_type=event.model_type, message=event.message, details_json=details,
+                        subject=event.subject)

@@ -32,11 +32,14 @@ from learner.registry import ModelRegistry
 from learner.serve.config import ServeConfig
 from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
-from learner.events import EventLog
+from learner.loop.store import EventReader
+from learner.notify import Notifier
+from learner.registry import RegistryConfig
 from learner.reference import ReferenceDirectory
 from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
 from loopwise_proto.v1 import learner_pb2, learner_pb2_grpc
 from sidecar.auth import BearerTokenInterceptor
+from sidecar.tls import add_port
 
 __all__ = ["create_server", "create_metrics_server", "build_learner_thread", "serve", "SERVICE"]
 
@@ -52,7 +55,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner], *,
-                  token: str | None = None, events: EventLog | None = None) -> tuple[grpc.Server, int]:
+                  token: str | None = None, events: EventReader | None = None) -> tuple[grpc.Server, int]:
     """The admin server, bound to ``config.server.admin_addr`` (port 0: a free port), not
     started. ``token`` defaults to the content of ``server.admin_token_file``; ``events`` (the
     learner's event log) lets ``ListEvents`` answer without waiting for the learner's thread."""
@@ -65,7 +68,7 @@ def create_server(config: ServeConfig, learner: LearnerThread[ContinuousLearner]
     for name in ("", SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(config.server.admin_addr)
+    port = add_port(server, config.server.admin_addr, config.tls if config.tls.enabled else None)
     if port == 0:
         raise OSError(f"cannot bind {config.server.admin_addr}")
     return server, port
@@ -81,7 +84,7 @@ def create_metrics_server(addr: str, registry: CollectorRegistry) -> tuple[Threa
 
 def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
                          fleet: Fleet | None = None, clock: Clock = time.time,
-                         events: EventLog | None = None) -> LearnerThread[ContinuousLearner]:
+                         notifier: Notifier | None = None) -> LearnerThread[ContinuousLearner]:
     """The learner thread; on it, the registry, fleet (``fleet`` overrides the config's),
     retrainer and ``ContinuousLearner`` are built once. Not started."""
     closers: list[Callable[[], None]] = []
@@ -90,18 +93,21 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
         registry = ModelRegistry(config.registry.root, artifact_url=config.registry.artifact_url,
                                  actor="learner", clock=clock)
         closers.append(registry.close)
-        the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock)
-        sources = sample_sources(config.fleet, the_fleet.sidecars()) if fleet is None else {}
+        tls = config.tls if config.tls.enabled else None
+        the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock, tls=tls)
+        sources = sample_sources(config.fleet, the_fleet.sidecars(), tls=tls) if fleet is None else {}
         retraining = build_retrainer(config.training, config.learning, registry, clock, sources)
         if retraining is not None:
             closers.append(retraining.close)
-        return ContinuousLearner(
+        learner = ContinuousLearner(
             config.learning, registry=registry,
             fleet=the_fleet,
             retrainer=None if retraining is None else retraining.retrainer,
             reference_data=(None if config.registry.reference_dir is None
                             else ReferenceDirectory(config.registry.reference_dir)),
-            notifier=events, metrics=metrics, clock=clock, sleeper=sleeper)
+            notifier=notifier, metrics=metrics, clock=clock, sleeper=sleeper)
+        closers.insert(1, learner.close)  # after the retrainer closes: event reader, registry
+        return learner
 
     def close(_: ContinuousLearner | None) -> None:
         for closer in reversed(closers):
@@ -121,9 +127,9 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
     """
     stop = stop or threading.Event()
     metrics = LearnerMetrics()
-    events = EventLog()
-    learner = build_learner_thread(config, metrics, events=events)
+    learner = build_learner_thread(config, metrics)
     learner.start()
+    events = EventReader(RegistryConfig(root=config.registry.root).database_path)
     server, port = create_server(config, learner, events=events)
     httpd = None
     addresses = {"admin_addr": f"{config.server.admin_addr.rpartition(':')[0]}:{port}"}
@@ -145,6 +151,7 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
         log.info("stopping: draining admin calls, then the loop")
         server.stop(config.server.grace_s).wait()
         learner.stop()
+        events.close()
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()

@@ -10,7 +10,6 @@ import grpc
 
 from learner.continuous_learner import ContinuousLearner
 from learner.errors import InvalidInputError
-from learner.events import EventLog
 from learner.serve import operations as ops
 from learner.serve.runner import LearnerThread
 from learner.serve.status_map import status_of
@@ -43,7 +42,7 @@ class LearnerAdminServicer(learner_pb2_grpc.LearnerAdminServicer):
     """Thin: every method is one operation of :mod:`learner.serve.operations`."""
 
     def __init__(self, learner: LearnerThread[ContinuousLearner], *, timeout_s: float = 60.0,
-                 events: EventLog | None = None) -> None:
+                 events: ops.EventFeed | None = None) -> None:
         self._learner, self._timeout_s, self._events = learner, timeout_s, events
 
     def _run(self, context: grpc.ServicerContext, check: Callable[[], None],

@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learner.config import LearningConfig
 from learner.training.sample_source import SampleSource
@@ -20,6 +19,10 @@ from learner.fleet import Fleet, LocalFleet
 from learner.registry import ModelRegistry
 from learner.retrainer import Retrainer
 from learner.serve.config import FleetConfig, FleetKind, TrainingSection
+from sidecar.tokens import TokenFileError, read_token_file
+
+if TYPE_CHECKING:
+    from sidecar.tls import TlsSettings
 
 __all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token"]
 
@@ -32,18 +35,17 @@ class FleetUnavailableError(LearnerError):
 
 
 def read_token(path: Any) -> str:
-    """The bearer token in ``path`` (stripped); a missing or empty file is an error."""
+    """The bearer token in ``path`` (stripped); an unreadable, empty, short (< 16 bytes) or
+    group/world-readable file is an error (``sidecar.tokens``)."""
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise LearnerError(f"cannot read token file {path}: {exc.strerror}") from None
-    if not token:
-        raise LearnerError(f"token file {path} is empty")
-    return token
+        return read_token_file(path)
+    except TokenFileError as exc:
+        raise LearnerError(str(exc)) from None
 
 
-def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
-    """The fleet the config names: in-process sidecars, or the gRPC fleet (static or DNS)."""
+def build_fleet(fleet_config: FleetConfig, clock: Clock, tls: TlsSettings | None = None) -> Fleet:
+    """The fleet the config names: in-process sidecars, or the gRPC fleet (static or DNS),
+    over mutual TLS when ``tls`` is given."""
     if fleet_config.kind is FleetKind.LOCAL:
         return LocalFleet.with_sidecars(fleet_config.local, clock=clock)
     try:
@@ -56,7 +58,7 @@ def build_fleet(fleet_config: FleetConfig, clock: Clock) -> Fleet:
         ) from None
     assert fleet_config.admin_token_file is not None  # validated by FleetConfig
     fleet: Fleet = grpc_fleet.from_config(fleet_config, token=read_token(fleet_config.admin_token_file),
-                                          clock=clock)
+                                          clock=clock, tls=tls)
     return fleet
 
 
@@ -68,17 +70,17 @@ class Retraining:
     close: Callable[[], None]
 
 
-def sample_sources(fleet_config: FleetConfig, addresses: list[str]) -> dict[str, SampleSource]:
+def sample_sources(fleet_config: FleetConfig, addresses: list[str],
+                   tls: TlsSettings | None = None) -> dict[str, SampleSource]:
     """One ``PullSamples``/``AckSamples`` source per sidecar of a gRPC fleet (none for a local
     fleet: its in-process sidecars keep no sample log)."""
     if fleet_config.kind is FleetKind.LOCAL or fleet_config.admin_token_file is None:
         return {}
-    import grpc
-
     from learner.training.grpc_source import GrpcSampleSource
+    from sidecar.tls import open_channel
 
     token = read_token(fleet_config.admin_token_file)
-    return {a: GrpcSampleSource(grpc.insecure_channel(a), token=token, timeout_s=max(30.0, fleet_config.timeout_s))
+    return {a: GrpcSampleSource(open_channel(a, tls), token=token, timeout_s=max(30.0, fleet_config.timeout_s))
             for a in addresses}
 
 

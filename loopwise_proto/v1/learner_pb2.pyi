@@ -24,6 +24,7 @@ class LoopEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOOP_EVENT_KIND_ROLLBACK: _ClassVar[LoopEventKind]
     LOOP_EVENT_KIND_HEALTH: _ClassVar[LoopEventKind]
     LOOP_EVENT_KIND_REPORT: _ClassVar[LoopEventKind]
+    LOOP_EVENT_KIND_ROUTING: _ClassVar[LoopEventKind]
 REPORT_FORMAT_UNSPECIFIED: ReportFormat
 REPORT_FORMAT_JSON: ReportFormat
 REPORT_FORMAT_HTML: ReportFormat
@@ -35,6 +36,7 @@ LOOP_EVENT_KIND_PROMOTION: LoopEventKind
 LOOP_EVENT_KIND_ROLLBACK: LoopEventKind
 LOOP_EVENT_KIND_HEALTH: LoopEventKind
 LOOP_EVENT_KIND_REPORT: LoopEventKind
+LOOP_EVENT_KIND_ROUTING: LoopEventKind
 
 class GetLearnerStatusRequest(_message.Message):
     __slots__ = ()
@@ -301,16 +303,22 @@ class PromoteRequest(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PromoteResponse(_message.Message):
-    __slots__ = ("model_type", "promoted", "previous_champion", "generation")
+    __slots__ = ("model_type", "promoted", "previous_champion", "generation", "applied", "missed", "refused")
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     PROMOTED_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_CHAMPION_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    MISSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     model_type: str
     promoted: str
     previous_champion: str
     generation: int
-    def __init__(self, model_type: _Optional[str] = ..., promoted: _Optional[str] = ..., previous_champion: _Optional[str] = ..., generation: _Optional[int] = ...) -> None: ...
+    applied: _containers.RepeatedScalarFieldContainer[str]
+    missed: _containers.RepeatedScalarFieldContainer[str]
+    refused: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_type: _Optional[str] = ..., promoted: _Optional[str] = ..., previous_champion: _Optional[str] = ..., generation: _Optional[int] = ..., applied: _Optional[_Iterable[str]] = ..., missed: _Optional[_Iterable[str]] = ..., refused: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
     __slots__ = ("model_type", "reason")
@@ -321,20 +329,22 @@ class RollbackRequest(_message.Message):
     def __init__(self, model_type: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RollbackResponse(_message.Message):
-    __slots__ = ("model_type", "previous_champion", "restored_champion", "generation", "applied", "missed")
+    __slots__ = ("model_type", "previous_champion", "restored_champion", "generation", "applied", "missed", "refused")
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_CHAMPION_FIELD_NUMBER: _ClassVar[int]
     RESTORED_CHAMPION_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
     MISSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     model_type: str
     previous_champion: str
     restored_champion: str
     generation: int
     applied: _containers.RepeatedScalarFieldContainer[str]
     missed: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, model_type: _Optional[str] = ..., previous_champion: _Optional[str] = ..., restored_champion: _Optional[str] = ..., generation: _Optional[int] = ..., applied: _Optional[_Iterable[str]] = ..., missed: _Optional[_Iterable[str]] = ...) -> None: ...
+    refused: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_type: _Optional[str] = ..., previous_champion: _Optional[str] = ..., restored_champion: _Optional[str] = ..., generation: _Optional[int] = ..., applied: _Optional[_Iterable[str]] = ..., missed: _Optional[_Iterable[str]] = ..., refused: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetReportRequest(_message.Message):
     __slots__ = ("model_type", "format", "period_days")
@@ -363,20 +373,22 @@ class ListEventsRequest(_message.Message):
     def __init__(self, after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class LoopEvent(_message.Message):
-    __slots__ = ("seq", "at", "kind", "model_type", "message", "details_json")
+    __slots__ = ("seq", "at", "kind", "model_type", "message", "details_json", "subject")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MODEL_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     at: float
     kind: LoopEventKind
     model_type: str
     message: str
     details_json: str
-    def __init__(self, seq: _Optional[int] = ..., at: _Optional[float] = ..., kind: _Optional[_Union[LoopEventKind, str]] = ..., model_type: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ...) -> None: ...
+    subject: str
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[float] = ..., kind: _Optional[_Union[LoopEventKind, str]] = ..., model_type: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[str] = ..., subject: _Optional[str] = ...) -> None: ...
 
 class ListEventsResponse(_message.Message):
     __slots__ = ("events", "last_seq")

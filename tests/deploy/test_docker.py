@@ -83,7 +83,7 @@ def test_sidecar_runtime_has_no_torch() -> None:
     assert json.loads(runtime.args("ENTRYPOINT")[-1]) == ["sidecar", "serve"]
     assert set(runtime.args("EXPOSE")[-1].split()) == {"50051", "50052", "9464"}
     health = runtime.args("HEALTHCHECK")[-1]
-    assert "grpc_health" in health and "loopwise.v1.Sidecar" in health
+    assert json.loads(health.split("CMD", 1)[1]) == ["sidecar", "health", "--plane", "data"]
 
 
 def test_learner_runtime_installs_the_train_extra() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import tomllib
+
 import pytest
 import yaml
 
@@ -19,6 +21,9 @@ EXPECTED_KINDS = {
     "learner-pvc.yaml": ["PersistentVolumeClaim"],
     "secret-example.yaml": ["Secret"],
     "prometheus-scrape.yaml": ["ConfigMap"],
+    "certificates-example.yaml": ["Issuer", "Certificate", "Issuer", "Certificate", "Certificate",
+                                  "Certificate", "Certificate"],
+    "network-policy.yaml": ["NetworkPolicy", "NetworkPolicy"],
 }
 
 
@@ -90,8 +95,29 @@ def test_inference_pod_runs_the_sidecar_next_to_the_model() -> None:
     notes = pod["metadata"]["annotations"]
     assert notes["prometheus.io/scrape"] == "true"
     assert notes["prometheus.io/port"] == str(ports["metrics"])
+    # Native gRPC probes speak plain text, which mutual TLS refuses: `sidecar health` probes.
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert sidecar[probe]["grpc"] == {"port": ports["admin"], "service": "loopwise.v1.Admin"}
+        command = sidecar[probe]["exec"]["command"]
+        assert command[:2] == ["sidecar", "health"] and "--server-name" in command
+        assert command[command.index("--server-name") + 1] in _certificate("loopwise-sidecar-tls")[
+            "spec"]["dnsNames"]
+
+
+def _owner_only_token(dep: dict[str, Any], path: str) -> None:
+    """``path`` is the 0600 copy that an init container makes of the token Secret, in a
+    memory-backed emptyDir (a Secret volume a non-root user can read is group-readable, and
+    token files must be owner-only)."""
+    directory, name = str(pathlib.PurePosixPath(path).parent), pathlib.PurePosixPath(path).name
+    (init,) = dep["spec"]["template"]["spec"]["initContainers"]
+    init_mounts, volumes = _mounts(init), _volumes(dep)
+    assert volumes[init_mounts[directory]]["emptyDir"]["medium"] == "Memory"
+    script = init["command"][-1]
+    assert "os.umask(0o077)" in script and f"{directory}/{name}" in script
+    sources = [m for m, v in init_mounts.items() if "secret" in volumes[v]]
+    (source,) = sources
+    assert volumes[init_mounts[source]]["secret"]["secretName"] == (
+        _one("secret-example.yaml", "Secret")["metadata"]["name"])
+    assert f"{source}/{name}" in script
 
 
 def test_sidecar_state_and_token_come_from_volumes() -> None:
@@ -100,9 +126,9 @@ def test_sidecar_state_and_token_come_from_volumes() -> None:
     env, mounts, volumes = _env(sidecar), _mounts(sidecar), _volumes(dep)
     db_volume = volumes[mounts[str(pathlib.PurePosixPath(env["SIDECAR_STORE_DB"]).parent)]]
     assert "emptyDir" in db_volume or "persistentVolumeClaim" in db_volume
-    token_dir = str(pathlib.PurePosixPath(env["SIDECAR_SERVER_ADMIN_TOKEN_FILE"]).parent)
-    secret = volumes[mounts[token_dir]]["secret"]
-    assert secret["secretName"] == _one("secret-example.yaml", "Secret")["metadata"]["name"]
+    token = env["SIDECAR_SERVER_ADMIN_TOKEN_FILE"]
+    assert volumes[mounts[str(pathlib.PurePosixPath(token).parent)]]["name"] == "admin-token"
+    _owner_only_token(dep, token)
     assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
 
 
@@ -131,8 +157,9 @@ def test_learner_deployment_service_and_volume_fit_together() -> None:
     config_map = _one("learner-deployment.yaml", "ConfigMap")
     assert volumes[mounts["/etc/loopwise"]]["configMap"]["name"] == config_map["metadata"]["name"]
     assert "learner.toml" in config_map["data"]
-    token = volumes[mounts["/var/run/secrets/loopwise"]]["secret"]["secretName"]
-    assert token == _one("secret-example.yaml", "Secret")["metadata"]["name"]
+    toml = tomllib.loads(config_map["data"]["learner.toml"])
+    assert toml["fleet"]["admin_token_file"] == toml["server"]["admin_token_file"]
+    _owner_only_token(dep, toml["server"]["admin_token_file"])
     svc = _one("learner-service.yaml", "Service")
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     ports = _ports(learner)
@@ -157,3 +184,65 @@ def test_no_token_is_inlined_in_any_manifest() -> None:
                 for key, value in _env(c).items():
                     if "TOKEN" in key or "SECRET" in key:
                         assert key.endswith("_FILE") and str(value).startswith("/"), key
+
+
+def _certificate(secret_name: str) -> dict[str, Any]:
+    (cert,) = [d for d in _docs("certificates-example.yaml")
+               if d["kind"] == "Certificate" and d["spec"]["secretName"] == secret_name]
+    return cert
+
+
+def _secret_files(dep: dict[str, Any], container: dict[str, Any], paths: list[str]) -> str:
+    """The Secret the files at ``paths`` come from (all from one mount); its mode has no bits
+    for others."""
+    mounts, volumes = _mounts(container), _volumes(dep)
+    dirs = {str(pathlib.PurePosixPath(p).parent) for p in paths}
+    (directory,) = dirs
+    secret = volumes[mounts[directory]]["secret"]
+    assert secret["defaultMode"] & 0o007 == 0
+    return str(secret["secretName"])
+
+
+def test_every_plane_speaks_mutual_tls_with_cert_manager_certificates() -> None:
+    issuers = {d["spec"]["issuerRef"]["name"] for d in _docs("certificates-example.yaml")
+               if d["kind"] == "Certificate" and not d["spec"].get("isCA")}
+    assert issuers == {"loopwise-ca"}  # one CA verifies every peer
+    dep = _one("inference-deployment.yaml", "Deployment")
+    sidecar, model = _container(dep, "loopwise-sidecar"), _container(dep, "model-server")
+    env = _env(sidecar)
+    files = [env[f"SIDECAR_SERVER_TLS_{k}_FILE"] for k in ("CERT", "KEY", "CLIENT_CA")]
+    secret = _secret_files(dep, sidecar, files)
+    usages = _certificate(secret)["spec"]["usages"]
+    assert {"server auth", "client auth"} <= set(usages)  # serves, and probes as a client
+    model_env = _env(model)
+    files = [model_env[f"LOOPWISE_SIDECAR_TLS_{k}_FILE"] for k in ("CERT", "KEY", "CA")]
+    assert "client auth" in _certificate(_secret_files(dep, model, files))["spec"]["usages"]
+    assert model_env["LOOPWISE_SIDECAR_TLS_SERVER_NAME"] in _certificate(secret)["spec"]["dnsNames"]
+    learner_dep = _one("learner-deployment.yaml", "Deployment")
+    learner = _container(learner_dep, "learner")
+    tls = tomllib.loads(_one("learner-deployment.yaml", "ConfigMap")["data"]["learner.toml"])["tls"]
+    learner_secret = _secret_files(learner_dep, learner, [tls[k] for k in ("cert_file", "key_file",
+                                                                            "ca_file")])
+    spec = _certificate(learner_secret)["spec"]
+    assert {"server auth", "client auth"} <= set(spec["usages"])
+    assert "loopwise-learner" in spec["dnsNames"]  # the Service name the CLI dials
+    assert tls["server_name"] in _certificate(secret)["spec"]["dnsNames"]
+
+
+def test_admin_planes_are_bound_narrowly() -> None:
+    for name in EXPECTED_KINDS:
+        assert "0.0.0.0" not in (K8S / name).read_text(), name
+    sidecar = _env(_container(_one("inference-deployment.yaml", "Deployment"), "loopwise-sidecar"))
+    assert sidecar["SIDECAR_SERVER_DATA_ADDR"].startswith("127.0.0.1:")
+    assert sidecar["SIDECAR_SERVER_ADMIN_ADDR"].startswith("$(POD_IP):")
+    learner = _env(_container(_one("learner-deployment.yaml", "Deployment"), "learner"))
+    assert learner["LOOPWISE_LEARNER_ADMIN_ADDR"].startswith("$(POD_IP):")
+    assert learner["LOOPWISE_LEARNER_METRICS_ADDR"].startswith("$(POD_IP):")
+    # Only learner pods reach the sidecar's admin port.
+    policy = _docs("network-policy.yaml")[0]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"loopwise.io/sidecar": "true"}
+    admin = [r for r in policy["spec"]["ingress"]
+             if {"port": 50052, "protocol": "TCP"} in r.get("ports", [])]
+    (rule,) = admin
+    assert rule["from"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "loopwise-learner"}}}]

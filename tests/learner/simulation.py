@@ -106,8 +106,7 @@ def ensure_champion(learner: ContinuousLearner, model_type: str, rng: np.random.
         learner.registry.promote_to_champion(model_id, reason="initial deployment",
                                              metrics={"accuracy": accuracy})
     champion_id = learner.registry.get_champion(model_type)["id"]  # type: ignore[index]
-    if learner.plan.route(model_type) is None:
-        learner.adopt_champion(model_type)
+    learner.adopt_champion(model_type)
     if model_type not in learner.baselines:
         learner.set_baseline(model_type, reference_rows(rng))
     return champion_id

@@ -96,7 +96,7 @@ def test_drift_retrain_ab_promote_degrade_rollback_converge(tmp_path: Path) -> N
     assert all(fleet.sidecar(s).router.route(MODEL, f"doc-{i}") == original
                for s in fleet.sidecars() for i in range(20))
     generations = {fleet.sidecar(s).router.generation for s in fleet.sidecars()}
-    assert generations == {learner.plan.generation}
+    assert generations == {learner.routing_generation}
     kinds = {n.kind for n in notifier.sent}
     assert {EventKind.DRIFT, EventKind.RETRAINING, EventKind.PROMOTION, EventKind.ROLLBACK} <= kinds
     history = registry.get_promotion_history(MODEL)

@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["learner.config", "learner.named_enum", "learner.reference", "learner.drift", "learner.abtest", "learner.promotion", "learner.health",
            "learner.routing", "learner.scheduler", "learner.notify", "learner.fleet.local",
-           "learner.metrics", "learner.history", "learner.serve.config", "learner.serve.runner",
+           "learner.metrics", "learner.events", "learner.loop.state", "learner.loop.decide", "learner.serve.config", "learner.serve.runner",
            "learner.serve.retraining"]
 
 

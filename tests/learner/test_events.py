@@ -2,34 +2,66 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
 from learner.event_text import describe
-from learner.events import EventLog
-from learner.notify import EventKind, Notification, RecordingNotifier
+from learner.events import EventKind, EventLog, LoopEvent, MemoryEventStore
+from learner.loop.store import EventReader, LoopStore
+from learner.registry import ModelRegistry
 
 
-def test_events_are_numbered_kept_bounded_and_forwarded() -> None:
-    forward = RecordingNotifier()
-    log = EventLog(forward, capacity=100, clock=lambda: 1.0)
+def test_events_are_numbered_forwarded_and_thread_safe() -> None:
+    seen: list[LoopEvent] = []
+    log = EventLog(MemoryEventStore(), clock=lambda: 1.0)
+    log.subscribe(seen.append)
 
     def emit() -> None:
         for _ in range(500):
-            log.notify(Notification(EventKind.HEALTH, "clf", "x"))
+            log.emit(EventKind.HEALTH, "clf", "x")
 
     threads = [threading.Thread(target=emit) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    kept = log.after(0)
-    assert log.last_seq == 2000 and len(forward.sent) == 2000
-    assert [e.seq for e in kept] == list(range(1901, 2001))
+    assert log.last_seq == 2000 and len(seen) == 2000
+    assert [e.seq for e in log.after(0)] == list(range(1, 2001))
     assert [e.seq for e in log.after(1990, limit=3)] == [1991, 1992, 1993]
-    with pytest.raises(ValueError):
-        EventLog(capacity=0)
+
+
+def test_a_failing_subscriber_does_not_stop_the_others() -> None:
+    seen: list[LoopEvent] = []
+    log = EventLog(MemoryEventStore())
+    log.subscribe(lambda e: 1 / 0)  # type: ignore[func-returns-value]
+    log.subscribe(seen.append)
+    log.emit(EventKind.DRIFT, "clf", "psi high")
+    assert [e.kind for e in seen] == [EventKind.DRIFT]
+
+
+def test_the_durable_stream_keeps_its_numbers_across_a_reopen(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "registry", clock=lambda: 7.0)
+    store = LoopStore.of_registry(registry, lambda: 7.0)
+    log = EventLog(store, clock=lambda: 7.0)
+    for kind in (EventKind.DRIFT, EventKind.PROMOTION):
+        log.emit(kind, "clf", kind.value, {"x": 1.5}, subject="clf_1.0.1")
+    store.close()
+    registry.close()
+    registry = ModelRegistry(tmp_path / "registry", clock=lambda: 8.0)
+    store = LoopStore.of_registry(registry, lambda: 8.0)
+    log = EventLog(store, clock=lambda: 8.0)
+    assert log.emit(EventKind.ROLLBACK, "clf", "back").seq == 3
+    events = EventReader(registry.config.database_path).after(1)
+    assert [(e.seq, e.kind, e.at) for e in events] == [(2, EventKind.PROMOTION, 7.0), (3, EventKind.ROLLBACK, 8.0)]
+    assert events[0].details == {"x": 1.5} and events[0].subject == "clf_1.0.1"
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with registry.transaction() as tx:
+            tx.execute("DELETE FROM loop_events")
+    store.close()
+    registry.close()
 
 
 def test_promotion_line_carries_the_test_statistics() -> None:

@@ -269,9 +269,10 @@ def test_troubleshooting_messages(seeded: tuple[ContinuousLearner, ModelRegistry
     learner, registry = seeded
     test_id = learner.create_ab_test("vision_encoder_1.0.1", "vision_encoder_1.0.0")
     # 1. "Insufficient samples for evaluation"
-    result = learner.ab_testing.evaluate_ab_test(test_id)
+    result = learner.evaluate_test(test_id)
     assert result.message.startswith("Insufficient samples for evaluation")
-    decision = learner.promoter.evaluate_and_promote(test_id)
+    decision = learner.evaluate_ab("vision_encoder")
+    assert decision is not None and decision["test_id"] == test_id
     assert not decision["promoted"] and decision["reason"].startswith("Insufficient samples for evaluation")
     # 2. "No drift detected" / too small windows
     report = DriftDetector().detect_data_drift(np.arange(1000.0), np.arange(100.0))
@@ -280,7 +281,8 @@ def test_troubleshooting_messages(seeded: tuple[ContinuousLearner, ModelRegistry
                                              np.random.default_rng(1).normal(size=5000))
     assert same.message == "No drift detected"
     # 3. "Retraining job failed"
-    learner.retrainer = FakeRetrainer(registry, fail=True)
+    learner = ContinuousLearner(config=seed_config(), registry=registry,
+                                retrainer=FakeRetrainer(registry, fail=True))
     learner.trigger_retraining("vision_encoder", None, "manual")
     with caplog.at_level(logging.WARNING):
         learner.poll_retraining("vision_encoder")

@@ -77,6 +77,7 @@ def batch(n: int, *, prefix: str = "r", model_type: str | list[str] = "invoice",
 def write_token(tmp: pathlib.Path) -> pathlib.Path:
     path = tmp / "token"
     path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
     return path
 
 

@@ -11,7 +11,8 @@ from sidecar.config import ConfigError, load_config
 
 
 def _token(tmp: pathlib.Path) -> str:
-    (tmp / "token").write_text("t0ken\n")
+    (tmp / "token").write_text("t0ken-of-16-bytes\n")
+    (tmp / "token").chmod(0o600)
     return str(tmp / "token")
 
 

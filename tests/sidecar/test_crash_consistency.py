@@ -140,8 +140,5 @@ def test_kill_9_twenty_times_under_record_and_feedback_load(tmp_path: pathlib.Pa
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("unbounded_log")
-def test_kill_9_a_hundred_times_under_record_and_feedback_load(
-        tmp_path: pathlib.Path, request: pytest.FixtureRequest) -> None:
-    if "slow" not in request.config.getoption("markexpr", ""):
-        pytest.skip("opt-in: -m slow (about 4 minutes)")
+def test_kill_9_a_hundred_times_under_record_and_feedback_load(tmp_path: pathlib.Path) -> None:
     _kill_and_check(tmp_path, kills=100, seed=1414)

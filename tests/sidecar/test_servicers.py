@@ -43,7 +43,11 @@ def test_every_reason_has_a_status_and_statcore_errors_classify() -> None:
     for exc, reason in cases.items():
         r = classify(exc)
         assert r is not None and r.reason is reason
-    assert classify(sc.InvalidInputError("invalid confidence[0]: NaN")).field == "confidence[0]"  # type: ignore[union-attr]
+    # The field is an attribute of the exception; the message is never parsed for it.
+    assert classify(sc.InvalidInputError("invalid confidence[0]: NaN")).field == ""  # type: ignore[union-attr]
+    batch_error = sc.BatchRejectedError("invalid_number", "confidence[0]", "must be finite")
+    assert classify(batch_error).field == "confidence[0]"  # type: ignore[union-attr]
+    assert str(classify(batch_error)) == "confidence[0]: must be finite"
     assert classify(KeyError("bug")) is None
     assert isinstance(classify(Rejected(RejectReason.OVERSIZED, "f", "d")), Rejected)
 

@@ -20,7 +20,7 @@ def test_json_round_trip() -> None:
     text = data.to_json()
     assert WeeklyReportData.from_json(text) == data
     raw = json.loads(text)
-    assert raw["schema"] == "loopwise.report.v1"
+    assert raw["schema"] == "loopwise.report.v2"
     assert {e["kind"] for e in raw["events"]} <= {k.value for k in EventKind}
     assert raw["ab_results"][0]["method"] == "msprt"
 
@@ -40,8 +40,8 @@ def test_sample_is_seeded() -> None:
 def test_sample_tells_the_story() -> None:
     data = sample_report()
     kinds = [e.kind for e in sorted(data.events, key=lambda e: e.time)]
-    assert kinds == [EventKind.DRIFT_ALARM, EventKind.RETRAIN, EventKind.PROMOTION,
-                     EventKind.ROLLBACK, EventKind.RETRAIN]
+    assert kinds == [EventKind.DRIFT, EventKind.RETRAINING, EventKind.PROMOTION,
+                     EventKind.ROLLBACK, EventKind.RETRAINING]
     amount = next(d for d in data.drift if d.feature == "amount")
     assert max(amount.psi) > data.drift_threshold > amount.psi[0]
     assert all(data.period_start <= t <= data.period_end for q in data.quality for t in q.timestamps)
@@ -52,7 +52,7 @@ def test_sample_tells_the_story() -> None:
      "unknown EventKind 'explosion'"),
     ({"surprise": 1}, "unknown keys"),
     ({"period_start": "yesterday"}, "expected float"),
-    ({"schema": "other.v9"}, "not a loopwise.report.v1 document"),
+    ({"schema": "other.v9"}, "not a loopwise.report.v2 document"),
 ])
 def test_from_json_rejects_bad_documents(change: dict[str, object], message: str) -> None:
     raw = json.loads(sample_report().to_json())

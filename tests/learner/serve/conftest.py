@@ -18,7 +18,7 @@ from learner.serve.config import ServeConfig
 from learner.serve.server import build_learner_thread, create_metrics_server, create_server
 from tests.learner.simulation import tiny_model
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-learner"
 
 
 def seed_registry(root: Path) -> None:
@@ -32,6 +32,7 @@ def seed_registry(root: Path) -> None:
 def write_config(tmp: Path, **server: str) -> Path:
     token = tmp / "token"
     token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
     lines = ["[registry]", f'root = "{tmp / "registry"}"', "[fleet]", "local = 3", "[server]",
              'admin_addr = "127.0.0.1:0"', 'metrics_addr = "127.0.0.1:0"',
              f'admin_token_file = "{token}"', "grace_s = 1",

@@ -42,4 +42,5 @@ def test_the_deploy_example_is_a_valid_config(tmp_path: Path) -> None:
     path = tmp_path / "learner.toml"
     path.write_text(config_map["data"]["learner.toml"])
     cfg = ServeConfig.load(path, env={})
-    assert cfg.fleet.kind is FleetKind.DNS and cfg.server.metrics_addr == "0.0.0.0:9465"
+    assert cfg.fleet.kind is FleetKind.DNS and cfg.server.metrics_addr == "127.0.0.1:9465"
+    assert cfg.tls.enabled  # mutual TLS; addresses: the pod IP through the environment

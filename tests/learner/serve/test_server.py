@@ -132,14 +132,27 @@ def test_unreachable_learner_is_unavailable(tmp_path: Path) -> None:
 
 def test_events_list_the_loop_decisions_with_their_statistics(served: Served) -> None:
     served.cli("promote", "clf_1.0.2", "--reason", "hotfix")
-    served.cli("rollback", "--model-type", "clf", "--reason", "latency")
+    code, out, _ = served.cli("rollback", "--model-type", "clf", "--reason", "latency", "--json")
+    assert code == 0 and len(json.loads(out)["applied"]) == 3
     code, out, _ = served.cli("events", "--json")
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [e["kind"] for e in events] == ["LOOP_EVENT_KIND_PROMOTION", "LOOP_EVENT_KIND_ROLLBACK"]
     assert [e["seq"] for e in events] == [1, 2]
     rollback = events[1]["details"]
-    assert rollback["restored_champion"] == "clf_1.0.1" and len(rollback["applied"]) == 3
+    assert rollback["restored_champion"] == "clf_1.0.1" and rollback["previous_champion"] == "clf_1.0.2"
     code, out, _ = served.cli("events", "--after", "1")
     assert code == 0 and out.count("\n") == 1 and "ROLLBACK to clf_1.0.1 (generation" in out
     assert served.cli("events", "--after", "2")[1] == ""
     assert served.cli("events", token=False)[0] == ExitCode.UNAUTHENTICATED
+
+
+def test_cli_promote_and_rollback_exit_non_zero_naming_the_missed_sidecar(served: Served) -> None:
+    served.fleet.sidecar("sidecar-1").up = False
+    code, out, err = served.cli("promote", "clf_1.0.2", "--reason", "hotfix")
+    assert code == ExitCode.PUSH_INCOMPLETE and "sidecar-1" in err and "missed" in err
+    assert "promoted clf_1.0.2" in out
+    code, _, err = served.cli("rollback", "--model-type", "clf", "--reason", "bad", "--json")
+    assert code == ExitCode.PUSH_INCOMPLETE and "sidecar-1" in err
+    served.fleet.sidecar("sidecar-1").up = True
+    code, _, err = served.cli("rollback", "--model-type", "clf", "--reason", "again")
+    assert code == ExitCode.OK and err == ""
