@@ -149,8 +149,9 @@ class FeedbackJoiner:
         flags = np.array([field_flags(prediction, label, layout.fields)], dtype=np.uint8)
         key = (sample.model_type, sample.model_id,
                self._windows.window_start(sample.model_type, now))
-        self._windows.update_outcomes(key, np.array([correct], dtype=np.uint8), flags)
+        change = self._windows.update_outcomes(key, np.array([correct], dtype=np.uint8), flags)
         # Acknowledged only once the outcome is stored too: a kill -9 after the reply never
-        # leaves a stored label whose outcome the aggregates lack.
-        self._windows.flush(now)
+        # leaves a stored label whose outcome the aggregates lack (concurrent feedback shares
+        # one commit).
+        self._windows.flush_through(change, now)
         return Joined(seq, request_id, sample.model_type, sample.model_id, bool(correct))

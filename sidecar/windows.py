@@ -56,7 +56,10 @@ class WindowBook:
         #: windows and the log's next seq are captured together.
         self._apply = threading.Lock()
         #: Serialises writes of windows, so a later capture is never overwritten by an earlier.
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
+        #: Outcome updates so far, and how many of them a committed flush had captured.
+        self._changes = 0
+        self._durable_changes = 0
         self._open: dict[WindowKey, Aggregate] = {}
         self._dirty: set[WindowKey] = set()
         self._epoch: dict[str, int] = dict(epochs or {})
@@ -154,10 +157,23 @@ class WindowBook:
             self._get(key).update_batch(batch, rows)
             self._dirty.add(key)
 
-    def update_outcomes(self, key: WindowKey, correct: Any, field_flags: Any) -> None:
+    def update_outcomes(self, key: WindowKey, correct: Any, field_flags: Any) -> int:
+        """``Aggregate.update_outcomes`` on the window ``key``; returns the change's number, for
+        ``flush_through``."""
         with self._lock:
             self._get(key).update_outcomes(correct, field_flags)
             self._dirty.add(key)
+            self._changes += 1
+            return self._changes
+
+    def flush_through(self, change: int, now_ms: int) -> None:
+        """Makes change number ``change`` (from ``update_outcomes``) durable: returns at once if
+        a flush captured after it has committed meanwhile (concurrent feedback shares one
+        commit, as a group commit), else flushes."""
+        with self._flush_lock:
+            if self._durable_changes >= change:
+                return
+            self.flush(now_ms)
 
     def layout_changed(self, model_type: str, now_ms: int) -> None:
         """Closes the open windows of ``model_type`` (written to the store first)."""
@@ -210,9 +226,11 @@ class WindowBook:
                 high_water = self._store.next_seq()
                 closed = close()
                 self._dirty.clear()
+                changes = self._changes
             try:
                 self._store.flush_with_windows(now_ms, [(*k, blob) for k, blob in blobs],
                                                high_water)
+                self._durable_changes = max(self._durable_changes, changes)
                 return len(blobs)
             except BaseException:
                 with self._lock:
