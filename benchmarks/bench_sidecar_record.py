@@ -28,6 +28,7 @@ Usage: ``python benchmarks/bench_sidecar_record.py [--records 10000000] [--write
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import pathlib
@@ -44,10 +45,22 @@ BATCH = 1000
 ROUNDS = 5
 
 
+#: Placeholder in every request id of a template batch, replaced by a send number: request ids
+#: are unique in a sidecar's log (a repeated one refuses the batch), so no two sends repeat one.
+SEND = b"s00000000-"
+_sends = itertools.count()
+
+
+def unique(template: bytes) -> bytes:
+    """``template`` with fresh request ids (one C-level pass over the bytes, same for every
+    server, so the client's cost stays equal across streams)."""
+    return template.replace(SEND, b"s%08d-" % next(_sends))
+
+
 def make_batches(k: int) -> list[bytes]:
     out = []
     for b in range(k):
-        ids = [f"req-{b}-{i}" for i in range(BATCH)]
+        ids = [f"req-{b}-{SEND.decode()}{i}" for i in range(BATCH)]
         msg = sidecar_pb2.RecordBatch(
             request_id=ids, model_type=["invoice"] * BATCH,
             model_id=["inv-v1" if i % 2 else "inv-v2" for i in range(BATCH)],
@@ -65,7 +78,7 @@ def stream(channel: grpc.Channel, method: str, batches: list[bytes], n_batches: 
     """Records/s of one client stream of ``n_batches`` (``/bare.Echo/Bidi``: every echo read)."""
     def gen():  # type: ignore[no-untyped-def]
         for i in range(n_batches):
-            yield batches[i % len(batches)]
+            yield unique(batches[i % len(batches)])
 
     t0 = time.perf_counter()
     if method.endswith("Bidi"):

@@ -207,6 +207,13 @@ class IngestConfig:
         "them while ingest goes on; at twice this many, ingest waits for the flush). Bounds "
         "memory under load: 10 M records at ~2 M/s leave the sidecar at 92-124 MB resident.",
         20_000)
+    max_future_skew_s: float = _help(
+        "How far a record's ts_ms may lie ahead of the sidecar's clock (clock skew between the "
+        "model server and the sidecar), seconds; later timestamps refuse the batch.", 300.0)
+    max_record_age_s: int = _help(
+        "How far a record's ts_ms may lie behind the sidecar's clock, seconds; older timestamps "
+        "refuse the batch (their windows would already be closed, or past retention).",
+        7 * 86_400)
     log_samples: bool = _help(
         "Append every record to the durable sample log (needed for feedback joins).", True
     )
@@ -237,6 +244,10 @@ class IngestConfig:
                     "flush_max_pending"):
             if getattr(self, key) < 1:
                 issues.append(ConfigIssue(key, "must be positive"))
+        if not 0 <= self.max_future_skew_s <= 86_400:
+            issues.append(ConfigIssue("max_future_skew_s", "must be within [0, 86400]"))
+        if self.max_record_age_s < 1:
+            issues.append(ConfigIssue("max_record_age_s", "must be positive"))
         if not 1 <= self.max_json_depth <= 256:
             issues.append(ConfigIssue("max_json_depth", "must be within [1, 256]"))
         if not self.primary_field:

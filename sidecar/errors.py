@@ -14,6 +14,8 @@ class RejectReason(enum.Enum):
     UNKNOWN_MODEL_TYPE = "unknown_model_type"
     OVERSIZED = "oversized"
     MALFORMED = "malformed"
+    DUPLICATE_ID = "duplicate_id"
+    OUT_OF_RANGE = "out_of_range"
     UNKNOWN_REQUEST = "unknown_request"
     STALE_GENERATION = "stale_generation"
     INCOMPATIBLE = "incompatible"

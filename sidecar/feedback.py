@@ -8,10 +8,10 @@ The label is a JSON object with the prediction's fields. Scoring (plain function
   predicted value the label lacks is a false positive; a labelled value the prediction lacks is
   a false negative; a wrong value is both (FP | FN); absent from both: nothing.
 
-The label is committed to the sample log (``Store.attach_label``, durable) before the serving
-model's current window absorbs the outcome and before the reply. A label for an unknown
-request is ``Rejected(UNKNOWN_REQUEST)`` (NOT_FOUND). Labelling the same request twice counts
-its outcome twice.
+The label is committed to the sample log (``Store.attach_label``, durable), then the serving
+model's current window absorbs the outcome and is written (``WindowBook.flush``), then the
+reply. A label for an unknown request is ``Rejected(UNKNOWN_REQUEST)`` (NOT_FOUND).
+Labelling the same request twice counts its outcome twice.
 """
 
 from __future__ import annotations
@@ -149,5 +149,9 @@ class FeedbackJoiner:
         flags = np.array([field_flags(prediction, label, layout.fields)], dtype=np.uint8)
         key = (sample.model_type, sample.model_id,
                self._windows.window_start(sample.model_type, now))
-        self._windows.update_outcomes(key, np.array([correct], dtype=np.uint8), flags)
+        change = self._windows.update_outcomes(key, np.array([correct], dtype=np.uint8), flags)
+        # Acknowledged only once the outcome is stored too: a kill -9 after the reply never
+        # leaves a stored label whose outcome the aggregates lack (concurrent feedback shares
+        # one commit).
+        self._windows.flush_through(change, now)
         return Joined(seq, request_id, sample.model_type, sample.model_id, bool(correct))

@@ -33,7 +33,9 @@ def decode_batch(raw: bytes, config: IngestConfig, known: Iterable[str], now_ms:
     try:
         return RecordBatch.decode(raw, max_batch_records=config.max_batch_records,
                                   max_payload_bytes=config.max_payload_bytes,
-                                  model_types=set(known), now_ms=now_ms)
+                                  model_types=set(known), now_ms=now_ms,
+                                  max_future_skew_ms=round(config.max_future_skew_s * 1000),
+                                  max_age_ms=config.max_record_age_s * 1000)
     except BatchRejectedError as e:
         raise Rejected(RejectReason(e.reason), e.field, e.detail) from None
 
@@ -51,26 +53,43 @@ class Ingest:
         self.flush_now: Callable[[], None] = lambda: None
 
     def apply(self, batch: RecordBatch, now_ms: int) -> dict[str, int]:
-        """Absorbs ``batch`` (arrived at ``now_ms``); returns records per model type."""
-        if self._config.log_samples and len(batch):
-            # Done first: the store checks what it relies on (request id length) before
-            # buffering anything, so a refused batch changes nothing.
-            self._store.append_batch(batch)
-            pending = self._store.pending()
-            if pending >= 2 * self._config.flush_max_pending:
-                self.flush_now()
-            elif pending >= self._config.flush_max_pending:
-                # statcore's flush thread commits while this one goes on (no GIL, no wait).
-                try:
-                    self._store.flush_in_background(now_ms)
-                except statcore.StoreError:
-                    log.exception("background flush of the sample log failed; records stay buffered")
+        """Absorbs ``batch`` (arrived at ``now_ms``); returns records per model type.
+
+        Accepted whole or refused whole: everything that can refuse the batch — its windows
+        opened (an id or a start the store could not hold), then the sample log's checks
+        (request ids new to the log) — happens before any record reaches the log or a window.
+        """
         windows = self._windows
         epochs, cut = windows.epochs()
         groups = batch.groups(windows.window_ms, epochs, cut)
-        for model_type, model_id, start, rows in groups:
-            windows.update_batch((model_type, model_id, start), batch, rows)
+        logged = self._config.log_samples and len(batch) > 0
+        # One lock over the append and the window updates: a flush captures the windows with
+        # the log's next seq, never with a batch half-applied (``sidecar.windows``).
+        with windows.applying():
+            windows.prepare([(model_type, model_id, start) for model_type, model_id, start, _ in groups])
+            if logged:
+                try:
+                    self._store.append_batch(batch)
+                except BatchRejectedError as e:
+                    raise Rejected(RejectReason(e.reason), e.field, e.detail) from None
+            for model_type, model_id, start, rows in groups:
+                windows.update_batch((model_type, model_id, start), batch, rows)
+        if logged:
+            self._after_append(now_ms)
         counts: dict[str, int] = {}
         for model_type, _, _, rows in groups:
             counts[model_type] = counts.get(model_type, 0) + len(rows)
         return counts
+
+    def _after_append(self, now_ms: int) -> None:
+        """Back-pressure: a backlog of ``flush_max_pending`` records is flushed by statcore's
+        flush thread; at twice that, by this thread."""
+        pending = self._store.pending()
+        if pending >= 2 * self._config.flush_max_pending:
+            self.flush_now()
+        elif pending >= self._config.flush_max_pending:
+            # statcore's flush thread commits while this one goes on (no GIL, no wait).
+            try:
+                self._store.flush_in_background(now_ms)
+            except statcore.StoreError:
+                log.exception("background flush of the sample log failed; records stay buffered")

@@ -84,10 +84,11 @@ def _bind(server: grpc.Server, addr: str, tls: TlsFiles | None) -> str:
 
 
 class Flusher(threading.Thread):
-    """Every ``interval_s``: writes changed windows (one synced transaction), flushes the sample
-    log (another), and deletes windows past retention. Between ticks, a sample-log backlog of
-    ``ingest.flush_max_pending`` records is flushed by statcore's own flush thread (requested
-    by ingest, no GIL needed); at twice that, ingest flushes itself (``flush_samples``)."""
+    """Every ``interval_s``: writes changed windows and flushes the sample log (one synced
+    transaction: ``sidecar.windows``), and deletes windows past retention. Between ticks, a
+    sample-log backlog of ``ingest.flush_max_pending`` records is flushed by statcore's own
+    flush thread (requested by ingest, no GIL needed); at twice that, ingest flushes itself
+    (``flush_samples``)."""
 
     def __init__(self, domain: Domain, interval_s: float, retention_ms: int) -> None:
         super().__init__(name="sidecar-flusher", daemon=True)
@@ -98,9 +99,8 @@ class Flusher(threading.Thread):
         domain.ingest.flush_now = self.flush_samples
 
     def flush_once(self) -> None:
-        now = self._d.clock.now_ms()
-        self._d.windows.flush(now)
-        self._d.store.flush(now)
+        # One transaction: the changed windows, their high-water seq and the sample log.
+        self._d.windows.flush(self._d.clock.now_ms())
 
     def flush_samples(self) -> None:
         """Flushes the sample log in the calling thread (ingest's back-pressure); a failure is
@@ -237,6 +237,9 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
     windows = WindowBook(store, ing.window_s * 1000, baselines.layout_for, baselines.epochs(),
                          cut_ms=routing.last_change_ms)
     windows.restore(clock.now_ms())
+    replayed = windows.replay()  # records the log kept but the windows missed (a crash)
+    if replayed:
+        log.info("replayed %d logged records into the aggregate windows", replayed)
     metrics = SidecarMetrics(registry)
     registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
     return Domain(

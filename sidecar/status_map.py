@@ -24,6 +24,8 @@ STATUS: dict[RejectReason, grpc.StatusCode] = {
     RejectReason.UNKNOWN_MODEL_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
     RejectReason.OVERSIZED: grpc.StatusCode.INVALID_ARGUMENT,
     RejectReason.MALFORMED: grpc.StatusCode.INVALID_ARGUMENT,
+    RejectReason.DUPLICATE_ID: grpc.StatusCode.INVALID_ARGUMENT,
+    RejectReason.OUT_OF_RANGE: grpc.StatusCode.INVALID_ARGUMENT,
     RejectReason.INCOMPATIBLE: grpc.StatusCode.INVALID_ARGUMENT,
     RejectReason.UNKNOWN_REQUEST: grpc.StatusCode.NOT_FOUND,
     RejectReason.STALE_GENERATION: grpc.StatusCode.FAILED_PRECONDITION,

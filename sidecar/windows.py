@@ -9,13 +9,28 @@ changes (``cut``), so each window's traffic was served under one routing generat
 
 A window is *closed* once its aligned end has passed: nothing is added to it afterwards (late
 feedback counts in the current window), so a learner can merge each closed window exactly once.
+
+Crash consistency with the sample log (issue 14): every write of windows is one LMDB
+transaction together with a sample-log flush and the windows' *high-water seq*
+(``Store.flush_with_windows``). The windows and the seq are captured together while no batch is
+half-applied (``applying``: a batch's append to the log and its window updates happen under one
+lock), so the stored windows hold exactly the log's records below the high-water seq, and the
+same transaction makes every one of those records durable in the log. At open, ``replay`` feeds
+the log's records from the high-water seq on into the windows (the log runs ahead when it was
+flushed alone: by the flush interval, by back-pressure or by statcore's flush thread). A window
+not in memory is read back from the store before it is updated, never started afresh over a
+stored one. Feedback outcomes are written (``flush``) before the feedback is acknowledged.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np
 
 import statcore
 from statcore import Store
@@ -24,6 +39,8 @@ from statcore._statcore import Aggregate, Layout, RecordBatch
 from sidecar.baselines import fingerprint_of
 
 WindowKey = tuple[str, str, int]
+
+log = logging.getLogger(__name__)
 
 
 class WindowBook:
@@ -35,6 +52,14 @@ class WindowBook:
         self.window_ms = window_ms
         self._layout_for = layout_for
         self._lock = threading.Lock()
+        #: Held while a batch is appended to the log and applied to the windows, and while the
+        #: windows and the log's next seq are captured together.
+        self._apply = threading.Lock()
+        #: Serialises writes of windows, so a later capture is never overwritten by an earlier.
+        self._flush_lock = threading.RLock()
+        #: Outcome updates so far, and how many of them a committed flush had captured.
+        self._changes = 0
+        self._durable_changes = 0
         self._open: dict[WindowKey, Aggregate] = {}
         self._dirty: set[WindowKey] = set()
         self._epoch: dict[str, int] = dict(epochs or {})
@@ -72,14 +97,53 @@ class WindowBook:
         return loaded
 
     def _get(self, key: WindowKey) -> Aggregate:
+        """The window ``key``, from memory, else read back from the store, else a new one.
+        Raises ``InvalidInputError`` for a key the store cannot hold."""
         agg = self._open.get(key)
         if agg is None:
             model_type, model_id, start = key
             layout = self._layout_for(model_type)
-            end = start - start % self.window_ms + self.window_ms
-            agg = Aggregate(layout, model_type, model_id, start, end)
+            blob = self._store.get_window(model_type, model_id, start)
+            if blob is not None and fingerprint_of(blob) == layout.fingerprint:
+                agg = Aggregate.decode(blob, layout)
+            else:
+                end = start - start % self.window_ms + self.window_ms
+                agg = Aggregate(layout, model_type, model_id, start, end)
             self._open[key] = agg
         return agg
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[None]:
+        """Held while one batch is appended to the sample log and applied to the windows, so a
+        flush never captures the windows with a batch half-applied."""
+        with self._apply:
+            yield
+
+    def replay(self) -> int:
+        """Feeds the sample log's records from the windows' high-water seq on into the windows
+        (after a crash the log may hold records the stored windows lack); returns how many."""
+        high_water = self._store.windows_high_water()
+        if high_water is None:
+            return 0
+        epochs, cut = self.epochs()
+        replayed, after = 0, high_water
+        while chunk := self._store.batches_from(after, 64):
+            for first_seq, batch in chunk:
+                skip = after - first_seq
+                for model_type, model_id, start, rows in batch.groups(self.window_ms, epochs, cut):
+                    rows = np.ascontiguousarray(rows[rows >= skip]) if skip > 0 else rows
+                    if len(rows):
+                        self.update_batch((model_type, model_id, start), batch, rows)
+                        replayed += len(rows)
+                after = first_seq + len(batch)
+        return replayed
+
+    def prepare(self, keys: list[WindowKey]) -> None:
+        """Opens the windows ``keys`` (empty; nothing is marked changed), so that a batch can
+        be refused before any of it is applied if one cannot be opened."""
+        with self._lock:
+            for key in keys:
+                self._get(key)
 
     def update(self, key: WindowKey, **columns: Any) -> None:
         """``Aggregate.update`` on the window ``key`` (validated as a whole by statcore)."""
@@ -93,10 +157,23 @@ class WindowBook:
             self._get(key).update_batch(batch, rows)
             self._dirty.add(key)
 
-    def update_outcomes(self, key: WindowKey, correct: Any, field_flags: Any) -> None:
+    def update_outcomes(self, key: WindowKey, correct: Any, field_flags: Any) -> int:
+        """``Aggregate.update_outcomes`` on the window ``key``; returns the change's number, for
+        ``flush_through``."""
         with self._lock:
             self._get(key).update_outcomes(correct, field_flags)
             self._dirty.add(key)
+            self._changes += 1
+            return self._changes
+
+    def flush_through(self, change: int, now_ms: int) -> None:
+        """Makes change number ``change`` (from ``update_outcomes``) durable: returns at once if
+        a flush captured after it has committed meanwhile (concurrent feedback shares one
+        commit, as a group commit), else flushes."""
+        with self._flush_lock:
+            if self._durable_changes >= change:
+                return
+            self.flush(now_ms)
 
     def layout_changed(self, model_type: str, now_ms: int) -> None:
         """Closes the open windows of ``model_type`` (written to the store first)."""
@@ -108,37 +185,59 @@ class WindowBook:
         self._close(lambda key: True, now_ms)
 
     def _close(self, which: Callable[[WindowKey], bool], now_ms: int, model_type: str | None = None) -> None:
-        """Atomically: moves the epoch (or the global cut), writes the closing windows and drops
-        them, so no record can land in a window between its last write and its removal."""
-        with self._lock:
+        """Atomically: moves the epoch (or the global cut), writes every changed window (with
+        the sample log, one transaction) and drops the closing ones, so no record can land in a
+        window between its last write and its removal."""
+
+        def close() -> dict[WindowKey, Aggregate]:
             if model_type is None:
                 self._cut = max(self._cut, now_ms)
             else:
                 self._epoch[model_type] = now_ms
-            closing = [k for k in self._open if which(k)]
-            self._store.put_windows([(*k, self._open[k].encode()) for k in closing if k in self._dirty])
-            for key in closing:
-                self._dirty.discard(key)
-                del self._open[key]
+            return {k: self._open.pop(k) for k in [k for k in self._open if which(k)]}
+
+        self._commit(now_ms, close)
 
     def flush(self, now_ms: int) -> int:
-        """Writes changed windows to the store; drops windows that ended before the previous
-        period. Returns how many windows were written."""
-        with self._lock:
-            blobs = [(k, self._open[k].encode()) for k in self._dirty]
-            self._dirty.clear()
-        try:
-            self._store.put_windows([(*k, blob) for k, blob in blobs])
-        except statcore.StoreError:
-            with self._lock:
-                self._dirty.update(k for k, _ in blobs)
-            raise
+        """Writes changed windows to the store with the sample log (one transaction); drops
+        windows that ended before the previous period. Returns how many windows were written.
+
+        Whatever fails, no window's pending updates are lost: the dirty set is restored before
+        the error propagates. A window the store could not hold (its ids too long, or with a
+        NUL) is never opened (``_get`` reads the store first, which refuses its key), so it
+        cannot hold the others hostage.
+        """
+        written = self._commit(now_ms, dict)
         horizon = now_ms - now_ms % self.window_ms - self.window_ms
         with self._lock:
             for key in [k for k in self._open if k[2] + self.window_ms <= horizon]:
                 if key not in self._dirty:
                     del self._open[key]
-        return len(blobs)
+        return written
+
+    def _commit(self, now_ms: int, close: Callable[[], dict[WindowKey, Aggregate]]) -> int:
+        """Captures the changed windows and the log's next seq together (no batch half-applied),
+        runs ``close`` in the same critical section (it removes windows from memory and returns
+        them), then commits windows, high-water seq and the sample log in one transaction.
+        On failure the closed windows and the dirty set are restored. Returns windows written."""
+        with self._flush_lock:
+            with self._apply, self._lock:
+                blobs = [(k, self._open[k].encode()) for k in self._dirty]
+                high_water = self._store.next_seq()
+                closed = close()
+                self._dirty.clear()
+                changes = self._changes
+            try:
+                self._store.flush_with_windows(now_ms, [(*k, blob) for k, blob in blobs],
+                                               high_water)
+                self._durable_changes = max(self._durable_changes, changes)
+                return len(blobs)
+            except BaseException:
+                with self._lock:
+                    for key, agg in closed.items():
+                        self._open.setdefault(key, agg)
+                    self._dirty.update(k for k, _ in blobs)
+                raise
 
     def current(self, now_ms: int) -> list[Aggregate]:
         """Copies of the windows covering ``now_ms`` (for metrics)."""

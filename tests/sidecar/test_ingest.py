@@ -92,12 +92,14 @@ def test_a_backlog_is_flushed_in_the_background_and_twice_it_by_the_ingest_threa
     raw = batch(3, model_type="a").SerializeToString()
     ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_000), 5_000)
     assert store.pending() == 3 and store.stats().get("last_flush_ms") is None  # below the bound
-    ing.apply(decode_batch(raw, IngestConfig(), KNOWN, 5_001), 5_001)  # 6 >= 4: background
+    # Request ids are unique in the log: the second batch carries new ones.
+    raw2 = batch(3, prefix="s", model_type="a").SerializeToString()
+    ing.apply(decode_batch(raw2, IngestConfig(), KNOWN, 5_001), 5_001)  # 6 >= 4: background
     deadline = time.monotonic() + 10
     while store.pending() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert store.pending() == 0 and store.stats()["last_flush_ms"] == 5_001 and not inline
-    big = batch(9, model_type="a").SerializeToString()
+    big = batch(9, prefix="t", model_type="a").SerializeToString()
     ing.apply(decode_batch(big, IngestConfig(), KNOWN, 5_002), 5_002)  # 9 >= 8: inline
     assert inline == [9] and store.pending() == 0
     store.close()

@@ -59,7 +59,7 @@ fn layout() -> Arc<Layout> {
 
 fn record_batch_path(c: &mut Criterion) {
     let bytes = record_batch(7);
-    let rules = IngestRules { max_batch_records: 10_000, max_payload_bytes: 1 << 20 };
+    let rules = IngestRules { max_age_ms: Some(7 * 86_400_000), ..IngestRules::new(10_000, 1 << 20) };
     let known: HashSet<String> = ["invoice".to_string(), "receipt".to_string()].into();
     let now_ms = 1_700_000_000_000;
     let window_ms = 60_000;

@@ -12,7 +12,8 @@ pub enum CoreError {
     InvalidInput { field: String, reason: String },
 
     /// A model type that the routing table or the aggregate does not know.
-    #[error("unknown model type {0:?}")]
+    /// (A long name is quoted as a bounded excerpt.)
+    #[error("unknown model type {}", crate::ingest::excerpt(.0))]
     UnknownModelType(String),
 
     /// A routing table whose generation is lower than the one in force.
@@ -34,6 +35,11 @@ pub enum CoreError {
     /// The LMDB map is full and may not grow further (max_map_size reached).
     #[error("store full: {0}")]
     StoreFull(String),
+
+    /// A record batch refused as a whole by a rule checked against the store (a request id
+    /// already in the sample log); carries the same reason, field and detail as the decoder's.
+    #[error("{0}")]
+    Rejected(crate::ingest::Rejection),
 
     /// Any other storage failure (I/O, LMDB).
     #[error("store: {0}")]

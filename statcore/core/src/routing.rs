@@ -62,7 +62,7 @@ pub struct ModelRoute {
 
 impl ModelRoute {
     fn validate(&self, model_type: &str) -> Result<()> {
-        let field = |f: &str| format!("routes[{model_type:?}].{f}");
+        let field = |f: &str| format!("routes[{}].{f}", crate::ingest::excerpt(model_type));
         if self.champion.is_empty() {
             return Err(CoreError::invalid(field("champion"), "must not be empty"));
         }

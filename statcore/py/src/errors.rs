@@ -27,6 +27,7 @@ pub fn to_py(err: CoreError) -> PyErr {
         CoreError::NotFound(_) => NotFoundError::new_err(msg),
         CoreError::StoreFull(_) => StoreFullError::new_err(msg),
         CoreError::Store(_) => StoreError::new_err(msg),
+        CoreError::Rejected(r) => rejected(r),
     }
 }
 

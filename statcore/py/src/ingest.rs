@@ -22,8 +22,14 @@ pub struct RecordBatch {
 #[pymethods]
 impl RecordBatch {
     /// Parses and validates `data`; raises `BatchRejectedError` naming the first bad field.
+    /// Timestamps must lie within `[now_ms - max_age_ms, now_ms + max_future_skew_ms]`
+    /// (`max_age_ms=None`: any positive timestamp).
     #[staticmethod]
-    #[pyo3(signature = (data, *, max_batch_records, max_payload_bytes, model_types, now_ms))]
+    #[pyo3(signature = (
+        data, *, max_batch_records, max_payload_bytes, model_types, now_ms,
+        max_future_skew_ms = 300_000, max_age_ms = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn decode(
         py: Python<'_>,
         data: &[u8],
@@ -31,8 +37,13 @@ impl RecordBatch {
         max_payload_bytes: usize,
         model_types: HashSet<String>,
         now_ms: i64,
+        max_future_skew_ms: i64,
+        max_age_ms: Option<i64>,
     ) -> PyResult<Self> {
-        let rules = IngestRules { max_batch_records, max_payload_bytes };
+        if max_future_skew_ms < 0 || max_age_ms.is_some_and(|a| a < 0) {
+            return Err(invalid("max_future_skew_ms", "skew and age must not be negative"));
+        }
+        let rules = IngestRules { max_batch_records, max_payload_bytes, max_future_skew_ms, max_age_ms };
         // One copy of the bytes, which the batch keeps (Python bytes are immutable). Records
         // are ~100 bytes: the GIL decision is sized by bytes / 100.
         let inner =

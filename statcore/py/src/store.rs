@@ -27,6 +27,19 @@ fn non_negative(field: &str, v: i64) -> statcore_core::Result<u64> {
     u64::try_from(v).map_err(|_| CoreError::invalid(field, format!("must not be negative, got {v}")))
 }
 
+/// A seq from Python: any int in `[0, 2^64)` (a protobuf `uint64` reaches 2^64 - 1; an `i64`
+/// parameter made values from 2^63 on an `OverflowError`); anything else is `InvalidInputError`.
+fn seq_arg(field: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    v.extract::<u64>()
+        .map_err(|_| invalid(field, format!("must be an integer in [0, 2**64), got {}", short_repr(v))))
+}
+
+/// `repr(v)`, cut to a bounded excerpt.
+fn short_repr(v: &Bound<'_, PyAny>) -> String {
+    let text = v.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    statcore_core::ingest::excerpt(&text)
+}
+
 fn to_usize(field: &str, v: i64) -> statcore_core::Result<usize> {
     usize::try_from(non_negative(field, v)?).map_err(|_| CoreError::invalid(field, "too large"))
 }
@@ -264,17 +277,18 @@ impl PyStore {
         self.with(py, |s| s.attach_label(request_id, label, human_correction, ts_ms))
     }
 
-    fn pull(&self, py: Python<'_>, after_seq: i64, limit: i64) -> PyResult<Vec<PySample>> {
-        let after = non_negative("after_seq", after_seq).py()?;
+    fn pull(&self, py: Python<'_>, after_seq: &Bound<'_, PyAny>, limit: i64) -> PyResult<Vec<PySample>> {
+        let after = seq_arg("after_seq", after_seq)?;
         let limit = to_usize("limit", limit).py()?;
         self.with(py, |s| s.pull(after, limit)).map(samples_to)
     }
 
     /// Appends every record of `batch` to the sample log (durable at the next flush); returns
-    /// the first seq assigned.
+    /// the first seq assigned. A request id already in the log refuses the whole batch
+    /// (`BatchRejectedError`, reason `duplicate_id`).
     fn append_batch(&self, py: Python<'_>, batch: &RecordBatch) -> PyResult<u64> {
         let inner = &batch.inner;
-        let seqs = self.with_records(py, inner.len(), |s| s.append(inner))?;
+        let seqs = self.with_records(py, inner.len(), |s| s.append_new(inner))?;
         Ok(if seqs.is_empty() { 0 } else { seqs.start })
     }
 
@@ -283,13 +297,19 @@ impl PyStore {
         self.with_records(py, 0, |s| Ok(s.pending()))
     }
 
+    /// The seq of the latest sample (stored or buffered) with `request_id`, or None. Read-only:
+    /// the lookup `attach_label` makes, without labelling.
+    fn find_request(&self, py: Python<'_>, request_id: &str) -> PyResult<Option<u64>> {
+        self.with(py, |s| s.find_request(request_id))
+    }
+
     /// The request id of the latest sample (stored or buffered) with `document_id`, or None.
     fn request_for_document(&self, py: Python<'_>, document_id: &str) -> PyResult<Option<String>> {
         self.with(py, |s| s.request_for_document(document_id))
     }
 
-    fn ack(&self, py: Python<'_>, seq: i64) -> PyResult<()> {
-        let seq = non_negative("seq", seq).py()?;
+    fn ack(&self, py: Python<'_>, seq: &Bound<'_, PyAny>) -> PyResult<()> {
+        let seq = seq_arg("seq", seq)?;
         self.with(py, |s| s.ack(seq))
     }
 
@@ -398,6 +418,37 @@ impl PyStore {
         data: &[u8],
     ) -> PyResult<()> {
         self.with(py, |s| s.put_window(model_type, model_id, window_start_ms, data))
+    }
+
+    /// Flushes the sample log and stores `(model_type, model_id, window_start_ms, data)`
+    /// windows with their high-water seq, all in ONE synced transaction (see the module doc of
+    /// `statcore_core::store`): the windows then hold exactly the log's records below
+    /// `high_water`.
+    fn flush_with_windows(
+        &self,
+        py: Python<'_>,
+        now_ms: i64,
+        windows: Vec<(String, String, i64, Vec<u8>)>,
+        high_water: u64,
+    ) -> PyResult<()> {
+        self.with(py, |s| s.flush_with_windows(now_ms, &windows, high_water))
+    }
+
+    /// The high-water seq stored with the windows by `flush_with_windows` (None before it).
+    fn windows_high_water(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        self.with(py, |s| s.windows_high_water())
+    }
+
+    /// `(first_seq, batch)` of up to `limit` stored record batches holding live records at or
+    /// after `seq`, in seq order (what the windows are replayed from after a crash).
+    fn batches_from(&self, py: Python<'_>, seq: u64, limit: usize) -> PyResult<Vec<(u64, RecordBatch)>> {
+        let batches = self.with(py, |s| s.batches_from(seq, limit))?;
+        Ok(batches.into_iter().map(|(first, inner)| (first, RecordBatch { inner })).collect())
+    }
+
+    /// The seq the next appended record gets.
+    fn next_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_records(py, 0, |s| s.next_seq())
     }
 
     /// Stores `(model_type, model_id, window_start_ms, data)` windows in one transaction.

@@ -1,19 +1,27 @@
 //! A decoded, validated `RecordBatch`: its columns, its groups, its samples, its updates.
 //!
-//! Validation mirrors the sidecar's rules in their order (the first problem is reported):
-//! record count; request ids, model types (known) and model ids non-empty; confidence and
-//! latency present for every record; confidence in [0, 1]; latency finite and >= 0; numeric
-//! names unique and non-empty; matrix shapes; no infinite feature (NaN = missing); optional
-//! columns empty or one value per record; timestamps positive; no prediction or payload larger
-//! than the limit. Strings must be UTF-8.
+//! Every field is validated here, once, before anything is applied; the first problem is
+//! reported, with one reason per rule: record count (`oversized`); strings UTF-8 and ids free
+//! of NUL (`malformed`); request ids, model types (known: `unknown_model_type`) and model ids
+//! non-empty (`empty_id`); request and document ids at most [`MAX_REQUEST_ID_BYTES`], model type
+//! and model id together at most [`MAX_WINDOW_IDS_BYTES`] (the window store's key limit:
+//! `oversized`); request ids unique within the batch (`duplicate_id`; the sample log refuses one
+//! already logged); confidence and latency present for every record; confidence in [0, 1];
+//! latency finite and >= 0 (`invalid_number`); numeric names unique and non-empty; matrix
+//! shapes; no infinite feature (NaN = missing); optional columns empty or one value per record;
+//! timestamps positive (`invalid_number`) and within `[now_ms - max_age_ms, now_ms +
+//! max_future_skew_ms]` (`out_of_range`); no prediction or payload larger than the limit.
+//! A value quoted in a detail is a bounded [`excerpt`], never a whole long value.
 
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
+
 use super::key_index::{BytesKey, KeyIndex};
-use super::rejection::{py_float, RejectReason, Rejection};
+use super::rejection::{excerpt, py_float, RejectReason, Rejection};
 use super::wire::{doubles, varints, Wire, WireType};
 use crate::error::Result;
-use crate::store::{SampleRecords, SampleRef};
+use crate::store::{SampleRecords, SampleRef, MAX_REQUEST_ID_BYTES, MAX_WINDOW_IDS_BYTES};
 
 type Span = (u32, u32);
 type Refused<T> = std::result::Result<T, Rejection>;
@@ -23,6 +31,17 @@ type Refused<T> = std::result::Result<T, Rejection>;
 pub struct IngestRules {
     pub max_batch_records: usize,
     pub max_payload_bytes: usize,
+    /// How far a timestamp may lie ahead of `now_ms` (clock skew), ms.
+    pub max_future_skew_ms: i64,
+    /// How far a timestamp may lie behind `now_ms`, ms; `None`: any positive timestamp.
+    pub max_age_ms: Option<i64>,
+}
+
+impl IngestRules {
+    /// Rules with these size limits, a 5-minute future skew and no age bound.
+    pub fn new(max_batch_records: usize, max_payload_bytes: usize) -> Self {
+        IngestRules { max_batch_records, max_payload_bytes, max_future_skew_ms: 300_000, max_age_ms: None }
+    }
 }
 
 /// Rows of one (model type, model id, window start).
@@ -94,12 +113,16 @@ fn not_utf8(name: &str, index: usize) -> Rejection {
 /// `at`, then the values of the same field right after it: encoders write a repeated field's
 /// values one after another, and those with one-byte tags and lengths are taken as a run
 /// ([`Wire::short_run`]) whose UTF-8 is checked in one pass when it is all ASCII.
+///
+/// An id (`id`: request, document, model type, model id) must not contain NUL: the window
+/// store's keys separate ids with it. A run is checked in one pass too (its tags are never 0;
+/// a 0 there is an empty value's length or a NUL, then told apart value by value).
 fn strings(
     w: &mut Wire<'_>,
     buf: &[u8],
     at: usize,
     name: &str,
-    utf8: bool,
+    (utf8, id): (bool, bool),
     list: &mut Vec<Span>,
 ) -> Refused<()> {
     let one_byte_tag = w.pos() == at + 1;
@@ -108,18 +131,41 @@ fn strings(
     if utf8 && !is_utf8(&buf[start..end]) {
         return Err(not_utf8(name, list.len()));
     }
+    if id && buf[start..end].contains(&0) {
+        return Err(has_nul(name, list.len()));
+    }
     list.push(span(start, end));
     if one_byte_tag {
         let first = list.len();
         let (run_start, run_end) = w.short_run(buf[at], list);
-        if utf8 && !buf[run_start..run_end].is_ascii() {
+        let run = &buf[run_start..run_end];
+        if utf8 && !run.is_ascii() {
             let bad = list[first..].iter().position(|&(s, e)| !is_utf8(&buf[s as usize..e as usize]));
             if let Some(i) = bad {
                 return Err(not_utf8(name, first + i));
             }
         }
+        if id && run.contains(&0) {
+            let bad = list[first..].iter().position(|&(s, e)| buf[s as usize..e as usize].contains(&0));
+            if let Some(i) = bad {
+                return Err(has_nul(name, first + i));
+            }
+        }
     }
     Ok(())
+}
+
+/// `numeric[row]['name']`, the name as a bounded excerpt when it is long.
+fn numeric_field(row: usize, name: &str) -> String {
+    if name.chars().count() <= super::EXCERPT_CHARS {
+        format!("numeric[{row}]['{name}']")
+    } else {
+        format!("numeric[{row}][{}]", excerpt(name))
+    }
+}
+
+fn has_nul(name: &str, index: usize) -> Rejection {
+    malformed(&format!("{name}[{index}]"), "must not contain NUL")
 }
 
 fn span(start: usize, end: usize) -> Span {
@@ -215,7 +261,7 @@ impl RecordBatch {
                             14 => &mut b.prediction,
                             _ => &mut b.payload,
                         };
-                        strings(&mut w, &buf, at, name, field != 15, list)?;
+                        strings(&mut w, &buf, at, name, (field != 15, field <= 4), list)?;
                     }
                     5 => varints(&mut w, &buf, wire, &mut arm).map_err(bad)?,
                     6 => varints(&mut w, &buf, wire, &mut ts).map_err(bad)?,
@@ -272,6 +318,77 @@ impl RecordBatch {
         Ok(())
     }
 
+    /// No id in `ids` longer than `limit` bytes.
+    fn check_id_lengths(&self, name: &str, ids: &[Span], limit: usize) -> Refused<()> {
+        if let Some(i) = ids.iter().position(|s| (s.1 - s.0) as usize > limit) {
+            let value = self.text(ids[i]);
+            return Err(Rejection::new(
+                RejectReason::Oversized,
+                format!("{name}[{i}]"),
+                format!("{} bytes exceeds the limit of {limit}: {}", value.len(), excerpt(value)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Model type and model id of each record together fit the window store's key.
+    fn check_window_ids(&self) -> Refused<()> {
+        let long = |(t, m): (&Span, &Span)| (t.1 - t.0 + m.1 - m.0) as usize > MAX_WINDOW_IDS_BYTES;
+        if let Some(i) = self.model_type.iter().zip(&self.model_id).position(long) {
+            let (t, m) = (self.text(self.model_type[i]), self.text(self.model_id[i]));
+            return Err(Rejection::new(
+                RejectReason::Oversized,
+                format!("model_id[{i}]"),
+                format!(
+                    "model type and model id are {} bytes together, over the limit of \
+                     {MAX_WINDOW_IDS_BYTES}: {} / {}",
+                    t.len() + m.len(),
+                    excerpt(t),
+                    excerpt(m)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Request ids unique within the batch (one hash set per batch).
+    fn check_unique_requests(&self) -> Refused<()> {
+        let mut seen: HashSet<&[u8], FixedState> =
+            HashSet::with_capacity_and_hasher(self.request_id.len(), FixedState::default());
+        if let Some(i) = self.request_id.iter().position(|&s| !seen.insert(self.bytes(s))) {
+            let value = self.text(self.request_id[i]);
+            return Err(Rejection::new(
+                RejectReason::DuplicateId,
+                format!("request_id[{i}]"),
+                format!("{} repeats an earlier request id of the batch", excerpt(value)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Timestamps positive and within `[now_ms - max_age_ms, now_ms + max_future_skew_ms]`.
+    fn check_timestamps(&self, rules: IngestRules, now_ms: i64) -> Refused<()> {
+        if let Some(i) = self.ts_ms.iter().position(|&t| t <= 0) {
+            return Err(Rejection::new(
+                RejectReason::InvalidNumber,
+                format!("ts_ms[{i}]"),
+                "must be positive Unix ms",
+            ));
+        }
+        let latest = now_ms.saturating_add(rules.max_future_skew_ms.max(0));
+        let earliest = rules.max_age_ms.map_or(1, |age| now_ms.saturating_sub(age.max(0)));
+        if let Some(i) = self.ts_ms.iter().position(|&t| t < earliest || t > latest) {
+            let t = self.ts_ms[i];
+            let detail = if t > latest {
+                format!("{t} is more than {} ms after now ({now_ms})", rules.max_future_skew_ms)
+            } else {
+                format!("{t} is more than {} ms before now ({now_ms})", now_ms.saturating_sub(earliest))
+            };
+            return Err(Rejection::new(RejectReason::OutOfRange, format!("ts_ms[{i}]"), detail));
+        }
+        Ok(())
+    }
+
     /// The first of `types` not in `known`. Runs of one model type are the norm, so a value equal
     /// to the last one found known is not looked up again.
     fn first_unknown(&self, types: &[Span], known: &HashSet<String>) -> Option<usize> {
@@ -299,16 +416,19 @@ impl RecordBatch {
             ));
         }
         self.check_ids("request_id", &self.request_id, n)?;
+        self.check_id_lengths("request_id", &self.request_id, MAX_REQUEST_ID_BYTES)?;
         self.check_ids("model_type", &self.model_type, n)?;
         if let Some(i) = self.first_unknown(&self.model_type, known) {
             let name = self.text(self.model_type[i]);
             return Err(Rejection::new(
                 RejectReason::UnknownModelType,
                 format!("model_type[{i}]"),
-                format!("unknown model type '{name}'"),
+                format!("unknown model type {}", excerpt(name)),
             ));
         }
         self.check_ids("model_id", &self.model_id, n)?;
+        self.check_window_ids()?;
+        self.check_unique_requests()?;
         for (name, len) in [("confidence", self.confidence.len()), ("latency_ms", self.latency_ms.len())] {
             if len != n {
                 return Err(malformed(name, format!("has {len} values, expected {n}")));
@@ -343,7 +463,7 @@ impl RecordBatch {
             let (row, col) = (i / k, i % k);
             return Err(Rejection::new(
                 RejectReason::InvalidNumber,
-                format!("numeric[{row}]['{}']", self.text(self.numeric_names[col])),
+                numeric_field(row, self.text(self.numeric_names[col])),
                 "must be finite (NaN marks a missing value)",
             ));
         }
@@ -366,17 +486,12 @@ impl RecordBatch {
                 return Err(malformed(name, format!("has {len} values, expected 0 or {n}")));
             }
         }
+        self.check_id_lengths("document_id", &self.document_id, MAX_REQUEST_ID_BYTES)?;
         if self.ts_ms.is_empty() {
             self.ts_ms = vec![now_ms; n];
             self.default_ts_ms = now_ms;
         }
-        if let Some(i) = self.ts_ms.iter().position(|&t| t <= 0) {
-            return Err(Rejection::new(
-                RejectReason::InvalidNumber,
-                format!("ts_ms[{i}]"),
-                "must be positive Unix ms",
-            ));
-        }
+        self.check_timestamps(rules, now_ms)?;
         if self.error.is_empty() {
             self.error = vec![0; n];
         }

@@ -7,6 +7,7 @@ use super::*;
 use crate::aggregate::{Aggregate, Batch};
 use crate::ingest::key_index::LINEAR_KEYS;
 use crate::layout::Layout;
+use crate::store::MAX_WINDOW_IDS_BYTES;
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
@@ -51,7 +52,7 @@ fn message(n: usize, conf: f64) -> Vec<u8> {
 }
 
 fn rules() -> IngestRules {
-    IngestRules { max_batch_records: 100, max_payload_bytes: 64 }
+    IngestRules::new(100, 64)
 }
 
 fn known() -> HashSet<String> {
@@ -200,11 +201,11 @@ fn an_unknown_model_type_after_a_run_of_known_ones_is_refused_at_its_index() {
     let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoice", b"receipt", b"invoice"];
     let r = refused(&records(&ids, &types, &[b"a"; 5]));
     assert_eq!((r.reason, r.field.as_str()), (RejectReason::UnknownModelType, "model_type[3]"));
-    assert_eq!(r.detail, "unknown model type 'receipt'");
+    assert_eq!(r.detail, "unknown model type \"receipt\"");
     // A prefix of a known type is not mistaken for it.
     let types: Vec<&[u8]> = vec![b"invoice", b"invoice", b"invoic"];
     let r = refused(&records(&ids[..3], &types, &[b"a"; 3]));
-    assert_eq!((r.field.as_str(), r.detail.as_str()), ("model_type[2]", "unknown model type 'invoic'"));
+    assert_eq!((r.field.as_str(), r.detail.as_str()), ("model_type[2]", "unknown model type \"invoic\""));
 }
 
 #[test]
@@ -309,7 +310,7 @@ fn scrambled(n: usize, types: usize, ids: usize) -> RecordBatch {
     packed_doubles(&mut m, 7, &vec![0.5; n]);
     packed_doubles(&mut m, 8, &vec![1.0; n]);
     let known: HashSet<String> = names.iter().map(|s| s.to_string()).collect();
-    let rules = IngestRules { max_batch_records: n, max_payload_bytes: 64 };
+    let rules = IngestRules::new(n, 64);
     RecordBatch::decode(&m, rules, &known, 1).unwrap_or_default()
 }
 
@@ -440,6 +441,165 @@ mod stored_bytes_never_panic {
                     prop_assert!(r.request_id.len() <= 4096);
                 }
             }
+        }
+    }
+}
+
+/// `varints` of field `field`, packed.
+fn packed_varints(out: &mut Vec<u8>, field: u64, v: &[u64]) {
+    let mut inner = Vec::new();
+    v.iter().for_each(|&x| varint(&mut inner, x));
+    string(out, field, &inner);
+}
+
+fn decode_at(m: &[u8], rules: IngestRules, now_ms: i64) -> std::result::Result<RecordBatch, Rejection> {
+    RecordBatch::decode(m, rules, &known(), now_ms)
+}
+
+#[test]
+fn a_nul_in_any_id_is_refused_at_its_index_inside_and_outside_a_run() {
+    let ids: Vec<&[u8]> = vec![b"r0", b"r1", b"r\x002"];
+    let r = refused(&records(&ids, &[b"invoice"; 3], &[b"a"; 3]));
+    assert_eq!(
+        (r.reason, r.field.as_str(), r.detail.as_str()),
+        (RejectReason::Malformed, "request_id[2]", "must not contain NUL")
+    );
+    let r = refused(&records(&ids[..2], &[b"invoice"; 2], &[&b"a"[..], b"b\0"]));
+    assert_eq!(r.field, "model_id[1]");
+    let mut m = records(&ids[..2], &[b"invoice"; 2], &[b"a"; 2]);
+    string(&mut m, 2, b"");
+    string(&mut m, 2, b"d\x001");
+    assert_eq!(refused(&m).field, "document_id[1]");
+    // An empty document id (a 0 length byte in the run) is not a NUL; a NUL in a payload is fine.
+    let mut m = records(&ids[..2], &[b"invoice"; 2], &[b"a"; 2]);
+    string(&mut m, 2, b"");
+    string(&mut m, 2, b"d1");
+    (0..2).for_each(|_| string(&mut m, 15, b"\0\0"));
+    assert_eq!(RecordBatch::decode(&m, rules(), &known(), 1_000).map(|b| b.len()), Ok(2));
+}
+
+#[test]
+fn ids_longer_than_the_stores_keys_allow_are_refused_with_a_bounded_excerpt() {
+    let long_id = vec![b'x'; crate::store::MAX_REQUEST_ID_BYTES + 1];
+    let r = refused(&records(&[b"r0", &long_id], &[b"invoice"; 2], &[b"a"; 2]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::Oversized, "request_id[1]"));
+    assert!(r.detail.len() < 200 && r.detail.contains("481 bytes"), "{}", r.detail);
+    // Model type + model id: exactly the window store's limit passes, one byte more does not.
+    let fits = vec![b'm'; MAX_WINDOW_IDS_BYTES - "invoice".len()];
+    let over = vec![b'm'; fits.len() + 1];
+    let ok = records(&[b"r0"], &[b"invoice"], &[&fits]);
+    assert_eq!(RecordBatch::decode(&ok, rules(), &known(), 1_000).map(|b| b.len()), Ok(1));
+    let r = refused(&records(&[b"r0", b"r1"], &[b"invoice"; 2], &[&fits[..], &over[..]]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::Oversized, "model_id[1]"));
+    // Each accepted pair makes a window key the store takes.
+    let key = crate::store::Store::open(
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")).path(),
+        &Default::default(),
+    )
+    .and_then(|s| s.put_window("invoice", std::str::from_utf8(&fits).unwrap_or(""), 0, b"w"));
+    assert_eq!(key, Ok(()));
+    // A 2 MiB unknown model type is quoted as an excerpt, not echoed.
+    let huge = vec![b't'; 2 << 20];
+    let r = refused(&records(&[b"r0"], &[&huge], &[b"a"]));
+    assert!(r.reason == RejectReason::UnknownModelType && r.detail.len() < 200, "{}", r.detail.len());
+}
+
+#[test]
+fn a_request_id_repeated_within_the_batch_is_refused_at_its_second_index() {
+    let ids: Vec<&[u8]> = vec![b"r0", b"r1", b"r2", b"r1"];
+    let r = refused(&records(&ids, &[b"invoice"; 4], &[b"a"; 4]));
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::DuplicateId, "request_id[3]"));
+    assert!(r.detail.contains("\"r1\""), "{}", r.detail);
+}
+
+#[test]
+fn timestamps_must_lie_within_the_age_and_the_future_skew_of_now() {
+    let now = 1_800_000_000_000i64;
+    let rules = IngestRules { max_future_skew_ms: 60_000, max_age_ms: Some(3_600_000), ..rules() };
+    let with_ts = |ts: &[u64]| {
+        let ids: Vec<String> = (0..ts.len()).map(|i| format!("r{i}")).collect();
+        let ids: Vec<&[u8]> = ids.iter().map(|s| s.as_bytes()).collect();
+        let mut m = records(&ids, &vec![b"invoice"; ts.len()], &vec![b"a"; ts.len()]);
+        packed_varints(&mut m, 6, ts);
+        m
+    };
+    let n = now as u64;
+    let edges = with_ts(&[n - 3_600_000, n, n + 60_000]);
+    assert_eq!(decode_at(&edges, rules, now).map(|b| b.len()), Ok(3));
+    for (ts, reason, detail) in [
+        (n + 60_001, RejectReason::OutOfRange, "after now"),
+        (n - 3_600_001, RejectReason::OutOfRange, "before now"),
+        ((1u64 << 63) - 1, RejectReason::OutOfRange, "after now"),
+        (1u64 << 63, RejectReason::InvalidNumber, "positive"), // i64::MIN on the wire
+        (u64::MAX, RejectReason::InvalidNumber, "positive"),   // -1
+    ] {
+        let r = decode_at(&with_ts(&[n, ts]), rules, now).err().unwrap_or_else(|| panic!("{ts} accepted"));
+        assert_eq!((r.reason, r.field.as_str()), (reason, "ts_ms[1]"), "{ts}");
+        assert!(r.detail.contains(detail), "{ts}: {}", r.detail);
+    }
+    // Without an age bound any positive timestamp in the past passes; the year 3000 does not.
+    let open = IngestRules { max_age_ms: None, ..rules };
+    assert!(decode_at(&with_ts(&[1]), open, now).is_ok());
+    assert!(decode_at(&with_ts(&[32_503_680_000_000]), open, now).is_err());
+}
+
+/// The fuzz target's checks (`statcore/fuzz`, `cargo fuzz run record_batch`) as a short smoke
+/// run inside `cargo test`: on the seed corpus, random bytes and mutated valid batches.
+mod wire_fuzz_smoke {
+    use super::*;
+    use crate::ingest::{fuzz_check, FUZZ_NOW_MS};
+    use proptest::prelude::*;
+
+    /// A valid batch at the fuzz check's clock, with every optional column.
+    fn seed(n: usize) -> Vec<u8> {
+        let mut m = message(n, 0.25);
+        (0..n).for_each(|i| string(&mut m, 2, if i % 2 == 0 { b"" } else { b"doc" }));
+        packed_varints(&mut m, 6, &vec![FUZZ_NOW_MS as u64 - 5; n]);
+        packed_varints(&mut m, 9, &vec![1; n]);
+        (0..n).for_each(|_| string(&mut m, 15, b"\x00payload"));
+        m
+    }
+
+    #[test]
+    fn the_seed_inputs_keep_every_promise() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/record_batch");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(fuzz_check(&bytes), Ok(()), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 3, "{seen} seed files");
+        assert!(RecordBatch::decode(&seed(4), IngestRules::new(10, 64), &known(), FUZZ_NOW_MS).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_keep_every_promise(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            prop_assert_eq!(fuzz_check(&data), Ok(()));
+        }
+
+        #[test]
+        fn mutated_valid_batches_keep_every_promise(
+            n in 1usize..12,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            inserts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in any::<usize>(),
+        ) {
+            let mut m = seed(n);
+            for (at, byte) in flips {
+                let at = at % m.len();
+                m[at] ^= byte;
+            }
+            for (at, byte) in inserts {
+                let at = at % (m.len() + 1);
+                m.insert(at, byte);
+            }
+            m.truncate(cut % (m.len() + 1) + m.len() / 2);
+            prop_assert_eq!(fuzz_check(&m), Ok(()));
         }
     }
 }

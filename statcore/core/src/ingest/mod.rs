@@ -8,9 +8,11 @@
 //! ([`RecordBatch::decode_stored`] reads it back).
 
 mod batch;
+mod fuzz_check;
 mod key_index;
 mod rejection;
 pub mod wire;
 
 pub use batch::{Group, IngestRules, RecordBatch};
-pub use rejection::{RejectReason, Rejection};
+pub use fuzz_check::{fuzz_check, FUZZ_NOW_MS};
+pub use rejection::{excerpt, RejectReason, Rejection, EXCERPT_CHARS};

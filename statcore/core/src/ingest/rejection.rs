@@ -10,6 +10,10 @@ pub enum RejectReason {
     UnknownModelType,
     Malformed,
     InvalidNumber,
+    /// A request id repeated within the batch or already in the sample log.
+    DuplicateId,
+    /// A timestamp outside the accepted range (too old, or too far in the future).
+    OutOfRange,
 }
 
 impl RejectReason {
@@ -21,6 +25,8 @@ impl RejectReason {
             RejectReason::UnknownModelType => "unknown_model_type",
             RejectReason::Malformed => "malformed",
             RejectReason::InvalidNumber => "invalid_number",
+            RejectReason::DuplicateId => "duplicate_id",
+            RejectReason::OutOfRange => "out_of_range",
         }
     }
 }
@@ -44,6 +50,19 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// Longest excerpt of a value quoted in an error (characters); longer values are cut.
+pub const EXCERPT_CHARS: usize = 64;
+
+/// A value as quoted in an error message: in full (Debug-quoted) up to [`EXCERPT_CHARS`]
+/// characters, else its first [`EXCERPT_CHARS`] characters, `…` and its length in bytes —
+/// never the whole of a long value (a 2 MiB id echoed back overflows gRPC's metadata).
+pub fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 /// A float as Python's `repr` writes it (`nan`, `inf`, `1.5`, `2.0`), for details that must
 /// read the same as the Python validation's.
 pub(crate) fn py_float(v: f64) -> String {
@@ -53,5 +72,21 @@ pub(crate) fn py_float(v: f64) -> String {
         if v > 0.0 { "inf" } else { "-inf" }.into()
     } else {
         format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_quotes_short_values_whole_and_cuts_long_ones_on_a_char_boundary() {
+        assert_eq!(excerpt("abc"), "\"abc\"");
+        assert_eq!(excerpt("a\0b"), "\"a\\0b\"");
+        let long = "é".repeat(1 << 20);
+        let e = excerpt(&long);
+        assert!(e.len() < 200, "{}", e.len());
+        assert!(e.ends_with(&format!("… ({} bytes)", long.len())));
+        assert_eq!(excerpt(&"x".repeat(EXCERPT_CHARS)), format!("{:?}", "x".repeat(EXCERPT_CHARS)));
     }
 }

@@ -50,8 +50,10 @@ impl SampleBuffer {
     /// Validates every record, then encodes, indexes and buffers them; returns their seqs.
     pub fn append<R: SampleRecords + ?Sized>(&mut self, records: &R) -> Result<Range<u64>> {
         let n = records.len();
-        if let Some((wire, default_ts_ms)) = records.wire().filter(|_| (1..=SEGMENT_MAX_RECORDS).contains(&n))
-        {
+        // A batch from the wire is one segment whatever its size (bounded by the sidecar's
+        // `max_batch_records`): it keeps every column, which is what lets the windows be
+        // replayed from the log after a crash.
+        if let Some((wire, default_ts_ms)) = records.wire().filter(|_| n >= 1 && u32::try_from(n).is_ok()) {
             return self.append_wire(records, wire, default_ts_ms);
         }
         let rows: Vec<SampleRef<'_>> = (0..n).map(|i| records.record(i)).collect();

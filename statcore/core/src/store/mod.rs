@@ -14,6 +14,12 @@
 //! [`Store::flush`] writes everything appended so far in one transaction (group commit).
 //! After a crash the store reopens in the state of its last committed transaction.
 //!
+//! Windows and the log: [`Store::flush_with_windows`] commits a sample-log flush, aggregate
+//! windows and their high-water seq in one transaction, so the stored windows always hold
+//! exactly the log's records below that seq, all of them durable; the log may run ahead (a plain
+//! [`Store::flush`]), and [`Store::batches_from`] reads the batches after the high-water seq back
+//! for the caller to replay into its windows at open (the sidecar's `WindowBook.replay`).
+//!
 //! Seqs: [`Store::append`] assigns seqs from a persisted counter that only moves forward (through
 //! eviction and restarts). A seq becomes durable at the flush that writes it; the seqs of
 //! samples appended but never flushed before a crash were never stored or shown to a consumer,
@@ -45,7 +51,7 @@ pub use flush_worker::FlushWorker;
 pub use sample::{Sample, MAX_REQUEST_ID_BYTES};
 pub use samples::Bounds;
 pub use segment::{SampleRecords, SampleRef, SEGMENT_MAX_RECORDS};
-pub use windows::WindowEntry;
+pub use windows::{WindowEntry, MAX_WINDOW_IDS_BYTES};
 
 use std::ops::Range;
 
@@ -54,6 +60,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use heed::{RoTxn, RwTxn};
 
 use crate::error::{CoreError, Result};
+use crate::ingest::{excerpt, RejectReason, Rejection};
 use buffer::SampleBuffer;
 use env::{Dbs, LmdbEnv};
 use labels::Label;
@@ -147,8 +154,12 @@ impl Store {
             samples::scan_segments(rtxn, dbs, |first_seq, records| {
                 index.add_segment(first_seq, records.iter().map(|(r, d)| (r.as_str(), d.as_str())));
             })?;
-            Ok(samples::load_counters(rtxn, dbs)?.next_seq)
+            let c = samples::load_counters(rtxn, dbs)?;
+            Ok((c.next_seq, c.first_live))
         })?;
+        // The oldest segment may still hold evicted records: the index ignores them from here.
+        let (next_seq, first_live) = next_seq;
+        index.prune(first_live);
         let bounds = Bounds { max_samples: config.max_samples, max_age_ms: config.max_age_ms };
         Ok(Store { env: RwLock::new(env), buffer: Mutex::new(SampleBuffer::new(next_seq, index)), bounds })
     }
@@ -240,6 +251,34 @@ impl Store {
         self.buffer()?.append(records)
     }
 
+    /// [`Store::append`] of records whose request ids are new to the log (the contract of a
+    /// sidecar's record batches): a request id that a live sample (stored or buffered) already
+    /// carries refuses the whole batch with a [`RejectReason::DuplicateId`] rejection. The
+    /// common case costs one hash-table probe per record; only a hash match reads a record
+    /// back, and only then does the append wait for a running flush.
+    pub fn append_new<R: SampleRecords + ?Sized>(&self, records: &R) -> Result<Range<u64>> {
+        {
+            let mut buffer = self.buffer()?;
+            if !(0..records.len()).any(|i| buffer.index.may_hold_request(records.record(i).request_id)) {
+                return buffer.append(records);
+            }
+        }
+        // Confirm against the records themselves, the locks taken in their order.
+        let env = self.env.read().map_err(poisoned)?;
+        let mut buffer = self.buffer()?;
+        for i in 0..records.len() {
+            let id = records.record(i).request_id;
+            if let Some(seq) = locate_request(&env, &buffer, id)? {
+                return Err(CoreError::Rejected(Rejection::new(
+                    RejectReason::DuplicateId,
+                    format!("request_id[{i}]"),
+                    format!("{} is already in the sample log (seq {seq})", excerpt(id)),
+                )));
+            }
+        }
+        buffer.append(records)
+    }
+
     /// Makes everything appended (and labelled) so far durable in one write transaction, then
     /// enforces the bounds at `now_ms`. Appends go on meanwhile (they join the next flush). On
     /// error (e.g. `StoreFull`) the samples stay buffered for a retry.
@@ -249,13 +288,64 @@ impl Store {
     }
 
     fn flush_locked(&self, env: &mut LmdbEnv, now_ms: i64) -> Result<()> {
+        self.flush_locked_with(env, now_ms, |_, _| Ok(()))
+    }
+
+    /// The flush, with `extra` run in the same write transaction (after the samples).
+    fn flush_locked_with(
+        &self,
+        env: &mut LmdbEnv,
+        now_ms: i64,
+        mut extra: impl FnMut(&mut RwTxn, Dbs) -> Result<()>,
+    ) -> Result<()> {
         let snapshot = self.buffer()?.snapshot();
         let bounds = self.bounds;
         let c = env.write(|wtxn, dbs| {
-            samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)
+            let c = samples::commit(wtxn, dbs, &snapshot.segments, &snapshot.labels, now_ms, bounds)?;
+            extra(wtxn, dbs)?;
+            Ok(c)
         })?;
         self.buffer()?.committed(snapshot, c.next_seq, c.first_live);
         Ok(())
+    }
+
+    /// [`Store::flush`] and the aggregate windows `entries` with their high-water seq, in ONE
+    /// write transaction: after any crash the stored windows hold exactly the log's records below
+    /// `high_water` (the caller captures the windows and [`Store::next_seq`] together, with no
+    /// append half-applied), and every record below it is in the log, since the flush commits
+    /// everything appended before it started. Records from `high_water` on are replayed into the
+    /// windows from the log at open ([`Store::batches_from`]). Keys are checked first: a bad one
+    /// commits nothing.
+    pub fn flush_with_windows(&self, now_ms: i64, entries: &[WindowEntry], high_water: u64) -> Result<()> {
+        let keys = entries
+            .iter()
+            .map(|(model_type, model_id, start_ms, _)| windows::encode_key(model_type, model_id, *start_ms))
+            .collect::<Result<Vec<_>>>()?;
+        let mut env = self.env.write().map_err(poisoned)?;
+        self.flush_locked_with(&mut env, now_ms, |wtxn, dbs| {
+            for (key, (_, _, _, bytes)) in keys.iter().zip(entries) {
+                windows::put(wtxn, dbs, key, bytes)?;
+            }
+            windows::put_high_water(wtxn, dbs, high_water)
+        })
+    }
+
+    /// The high-water seq stored with the windows by [`Store::flush_with_windows`] (`None`
+    /// before the first).
+    pub fn windows_high_water(&self) -> Result<Option<u64>> {
+        self.read(windows::high_water)
+    }
+
+    /// The record batches of up to `limit` stored segments holding live records at or after
+    /// `seq`, each with its first seq, in seq order (what the windows are replayed from; rows
+    /// segments, written by [`Store::append`] of samples, are skipped).
+    pub fn batches_from(&self, seq: u64, limit: usize) -> Result<Vec<(u64, crate::ingest::RecordBatch)>> {
+        self.read(|rtxn, dbs| samples::batches_from(rtxn, dbs, seq, limit))
+    }
+
+    /// The seq the next appended record gets.
+    pub fn next_seq(&self) -> Result<u64> {
+        Ok(self.buffer()?.next_seq())
     }
 
     pub fn append_and_flush<R: SampleRecords + ?Sized>(
@@ -281,18 +371,16 @@ impl Store {
         if request_id.is_empty() {
             return Err(CoreError::invalid("request_id", "must not be empty"));
         }
-        let not_found = || CoreError::NotFound(format!("no stored sample with request_id {request_id:?}"));
+        let not_found =
+            || CoreError::NotFound(format!("no stored sample with request_id {}", excerpt(request_id)));
         let label = Label { label: label.to_vec(), human_correction };
         // The writer lock first: no flush runs meanwhile, so "pending" stays pending.
         let mut env = self.env.write().map_err(poisoned)?;
         let (seq, pending) = {
             let mut buffer = self.buffer()?;
-            let seq = buffer.index.request(request_id).ok_or_else(not_found)?;
+            let seq = locate_request(&env, &buffer, request_id)?.ok_or_else(not_found)?;
             let pending = buffer.is_pending(seq);
             if pending {
-                if !buffer.with_record(seq, |r| r.request_id == request_id)?.unwrap_or(false) {
-                    return Err(not_found());
-                }
                 buffer.label(seq, label.clone());
             }
             (seq, pending)
@@ -307,21 +395,22 @@ impl Store {
 
     /// The request id of the latest sample (stored or buffered) with `document_id`.
     pub fn request_for_document(&self, document_id: &str) -> Result<Option<String>> {
-        let owner = |r: SampleRef<'_>| (r.document_id == document_id).then(|| r.request_id.to_owned());
-        let seq = {
-            let buffer = self.buffer()?;
-            let Some(seq) = buffer.index.document(document_id).filter(|_| !document_id.is_empty()) else {
-                return Ok(None);
-            };
-            if buffer.is_pending(seq) {
-                return Ok(buffer.with_record(seq, owner)?.flatten());
-            }
-            seq
+        let env = self.env.read().map_err(poisoned)?;
+        let buffer = self.buffer()?;
+        let confirm = |seq| {
+            Ok(with_live_record(&env, &buffer, seq, |r| r.document_id == document_id)?.unwrap_or(false))
         };
-        self.read(|rtxn, dbs| {
-            let c = samples::load_counters(rtxn, dbs)?;
-            Ok(samples::with_record(rtxn, dbs, &c, seq, owner)?.flatten())
-        })
+        let Some(seq) = buffer.index.document(document_id, confirm)? else {
+            return Ok(None);
+        };
+        with_live_record(&env, &buffer, seq, |r| r.request_id.to_owned())
+    }
+
+    /// The seq of the latest live sample (stored or buffered) with `request_id`.
+    pub fn find_request(&self, request_id: &str) -> Result<Option<u64>> {
+        let env = self.env.read().map_err(poisoned)?;
+        let buffer = self.buffer()?;
+        locate_request(&env, &buffer, request_id)
     }
 
     /// Up to `limit` stored (flushed) samples with seq > `after_seq`, in seq order.
@@ -366,4 +455,27 @@ impl Store {
             last_flush_ms: c.last_flush_ms,
         })
     }
+}
+
+/// `f(record)` for the live record `seq`, buffered or stored (`None`: not live).
+fn with_live_record<T>(
+    env: &LmdbEnv,
+    buffer: &SampleBuffer,
+    seq: u64,
+    f: impl FnOnce(SampleRef<'_>) -> T,
+) -> Result<Option<T>> {
+    if buffer.is_pending(seq) {
+        return buffer.with_record(seq, f);
+    }
+    env.read(|rtxn, dbs| {
+        let c = samples::load_counters(rtxn, dbs)?;
+        samples::with_record(rtxn, dbs, &c, seq, f)
+    })
+}
+
+/// The latest live sample with `request_id`, each hash match confirmed by reading its id back.
+fn locate_request(env: &LmdbEnv, buffer: &SampleBuffer, request_id: &str) -> Result<Option<u64>> {
+    let confirm =
+        |seq| Ok(with_live_record(env, buffer, seq, |r| r.request_id == request_id)?.unwrap_or(false));
+    buffer.index.request(request_id, confirm)
 }

@@ -250,7 +250,10 @@ pub(crate) fn attach_label(
     let mut c = load_counters(wtxn, dbs)?;
     let owns = with_record(wtxn, dbs, &c, seq, |r| r.request_id == request_id)?.unwrap_or(false);
     if !owns {
-        return Err(CoreError::NotFound(format!("no stored sample with request_id {request_id:?}")));
+        return Err(CoreError::NotFound(format!(
+            "no stored sample with request_id {}",
+            crate::ingest::excerpt(request_id)
+        )));
     }
     let delta = labels::put(wtxn, dbs, seq, label)?;
     c.sample_bytes = c.sample_bytes.saturating_add_signed(delta);
@@ -326,4 +329,35 @@ pub(crate) fn scan_segments(
         f(segment::header(value)?.0, &ids);
     }
     Ok(())
+}
+
+/// The record batches of the stored wire segments that hold live records at or after `seq`, in
+/// seq order, up to `limit` segments, each with its first seq (rows segments are skipped: see
+/// [`segment::wire_batch`]).
+pub(crate) fn batches_from(
+    rtxn: &RoTxn,
+    dbs: Dbs,
+    seq: u64,
+    limit: usize,
+) -> Result<Vec<(u64, crate::ingest::RecordBatch)>> {
+    let c = load_counters(rtxn, dbs)?;
+    let start = seq.max(c.first_live);
+    let mut out = Vec::new();
+    if start >= c.next_seq {
+        return Ok(out);
+    }
+    for item in segments_from(rtxn, dbs, start)? {
+        if out.len() >= limit {
+            break;
+        }
+        let value = item?.1;
+        let (first, count) = segment::header(value)?;
+        if first.saturating_add(count) <= start {
+            continue;
+        }
+        if let Some(batch) = segment::wire_batch(value)? {
+            out.push(batch);
+        }
+    }
+    Ok(out)
 }

@@ -26,8 +26,9 @@ const MAGIC: &[u8; 4] = b"LWSG";
 const ROWS: u16 = 1;
 const WIRE: u16 = 2;
 
-/// Most records in one segment; a larger append is split. Bounds the work of reading one
-/// record (a segment is read from its start).
+/// Most records in one rows segment; a larger append is split. Bounds the work of reading one
+/// record (a segment is read from its start). A wire segment holds one whole record batch as
+/// received (at most the sidecar's `max_batch_records`).
 pub const SEGMENT_MAX_RECORDS: usize = 1024;
 
 /// One record as the sample log sees it, borrowed from its source (a decoded record batch, a
@@ -243,6 +244,26 @@ pub(crate) fn visit(buf: &[u8], mut f: impl FnMut(u64, SampleRef<'_>) -> Control
         }
     }
     Ok(())
+}
+
+/// The record batch a wire segment holds and its first seq; `None` for a rows segment (which
+/// keeps only what the sample log needs, not the batch's statistics columns).
+pub(crate) fn wire_batch(buf: &[u8]) -> Result<Option<(u64, crate::ingest::RecordBatch)>> {
+    let (mut r, version) = Reader::with_header(buf, MAGIC, WIRE)?;
+    if version == ROWS {
+        return Ok(None);
+    }
+    let first_seq = r.u64()?;
+    let count = r.u32()? as usize;
+    let default_ts_ms = r.i64()?;
+    let batch = crate::ingest::RecordBatch::decode_stored(r.rest().to_vec(), default_ts_ms)?;
+    if batch.len() != count {
+        return Err(CoreError::Codec(format!(
+            "segment holds {} records, its header says {count}",
+            batch.len()
+        )));
+    }
+    Ok(Some((first_seq, batch)))
 }
 
 /// `f(record)` for record `seq` of an encoded segment; `None` if the segment does not hold it.

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::ingest::RejectReason;
 
 fn config() -> StoreConfig {
     StoreConfig { map_size: 1 << 20, max_map_size: 64 << 20, max_samples: 1_000, max_age_ms: None }
@@ -491,4 +492,109 @@ fn store_flush_worker_flushes_in_the_background_and_reports_a_failure() {
     assert!(matches!(reported, Some(CoreError::StoreFull(_))), "{reported:?}");
     worker.stop();
     assert_eq!(store.pending(), 100, "kept for a retry");
+}
+
+#[test]
+fn store_append_new_refuses_a_request_id_already_in_the_log_pending_or_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    store.append_new(&batch("a", 3, 0)).unwrap();
+    let dup_pending = vec![sample("b-0", 0), sample("a-1", 0)];
+    let err = store.append_new(&dup_pending).unwrap_err();
+    let CoreError::Rejected(r) = err else { panic!("{err:?}") };
+    assert_eq!((r.reason, r.field.as_str()), (RejectReason::DuplicateId, "request_id[1]"));
+    assert!(r.detail.contains("\"a-1\"") && r.detail.contains("seq 2"), "{}", r.detail);
+    assert_eq!(store.stats().unwrap().pending, 3, "nothing of the refused batch was buffered");
+    store.flush(0).unwrap();
+    assert!(matches!(store.append_new(&vec![sample("a-2", 0)]), Err(CoreError::Rejected(_))));
+    assert_eq!(store.append_new(&batch("b", 2, 0)).unwrap(), 4..6);
+    store.flush(0).unwrap();
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert!(matches!(store.append_new(&vec![sample("a-0", 0)]), Err(CoreError::Rejected(_))));
+    assert_eq!(store.find_request("b-1").unwrap(), Some(5));
+    assert_eq!(store.find_request("b-9").unwrap(), None);
+}
+
+/// The colliding pairs (equal under the former hand-written hash) are both labelled
+/// and found by document id, before and after a restart.
+#[test]
+fn store_labels_and_finds_both_ids_of_the_formerly_colliding_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    let pairs = [("r11-b121-106", "Dr1-b191s2-4"), ("r11-b129-109", "Dr1-b199s2-9")];
+    for (r, d) in pairs {
+        let mut s = sample(r, 0);
+        s.document_id = d.into();
+        store.append_and_flush(&vec![s], 0).unwrap();
+    }
+    for (seq, (r, d)) in [(1, pairs[0]), (2, pairs[1])] {
+        assert_eq!(store.attach_label(r, b"x", false, 0).unwrap(), seq);
+        assert_eq!(store.request_for_document(d).unwrap().as_deref(), Some(r));
+    }
+    drop(store);
+    let store = open(dir.path(), &config());
+    for (seq, (r, d)) in [(1, pairs[0]), (2, pairs[1])] {
+        assert_eq!(store.attach_label(r, b"y", true, 0).unwrap(), seq);
+        assert_eq!(store.request_for_document(d).unwrap().as_deref(), Some(r));
+    }
+}
+
+#[test]
+fn store_flush_with_windows_commits_windows_high_water_and_samples_together() {
+    use crate::ingest::{IngestRules, RecordBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &config());
+    assert_eq!(store.windows_high_water().unwrap(), None);
+    let wire = |prefix: &str, n: usize| {
+        let mut m = Vec::new();
+        let mut field = |number: u8, value: &[u8]| {
+            m.push(number << 3 | 2);
+            let mut len = value.len();
+            while len >= 0x80 {
+                m.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            m.push(len as u8);
+            m.extend_from_slice(value);
+        };
+        for i in 0..n {
+            field(1, format!("{prefix}{i}").as_bytes());
+            field(3, b"clf");
+            field(4, b"m1");
+        }
+        let doubles: Vec<u8> = (0..n).flat_map(|_| 0.5f64.to_le_bytes()).collect();
+        field(7, &doubles);
+        field(8, &doubles);
+        let known = ["clf".to_string()].into();
+        RecordBatch::decode(&m, IngestRules::new(5_000, 64), &known, 77).unwrap()
+    };
+    store.append_new(&wire("a", 3)).unwrap();
+    let hw = store.next_seq().unwrap();
+    store.append_new(&wire("b", 2)).unwrap();
+    store.flush_with_windows(10, &[("clf".into(), "m1".into(), 0, b"w".to_vec())], hw).unwrap();
+    assert_eq!(store.stats().unwrap().pending, 0, "the samples went with the windows");
+    // A bad key commits nothing, samples included.
+    store.append_new(&wire("c", 1)).unwrap();
+    assert!(store.flush_with_windows(11, &[("clf".into(), "m\0".into(), 0, vec![])], 7).is_err());
+    assert_eq!(store.stats().unwrap().pending, 1);
+    drop(store);
+    let store = open(dir.path(), &config());
+    assert_eq!(store.windows_high_water().unwrap(), Some(4));
+    assert_eq!(store.get_window("clf", "m1", 0).unwrap(), Some(b"w".to_vec()));
+    let after: Vec<(u64, usize, String)> = store
+        .batches_from(4, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(first, b)| (first, b.len(), b.record(0).request_id.to_owned()))
+        .collect();
+    assert_eq!(after, vec![(4, 2, "b0".to_string())]);
+    assert_eq!(store.batches_from(1, 1).unwrap().len(), 1);
+    assert_eq!(store.batches_from(6, 10).unwrap().len(), 0);
+    // A wire batch of more than SEGMENT_MAX_RECORDS records stays one segment, all columns kept.
+    store.append_new(&wire("big", 1500)).unwrap();
+    store.flush(12).unwrap();
+    let big = store.batches_from(6, 10).unwrap();
+    assert_eq!(big.iter().map(|(f, b)| (*f, b.len())).collect::<Vec<_>>(), vec![(6, 1500)]);
+    assert_eq!(store.find_request("big1499").unwrap(), Some(1505));
 }

@@ -17,7 +17,11 @@ use crate::error::{CoreError, Result};
 const MAGIC: &[u8; 4] = b"LWWN";
 const VERSION: u16 = 1;
 /// Both ids together, so the key stays under LMDB's 511-byte limit.
-const MAX_IDS_BYTES: usize = 480;
+pub const MAX_WINDOW_IDS_BYTES: usize = 480;
+
+/// `meta` key of the windows' high-water seq: the stored windows hold exactly the log's records
+/// below it (see [`super::Store::flush_with_windows`]).
+const HIGH_WATER_KEY: &[u8] = b"windows_high_water";
 
 /// One stored window: (model_type, model_id, window_start_ms, aggregate bytes).
 pub type WindowEntry = (String, String, i64, Vec<u8>);
@@ -28,8 +32,11 @@ pub(crate) fn encode_key(model_type: &str, model_id: &str, start_ms: i64) -> Res
             return Err(CoreError::invalid(field, "must not contain NUL"));
         }
     }
-    if model_type.len() + model_id.len() > MAX_IDS_BYTES {
-        return Err(CoreError::invalid("model_id", format!("ids exceed {MAX_IDS_BYTES} bytes together")));
+    if model_type.len() + model_id.len() > MAX_WINDOW_IDS_BYTES {
+        return Err(CoreError::invalid(
+            "model_id",
+            format!("ids exceed {MAX_WINDOW_IDS_BYTES} bytes together"),
+        ));
     }
     let mut key = Vec::with_capacity(model_type.len() + model_id.len() + 10);
     key.extend_from_slice(model_type.as_bytes());
@@ -70,6 +77,15 @@ fn decode_value(buf: &[u8]) -> Result<Vec<u8>> {
 pub(crate) fn put(wtxn: &mut RwTxn, dbs: Dbs, key: &[u8], bytes: &[u8]) -> Result<()> {
     dbs.windows.put(wtxn, key, &encode_value(bytes)?)?;
     Ok(())
+}
+
+pub(crate) fn put_high_water(wtxn: &mut RwTxn, dbs: Dbs, seq: u64) -> Result<()> {
+    dbs.meta.put(wtxn, HIGH_WATER_KEY, &seq.to_be_bytes())?;
+    Ok(())
+}
+
+pub(crate) fn high_water(rtxn: &RoTxn, dbs: Dbs) -> Result<Option<u64>> {
+    dbs.meta.get(rtxn, HIGH_WATER_KEY)?.map(super::samples::decode_seq).transpose()
 }
 
 pub(crate) fn get(rtxn: &RoTxn, dbs: Dbs, key: &[u8]) -> Result<Option<Vec<u8>>> {
