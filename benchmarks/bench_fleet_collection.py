@@ -279,10 +279,10 @@ def run(args: argparse.Namespace, tmp: pathlib.Path) -> dict[str, Any]:
         fill_s = time.perf_counter() - started
         now[0] += 1000
 
-        def fleets(bound: int) -> tuple[GrpcFleet, Any]:
+        def fleets(path: str) -> tuple[GrpcFleet, Any]:
             grpc_fleet = GrpcFleet(StaticDiscovery(helpers.admin), token=TOKEN, timeout_s=args.timeout_s,
-                                   clock=clock, max_concurrent_pulls=bound)
-            return grpc_fleet, grpc_fleet if bound > 1 else SerialUnaryFleet(grpc_fleet)
+                                   clock=clock, max_concurrent_pulls=args.bound if path == "new" else 1)
+            return grpc_fleet, grpc_fleet if path == "new" else SerialUnaryFleet(grpc_fleet)
 
         results: dict[str, list[Cycle]] = {"new catch-up": [], "old catch-up": [], "new hourly": [],
                                            "old hourly": []}
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace, tmp: pathlib.Path) -> dict[str, Any]:
         opened: list[GrpcFleet] = []
         for r in range(args.rounds):  # catch-up: a fresh learner (fresh fleet and collector) each time
             for path in (("new", "old") if r % 2 == 0 else ("old", "new")):
-                grpc_fleet, fleet = fleets(args.bound if path == "new" else 1)
+                grpc_fleet, fleet = fleets(path)
                 opened.append(grpc_fleet)
                 learners[path] = Learner(fleet, baselines)
                 results[f"{path} catch-up"].append(learners[path].cycle(now[0] - 24 * HOUR_MS))

@@ -23,9 +23,10 @@
 * **Concurrency.** ``pull_many``, ``generations``, ``reconcile`` and the pushes call the
   sidecars concurrently, at most ``max_concurrent_pulls`` at a time, each with its own
   deadline of ``timeout_s`` for the whole call (a pull's stream included): a stalled sidecar
-  costs its own deadline and delays nobody else. ``pull_many`` yields each sidecar's result as
-  it arrives, so the caller merges on its own thread while the other pulls go on, and keeps at
-  most ``max_concurrent_pulls`` results in flight or waiting (bounded memory).
+  costs its own deadline and delays nobody else. The pool's threads only receive; ``pull_many``
+  decodes each sidecar's answer on the caller's thread as it arrives (decoding on many threads
+  only fights over the GIL) and yields it, so the caller merges while the other pulls go on;
+  at most ``max_concurrent_pulls`` answers are in flight or waiting (bounded memory).
 
 Every call has a deadline; an unreachable sidecar raises ``SidecarUnreachableError`` (the
 collector marks it stale and goes on), any other refusal ``FleetError``.
@@ -37,8 +38,9 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -195,20 +197,33 @@ class GrpcFleet:
         return max(0, int(self._clock() * 1000) - self._first_lookback_ms)
 
     def pull(self, sidecar: str, after_seq: int) -> PullBatch:
+        return self._decode(self._receive(sidecar, after_seq))
+
+    def pull_many(self, cursors: Mapping[str, int]) -> Iterator[tuple[str, PullBatch | FleetError]]:
+        """Receives from every sidecar of ``cursors`` concurrently; decodes each answer on the
+        caller's thread as it arrives (the pool's threads only wait on the network: no GIL
+        contention over decoding)."""
+        received = self._concurrently(list(cursors), lambda sidecar: self._receive(sidecar, cursors[sidecar]))
+        for sidecar, answer in received:
+            if isinstance(answer, FleetError):
+                yield sidecar, answer
+                continue
+            try:
+                yield sidecar, self._decode(answer)
+            except FleetError as exc:
+                yield sidecar, exc
+
+    def _receive(self, sidecar: str, after_seq: int) -> _Received:
         deadline = time.monotonic() + self._timeout  # for the whole pull, whatever it takes
         if sidecar not in self._unary_only:
             try:
-                return self._pull_stream(sidecar, after_seq, deadline)
+                return self._receive_stream(sidecar, after_seq, deadline)
             except _StreamUnimplemented:
                 with self._lock:
                     self._unary_only.add(sidecar)
-        return self.pull_unary(sidecar, after_seq, deadline)
+        return self._receive_unary(sidecar, after_seq, deadline)
 
-    def pull_many(self, cursors: Mapping[str, int]) -> Iterator[tuple[str, PullBatch | FleetError]]:
-        """Pulls every sidecar of ``cursors`` concurrently (see the module docs)."""
-        return self._concurrently(list(cursors), lambda sidecar: self.pull(sidecar, cursors[sidecar]))
-
-    def _pull_stream(self, sidecar: str, after_seq: int, deadline: float) -> PullBatch:
+    def _receive_stream(self, sidecar: str, after_seq: int, deadline: float) -> _Received:
         with self._lock:
             known = list(self._layouts)
         request = admin_pb2.GetAggregatesStreamRequest(
@@ -216,34 +231,60 @@ class GrpcFleet:
         stub = admin_pb2_grpc.AdminStub(self._channel(sidecar))
         call = stub.GetAggregatesStream(request, metadata=self._metadata,
                                         timeout=max(0.0, deadline - time.monotonic()))
-        sorter = _WindowSorter(sidecar, after_seq, self._layout)
-        status: admin_pb2.GetStatusResponse | None = None
+        chunks: list[admin_pb2.AggregatesChunk] = []
         try:
-            for chunk in call:
-                if chunk.HasField("status"):
-                    status = chunk.status
-                sorter.add(chunk.windows, chunk.layouts, chunk.now_ms)
+            chunks.extend(call)
         except grpc.RpcError as exc:
             if isinstance(exc, grpc.Call) and exc.code() is grpc.StatusCode.UNIMPLEMENTED:
                 raise _StreamUnimplemented() from None
             raise _fleet_error(sidecar, "GetAggregatesStream", exc) from None
         finally:
             call.cancel()  # a no-op once the stream has ended; frees it on any error
-        if status is None:
-            raise FleetError(f"sidecar {sidecar}: GetAggregatesStream ended without its status")
-        return sorter.batch(int(status.routing_generation))
+        if not chunks or not chunks[0].HasField("status"):
+            raise FleetError(f"sidecar {sidecar}: GetAggregatesStream did not start with its status")
+        return _Received(sidecar, after_seq, [(c.windows, c.layouts) for c in chunks], chunks[0].now_ms,
+                         int(chunks[0].status.routing_generation))
 
-    def pull_unary(self, sidecar: str, after_seq: int, deadline: float | None = None) -> PullBatch:
-        """The pull over the unary ``GetAggregates`` plus ``GetStatus`` (sidecars older than
-        the stream; also the benchmarks' baseline): one message with every window."""
-        deadline = time.monotonic() + self._timeout if deadline is None else deadline
+    def _receive_unary(self, sidecar: str, after_seq: int, deadline: float) -> _Received:
         request = admin_pb2.GetAggregatesRequest(since_ms=self._since(after_seq))
         response = self._admin(sidecar, "GetAggregates", request, max(0.0, deadline - time.monotonic()))
         status = self._admin(sidecar, "GetStatus", admin_pb2.GetStatusRequest(),
                              max(0.0, deadline - time.monotonic()))
-        sorter = _WindowSorter(sidecar, after_seq, self._layout)
-        sorter.add(response.windows, response.layouts, response.now_ms)
-        return sorter.batch(int(status.routing_generation))
+        return _Received(sidecar, after_seq, [(response.windows, response.layouts)], response.now_ms,
+                         int(status.routing_generation))
+
+    def pull_unary(self, sidecar: str, after_seq: int) -> PullBatch:
+        """The pull over the unary ``GetAggregates`` plus ``GetStatus`` (what a sidecar older
+        than the stream is asked; also the benchmark's baseline): one message, every window."""
+        return self._decode(self._receive_unary(sidecar, after_seq, time.monotonic() + self._timeout))
+
+    def _decode(self, received: _Received) -> PullBatch:
+        """Closed windows (after the cursor, each with its end as sequence number) and open
+        ones, decoded against their layouts."""
+        closed: list[PulledWindow] = []
+        opened: list[statcore.Aggregate] = []
+        blobs: dict[int, bytes] = {}
+        resolved: dict[int, statcore.Layout] = {}  # one look-up in the shared cache per layout
+        for windows, layouts in received.parts:
+            blobs.update(layouts)
+            for w in windows:
+                fingerprint = w.layout_fingerprint
+                layout = resolved.get(fingerprint)
+                if layout is None:
+                    layout = resolved[fingerprint] = self._layout(fingerprint, blobs)
+                try:
+                    aggregate = statcore.Aggregate.decode(w.aggregate, layout)
+                except ValueError as exc:  # statcore's InvalidInputError: a corrupt window
+                    raise FleetError(f"sidecar {received.sidecar}: undecodable window: {exc}") from None
+                end = aggregate.window_end_ms
+                if end > received.now_ms:
+                    opened.append(aggregate)
+                elif end > received.after_seq:
+                    key = WindowKey(received.sidecar, w.model_type, w.model_id, w.window_start_ms, w.generation)
+                    closed.append(PulledWindow(end, key, aggregate))
+        closed.sort(key=lambda p: (p.seq, p.key))
+        return PullBatch(tuple(closed), tuple(opened), max(received.after_seq, received.now_ms),
+                         received.generation)
 
     def ack(self, sidecar: str, seq: int) -> None:
         """Nothing to do: sidecars keep windows for their retention period (see module docs)."""
@@ -356,38 +397,15 @@ class _StreamUnimplemented(Exception):
     """The sidecar predates ``GetAggregatesStream``."""
 
 
-class _WindowSorter:
-    """Sorts pulled windows into closed (after the cursor, each with its end as sequence
-    number) and open ones, decoding each against its layout as it arrives."""
+@dataclass(frozen=True)
+class _Received:
+    """One sidecar's answer to a pull, as received (decoded by ``GrpcFleet._decode``)."""
 
-    def __init__(self, sidecar: str, after_seq: int,
-                 layout: Callable[[int, Mapping[int, bytes]], statcore.Layout]) -> None:
-        self._sidecar, self._after, self._layout = sidecar, after_seq, layout
-        self._blobs: dict[int, bytes] = {}
-        self.closed: list[PulledWindow] = []
-        self.opened: list[statcore.Aggregate] = []
-        self.now_ms = 0
-
-    def add(self, windows: Iterable[admin_pb2.AggregateWindow], layouts: Mapping[int, bytes],
-            now_ms: int) -> None:
-        self._blobs.update(layouts)
-        self.now_ms = now_ms
-        for w in windows:
-            try:
-                aggregate = statcore.Aggregate.decode(w.aggregate, self._layout(w.layout_fingerprint, self._blobs))
-            except ValueError as exc:  # statcore's InvalidInputError: a corrupt window
-                raise FleetError(f"sidecar {self._sidecar}: undecodable window: {exc}") from None
-            end = aggregate.window_end_ms
-            if end > now_ms:
-                self.opened.append(aggregate)
-            elif end > self._after:
-                key = WindowKey(self._sidecar, w.model_type, w.model_id, w.window_start_ms, w.generation)
-                self.closed.append(PulledWindow(end, key, aggregate))
-
-    def batch(self, routing_generation: int) -> PullBatch:
-        self.closed.sort(key=lambda p: (p.seq, p.key))
-        return PullBatch(tuple(self.closed), tuple(self.opened), max(self._after, self.now_ms),
-                         routing_generation)
+    sidecar: str
+    after_seq: int
+    parts: list[tuple[Sequence[admin_pb2.AggregateWindow], Mapping[int, bytes]]]
+    now_ms: int
+    generation: int
 
 
 def _fleet_error(address: str, method: str, exc: grpc.RpcError) -> FleetError:
