@@ -35,6 +35,7 @@ class WindowBook:
         self.window_ms = window_ms
         self._layout_for = layout_for
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time (see ``flush``)
         self._open: dict[WindowKey, Aggregate] = {}
         self._dirty: set[WindowKey] = set()
         self._epoch: dict[str, int] = dict(epochs or {})
@@ -123,22 +124,27 @@ class WindowBook:
 
     def flush(self, now_ms: int) -> int:
         """Writes changed windows to the store; drops windows that ended before the previous
-        period. Returns how many windows were written."""
-        with self._lock:
-            blobs = [(k, self._open[k].encode()) for k in self._dirty]
-            self._dirty.clear()
-        try:
-            self._store.put_windows([(*k, blob) for k, blob in blobs])
-        except statcore.StoreError:
+        period. Returns how many windows were written.
+
+        One flush runs at a time: a caller that flushes and then reads the store (the aggregate
+        pulls) waits for a flush in progress on another thread, whose windows would otherwise
+        be neither dirty nor stored yet — missed by that read, and never asked for again."""
+        with self._flushing:
             with self._lock:
-                self._dirty.update(k for k, _ in blobs)
-            raise
-        horizon = now_ms - now_ms % self.window_ms - self.window_ms
-        with self._lock:
-            for key in [k for k in self._open if k[2] + self.window_ms <= horizon]:
-                if key not in self._dirty:
-                    del self._open[key]
-        return len(blobs)
+                blobs = [(k, self._open[k].encode()) for k in self._dirty]
+                self._dirty.clear()
+            try:
+                self._store.put_windows([(*k, blob) for k, blob in blobs])
+            except statcore.StoreError:
+                with self._lock:
+                    self._dirty.update(k for k, _ in blobs)
+                raise
+            horizon = now_ms - now_ms % self.window_ms - self.window_ms
+            with self._lock:
+                for key in [k for k in self._open if k[2] + self.window_ms <= horizon]:
+                    if key not in self._dirty:
+                        del self._open[key]
+            return len(blobs)
 
     def current(self, now_ms: int) -> list[Aggregate]:
         """Copies of the windows covering ``now_ms`` (for metrics)."""
