@@ -302,6 +302,11 @@ def run(args: argparse.Namespace, tmp: pathlib.Path) -> dict[str, Any]:
             helpers.set_clock(now[0])
             for path in (("new", "old") if r % 2 == 0 else ("old", "new")):
                 results[f"{path} hourly"].append(learners[path].cycle(since))
+        expected = {"catch-up": args.sidecars * 120 * args.hours, "hourly": args.sidecars * 120}
+        for name, cycles in results.items():  # both paths merge every window, every time
+            got = {(c.new_windows, c.stale) for c in cycles}
+            if got != {(expected[name.split()[1]], 0)}:
+                raise AssertionError(f"{name}: (windows merged, stale) {got}, expected {expected}")
         rss = helpers.rss_mb()
         for f in opened:
             f.close()
