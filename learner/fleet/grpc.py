@@ -117,6 +117,11 @@ class GrpcFleet:
                    window_s=getattr(config, "window_s", 60.0), tls=tls,
                    max_concurrent_pulls=getattr(config, "max_concurrent_pulls", 32))
 
+    @property
+    def max_concurrent_pulls(self) -> int:
+        """How many sidecars are called at once."""
+        return self._bound
+
     # ---- plumbing ----
 
     def _channel(self, address: str) -> grpc.Channel:
@@ -269,12 +274,12 @@ class GrpcFleet:
             blobs.update(layouts)
             for w in windows:
                 fingerprint = w.layout_fingerprint
-                layout = resolved.get(fingerprint)
-                if layout is None:
-                    layout = resolved[fingerprint] = self._layout(fingerprint, blobs)
                 try:
+                    layout = resolved.get(fingerprint)
+                    if layout is None:
+                        layout = resolved[fingerprint] = self._layout(fingerprint, blobs)
                     aggregate = statcore.Aggregate.decode(w.aggregate, layout)
-                except ValueError as exc:  # statcore's InvalidInputError: a corrupt window
+                except (ValueError, statcore.StatcoreError) as exc:  # a corrupt window or layout
                     raise FleetError(f"sidecar {received.sidecar}: undecodable window: {exc}") from None
                 end = aggregate.window_end_ms
                 if end > received.now_ms:

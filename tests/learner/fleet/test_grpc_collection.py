@@ -216,7 +216,7 @@ def test_max_concurrent_pulls_is_validated_and_reaches_the_fleet(tmp_path: pathl
         FleetConfig(static=("127.0.0.1:1",), admin_token_file=token, max_concurrent_pulls=0)
     config = FleetConfig(static=("127.0.0.1:1",), admin_token_file=token, max_concurrent_pulls=3)
     fleet = GrpcFleet.from_config(config, token=TOKEN)
-    assert fleet._bound == 3  # noqa: SLF001 - the pool's bound is not otherwise observable
+    assert fleet.max_concurrent_pulls == 3
     fleet.close()
     with pytest.raises(ValueError, match="max_concurrent_pulls"):
         GrpcFleet(StaticDiscovery(["127.0.0.1:1"]), token=TOKEN, max_concurrent_pulls=0)
@@ -292,3 +292,14 @@ def test_a_failed_pull_is_reported_not_raised(fleet: Fleet) -> None:
     assert not any(isinstance(answers[a], FleetError) for a in fleet.admin[:2])
     fleet.start(2)
     grpc_fleet.close()
+
+
+def test_a_sidecar_serving_a_corrupt_window_is_stale_and_the_others_are_merged(fleet: Fleet) -> None:
+    fleet.record_minute()
+    good = fleet.servers[0].domain.store.windows_since(0)[-1]
+    fleet.servers[0].domain.store.put_window(MODEL, "inv-v1", good[2] - MINUTE, good[3][:40])  # truncated
+    collector = WindowCollector(fleet.grpc_fleet())
+    result = collector.refresh()
+    assert result.stale == (fleet.admin[0],)
+    merged = collector.merged(MODEL, "inv-v1", include_open=False)
+    assert merged is not None and merged.records == 2 * 5
