@@ -62,7 +62,7 @@ from learner.health import assess_health  # noqa: E402
 from loopwise_proto.v1 import sidecar_pb2, sidecar_pb2_grpc  # noqa: E402
 import statcore  # noqa: E402
 
-TOKEN = "bench-token"
+TOKEN = "bench-admin-token-0123456789"  # token files: >= 16 bytes, owner-only
 TYPES = ("doc_classifier", "field_extractor")
 FEATURES = tuple(f"f{i}" for i in range(10))
 HOUR_MS = 3_600_000
@@ -97,6 +97,7 @@ def helper(count: int, base: pathlib.Path, start_ms: int) -> None:
     clock = FakeClock(start_ms)
     token = base / "token"
     token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
     servers, addrs = [], []
     for i in range(count):
         config = load_config(overrides={
