@@ -306,6 +306,7 @@ def run(args: argparse.Namespace, tmp: pathlib.Path) -> dict[str, Any]:
                 grpc_fleet, fleet = fleets(path)
                 opened.append(grpc_fleet)
                 learners[path] = Learner(fleet, baselines)
+                fleet.generations()  # connect first: a learner's channels outlive its ticks
                 results[f"{path} catch-up"].append(learners[path].cycle(now[0] - 24 * HOUR_MS))
         for r in range(args.rounds):  # hourly: one more hour of traffic (drifted), then both learners
             helpers.set_clock(now[0] + HOUR_MS)
@@ -345,8 +346,8 @@ def summarise(args: argparse.Namespace, out: dict[str, Any]) -> list[str]:
         "sidecar), decoded and merged on the loop's thread as answers arrive. Baseline (same run, same "
         "sidecars): the old serial `GetAggregates` + `GetStatus`. A cycle = pull + merge, the status round "
         "(`generations` + `reconcile`), drift and health of both model types; learner-side wall and CPU "
-        f"(`time.process_time`), medians of {args.rounds} cycles; every cycle merged every window, no "
-        "sidecar stale.",
+        f"(`time.process_time`), medians of {args.rounds} cycles (catch-up: a fresh learner each time, its "
+        "channels connected before the timed cycle); every cycle merged every window, no sidecar stale.",
         "",
         "| cycle | path | wall (s) | learner CPU (s) | pull+merge wall / CPU (s) | status round (s) "
         "| drift+health (s) | windows merged | learner CPU per sidecar (ms) "
