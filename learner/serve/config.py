@@ -150,9 +150,9 @@ class FleetConfig(_Section):
             problems.append("admin_token_file is required to call the sidecars' admin API")
         if not self.timeout_s > 0 or not self.refresh_s > 0:
             problems.append("timeout_s and refresh_s must be > 0")
-        if isinstance(self.max_concurrent_pulls, bool) or not isinstance(self.max_concurrent_pulls, int) \
-                or self.max_concurrent_pulls < 1:
-            problems.append(f"max_concurrent_pulls must be an integer >= 1 (got {self.max_concurrent_pulls!r})")
+        bound = self.max_concurrent_pulls
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            problems.append(f"max_concurrent_pulls must be an integer >= 1 (got {bound!r})")
         self._check(problems)
 
     @property
