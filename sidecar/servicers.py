@@ -13,7 +13,8 @@ import grpc
 import sidecar
 import statcore
 from loopwise_proto.v1 import admin_pb2, admin_pb2_grpc, common_pb2, sidecar_pb2, sidecar_pb2_grpc
-from sidecar.baselines import BaselineBook, fingerprint_of
+from sidecar.aggregates import stream_chunks, window_messages
+from sidecar.baselines import BaselineBook
 from sidecar.clock import Clock
 from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason, bounded, excerpt
@@ -258,15 +259,25 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             rows = self._d.store.windows_since(request.since_ms)
         except Exception as e:  # noqa: BLE001
             _reject(self._d, context, e)
-        response = admin_pb2.GetAggregatesResponse(now_ms=now)
-        for model_type, model_id, start, blob in rows:
-            response.windows.add(model_type=model_type, model_id=model_id, window_start_ms=start,
-                                 layout_fingerprint=fingerprint_of(blob), aggregate=blob,
-                                 generation=self._d.routing.generation_at(start))
+        response = admin_pb2.GetAggregatesResponse(
+            now_ms=now, windows=window_messages(rows, self._d.routing.generation_at))
         fps = {w.layout_fingerprint for w in response.windows}
         for fp, layout in self._d.baselines.layouts(fps).items():
             response.layouts[fp] = layout
         return response
+
+    def GetAggregatesStream(self, request: admin_pb2.GetAggregatesStreamRequest,
+                            context: grpc.ServicerContext) -> Iterator[admin_pb2.AggregatesChunk]:
+        try:
+            now = self._d.clock.now_ms()
+            self._d.windows.flush(now)
+            rows = self._d.store.windows_since(request.since_ms)
+            status = self._status()
+        except Exception as e:  # noqa: BLE001
+            _reject(self._d, context, e)
+        yield from stream_chunks(window_messages(rows, self._d.routing.generation_at), now_ms=now,
+                                 status=status, layouts_of=self._d.baselines.layouts,
+                                 known_layouts=request.known_layouts, max_windows=request.max_windows)
 
     def PullSamples(self, request: admin_pb2.PullSamplesRequest, context: grpc.ServicerContext
                     ) -> Iterator[admin_pb2.Sample]:
@@ -301,9 +312,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     def GetStatus(self, request: admin_pb2.GetStatusRequest, context: grpc.ServicerContext
                   ) -> admin_pb2.GetStatusResponse:
         try:
-            stats = self._d.store.stats()
+            return self._status()
         except Exception as e:  # noqa: BLE001
             _reject(self._d, context, e)
+
+    def _status(self) -> admin_pb2.GetStatusResponse:
+        stats = self._d.store.stats()
         records = sum(s.value for m in self._d.metrics.records.collect() for s in m.samples
                       if s.name.endswith("_total"))
         return admin_pb2.GetStatusResponse(

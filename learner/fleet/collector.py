@@ -4,6 +4,12 @@ The collector keeps one cursor per sidecar and the set of window keys ``(sidecar
 model_id, window_start)`` it has merged: a window is merged once even if a sidecar replays it
 (after a restart, or a cursor reset). A sidecar that does not answer is marked stale and the
 collection goes on with the others; its windows are picked up when it returns.
+
+The fleet pulls (``Fleet.pull_many``; the gRPC fleet concurrently, each sidecar under its own
+deadline) and the collector merges each batch as it arrives, on the caller's thread: its state
+is never touched by the fleet's threads. Merging is incremental: each new window is merged
+into the one aggregate per (model, window start, generation) once, and forgetting old windows
+drops whole window starts, so a refresh costs what is new, not the history held.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ class WindowCollector:
     def __init__(self, fleet: Fleet, *, on_stale: Callable[[str], None] | None = None) -> None:
         self._fleet = fleet
         self._cursors: dict[str, int] = {name: 0 for name in fleet.sidecars()}
-        self._seen: set[WindowKey] = set()
+        self._seen: dict[int, set[WindowKey]] = {}  # by window start: forgotten a start at a time
         # (model_type, model_id) -> {(window_start_ms, generation): merged across sidecars}
         self._windows: dict[tuple[str, str], dict[tuple[int, int], statcore.Aggregate]] = {}
         self._open: dict[str, tuple[int, tuple[statcore.Aggregate, ...]]] = {}
@@ -46,16 +52,10 @@ class WindowCollector:
 
     def refresh(self) -> RefreshResult:
         new = dup = 0
-        for name in self._fleet.sidecars():
-            try:
-                batch = self._fleet.pull(name, self._cursors.get(name, 0))
-            except FleetError as exc:  # unreachable, or refusing: stale either way, go on
-                if name not in self.stale:
-                    log.warning("sidecar %s marked stale: %s", name, exc)
-                self.stale.add(name)
-                self._open.pop(name, None)
-                if self._on_stale is not None:
-                    self._on_stale(name)
+        cursors = {name: self._cursors.get(name, 0) for name in self._fleet.sidecars()}
+        for name, batch in self._fleet.pull_many(cursors):
+            if isinstance(batch, FleetError):  # unreachable, or refusing: stale either way, go on
+                self._mark_stale(name, batch)
                 continue
             self.stale.discard(name)
             for window in batch.closed:
@@ -72,10 +72,19 @@ class WindowCollector:
                     pass  # the windows stay on the sidecar; replays are deduplicated
         return RefreshResult(new, dup, tuple(sorted(self.stale)))
 
+    def _mark_stale(self, name: str, error: FleetError) -> None:
+        if name not in self.stale:
+            log.warning("sidecar %s marked stale: %s", name, error)
+        self.stale.add(name)
+        self._open.pop(name, None)
+        if self._on_stale is not None:
+            self._on_stale(name)
+
     def _absorb(self, window: PulledWindow) -> bool:
-        if window.key in self._seen:
+        seen = self._seen.setdefault(window.key.window_start_ms, set())
+        if window.key in seen:
             return False
-        self._seen.add(window.key)
+        seen.add(window.key)
         per_model = self._windows.setdefault((window.key.model_type, window.key.model_id), {})
         slot = (window.key.window_start_ms, window.key.generation)
         existing = per_model.get(slot)
@@ -127,5 +136,6 @@ class WindowCollector:
             for slot in [slot for slot in per_model if slot[0] < before_ms]:
                 del per_model[slot]
                 dropped += 1
-        self._seen = {k for k in self._seen if k.window_start_ms >= before_ms}
+        for start in [start for start in self._seen if start < before_ms]:
+            del self._seen[start]
         return dropped

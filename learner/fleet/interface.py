@@ -8,13 +8,14 @@ sidecars' admin API implements the same protocol.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 import statcore
+from learner.errors import FleetError
 
 __all__ = ["Fleet", "WindowKey", "PulledWindow", "PullBatch", "PushResult", "Baseline",
            "Outcome", "PushKind"]
@@ -132,6 +133,12 @@ class Fleet(Protocol):
     def pull(self, sidecar: str, after_seq: int) -> PullBatch:
         """Closed windows with sequence > ``after_seq`` and the open windows; raises
         :class:`learner.errors.SidecarUnreachableError` when the sidecar does not answer."""
+        ...
+
+    def pull_many(self, cursors: Mapping[str, int]) -> Iterator[tuple[str, PullBatch | FleetError]]:
+        """``pull(sidecar, cursor)`` for every entry of ``cursors``, yielding each sidecar's
+        batch, or the ``FleetError`` it failed with, as it arrives (in any order). The caller
+        consumes the results on its own thread; an implementation may pull concurrently."""
         ...
 
     def ack(self, sidecar: str, seq: int) -> None:

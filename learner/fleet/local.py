@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 import statcore
-from learner.errors import SidecarUnreachableError
+from learner.errors import FleetError, SidecarUnreachableError
 from learner.fleet.interface import (
     Baseline,
     Outcome,
@@ -169,6 +169,14 @@ class LocalFleet:
 
     def pull(self, sidecar: str, after_seq: int) -> PullBatch:
         return self._sidecars[sidecar].pull(after_seq, self._now_ms())
+
+    def pull_many(self, cursors: Mapping[str, int]) -> Iterator[tuple[str, PullBatch | FleetError]]:
+        """One sidecar after the other (in-process: nothing to wait for)."""
+        for name, after_seq in cursors.items():
+            try:
+                yield name, self.pull(name, after_seq)
+            except FleetError as exc:
+                yield name, exc
 
     def ack(self, sidecar: str, seq: int) -> None:
         side = self._sidecars[sidecar]

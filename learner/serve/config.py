@@ -123,8 +123,11 @@ class FleetConfig(_Section):
     local: int = field(default=0, metadata={"help": "number of in-process sidecars (demo/tests)"})
     admin_token_file: Path | None = field(
         default=None, metadata={"help": "file holding the sidecars' admin bearer token"})
-    timeout_s: float = field(default=5.0, metadata={"help": "deadline of one sidecar call"})
+    timeout_s: float = field(default=5.0, metadata={
+        "help": "deadline of one sidecar call (a whole aggregate pull included)"})
     refresh_s: float = field(default=30.0, metadata={"help": "how often DNS is re-resolved"})
+    max_concurrent_pulls: int = field(default=32, metadata={
+        "help": "sidecars called at once (pulls, status, pushes); each under its own timeout_s"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "static", tuple(self.static))
@@ -147,6 +150,9 @@ class FleetConfig(_Section):
             problems.append("admin_token_file is required to call the sidecars' admin API")
         if not self.timeout_s > 0 or not self.refresh_s > 0:
             problems.append("timeout_s and refresh_s must be > 0")
+        bound = self.max_concurrent_pulls
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+            problems.append(f"max_concurrent_pulls must be an integer >= 1 (got {bound!r})")
         self._check(problems)
 
     @property

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from loopwise_proto.v1 import common_pb2 as loopwise_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17loopwise/v1/admin.proto\x12\x0bloopwise.v1\x1a\x18loopwise/v1/common.proto\"B\n\x16SetRoutingTableRequest\x12(\n\x05table\x18\x01 \x01(\x0b\x32\x19.loopwise.v1.RoutingTable\">\n\x17SetRoutingTableResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"\xba\x01\n\x12SetBaselineRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x0e\n\x06layout\x18\x02 \x01(\x0c\x12\x11\n\treference\x18\x03 \x01(\x0c\x12=\n\x07metrics\x18\x04 \x03(\x0b\x32,.loopwise.v1.SetBaselineRequest.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"1\n\x13SetBaselineResponse\x12\x1a\n\x12layout_fingerprint\x18\x01 \x01(\x04\"(\n\x14GetAggregatesRequest\x12\x10\n\x08since_ms\x18\x01 \x01(\x03\"\x93\x01\n\x0f\x41ggregateWindow\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_ms\x18\x03 \x01(\x03\x12\x1a\n\x12layout_fingerprint\x18\x04 \x01(\x04\x12\x11\n\taggregate\x18\x05 \x01(\x0c\x12\x12\n\ngeneration\x18\x06 \x01(\x04\"\xc8\x01\n\x15GetAggregatesResponse\x12-\n\x07windows\x18\x01 \x03(\x0b\x32\x1c.loopwise.v1.AggregateWindow\x12@\n\x07layouts\x18\x02 \x03(\x0b\x32/.loopwise.v1.GetAggregatesResponse.LayoutsEntry\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\x1a.\n\x0cLayoutsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"6\n\x12PullSamplesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"\xe4\x01\n\x06Sample\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\r\n\x05ts_ms\x18\x02 \x01(\x03\x12\x12\n\nmodel_type\x18\x03 \x01(\t\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\x12\x12\n\nprediction\x18\x08 \x01(\x0c\x12\x12\n\nconfidence\x18\t \x01(\x01\x12\x12\n\x05label\x18\n \x01(\x0cH\x00\x88\x01\x01\x12\x18\n\x10human_correction\x18\x0b \x01(\x08\x42\x08\n\x06_label\" \n\x11\x41\x63kSamplesRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"$\n\x12\x41\x63kSamplesResponse\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\"\x12\n\x10GetStatusRequest\"\xb9\x01\n\x11GetStatusResponse\x12\x1a\n\x12routing_generation\x18\x01 \x01(\x04\x12\x11\n\tbaselines\x18\x02 \x03(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x04\x12\x15\n\revicted_total\x18\x05 \x01(\x04\x12\x15\n\rrecords_total\x18\x06 \x01(\x04\x12\x15\n\rlast_flush_ms\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\t2\xf1\x03\n\x05\x41\x64min\x12\\\n\x0fSetRoutingTable\x12#.loopwise.v1.SetRoutingTableRequest\x1a$.loopwise.v1.SetRoutingTableResponse\x12P\n\x0bSetBaseline\x12\x1f.loopwise.v1.SetBaselineRequest\x1a .loopwise.v1.SetBaselineResponse\x12V\n\rGetAggregates\x12!.loopwise.v1.GetAggregatesRequest\x1a\".loopwise.v1.GetAggregatesResponse\x12\x45\n\x0bPullSamples\x12\x1f.loopwise.v1.PullSamplesRequest\x1a\x13.loopwise.v1.Sample0\x01\x12M\n\nAckSamples\x12\x1e.loopwise.v1.AckSamplesRequest\x1a\x1f.loopwise.v1.AckSamplesResponse\x12J\n\tGetStatus\x12\x1d.loopwise.v1.GetStatusRequest\x1a\x1e.loopwise.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17loopwise/v1/admin.proto\x12\x0bloopwise.v1\x1a\x18loopwise/v1/common.proto\"B\n\x16SetRoutingTableRequest\x12(\n\x05table\x18\x01 \x01(\x0b\x32\x19.loopwise.v1.RoutingTable\">\n\x17SetRoutingTableResponse\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\x12\n\ngeneration\x18\x02 \x01(\x04\"\xba\x01\n\x12SetBaselineRequest\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x0e\n\x06layout\x18\x02 \x01(\x0c\x12\x11\n\treference\x18\x03 \x01(\x0c\x12=\n\x07metrics\x18\x04 \x03(\x0b\x32,.loopwise.v1.SetBaselineRequest.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"1\n\x13SetBaselineResponse\x12\x1a\n\x12layout_fingerprint\x18\x01 \x01(\x04\"(\n\x14GetAggregatesRequest\x12\x10\n\x08since_ms\x18\x01 \x01(\x03\"\x93\x01\n\x0f\x41ggregateWindow\x12\x12\n\nmodel_type\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x17\n\x0fwindow_start_ms\x18\x03 \x01(\x03\x12\x1a\n\x12layout_fingerprint\x18\x04 \x01(\x04\x12\x11\n\taggregate\x18\x05 \x01(\x0c\x12\x12\n\ngeneration\x18\x06 \x01(\x04\"\xc8\x01\n\x15GetAggregatesResponse\x12-\n\x07windows\x18\x01 \x03(\x0b\x32\x1c.loopwise.v1.AggregateWindow\x12@\n\x07layouts\x18\x02 \x03(\x0b\x32/.loopwise.v1.GetAggregatesResponse.LayoutsEntry\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\x1a.\n\x0cLayoutsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"Z\n\x1aGetAggregatesStreamRequest\x12\x10\n\x08since_ms\x18\x01 \x01(\x03\x12\x13\n\x0bmax_windows\x18\x02 \x01(\r\x12\x15\n\rknown_layouts\x18\x03 \x03(\x04\"\xec\x01\n\x0f\x41ggregatesChunk\x12-\n\x07windows\x18\x01 \x03(\x0b\x32\x1c.loopwise.v1.AggregateWindow\x12:\n\x07layouts\x18\x02 \x03(\x0b\x32).loopwise.v1.AggregatesChunk.LayoutsEntry\x12\x0e\n\x06now_ms\x18\x03 \x01(\x03\x12.\n\x06status\x18\x04 \x01(\x0b\x32\x1e.loopwise.v1.GetStatusResponse\x1a.\n\x0cLayoutsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x04\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"6\n\x12PullSamplesRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"\xe4\x01\n\x06Sample\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\r\n\x05ts_ms\x18\x02 \x01(\x03\x12\x12\n\nmodel_type\x18\x03 \x01(\t\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\x12\x0f\n\x07payload\x18\x07 \x01(\x0c\x12\x12\n\nprediction\x18\x08 \x01(\x0c\x12\x12\n\nconfidence\x18\t \x01(\x01\x12\x12\n\x05label\x18\n \x01(\x0cH\x00\x88\x01\x01\x12\x18\n\x10human_correction\x18\x0b \x01(\x08\x42\x08\n\x06_label\" \n\x11\x41\x63kSamplesRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"$\n\x12\x41\x63kSamplesResponse\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\"\x12\n\x10GetStatusRequest\"\xb9\x01\n\x11GetStatusResponse\x12\x1a\n\x12routing_generation\x18\x01 \x01(\x04\x12\x11\n\tbaselines\x18\x02 \x03(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\x04\x12\x15\n\revicted_total\x18\x05 \x01(\x04\x12\x15\n\rrecords_total\x18\x06 \x01(\x04\x12\x15\n\rlast_flush_ms\x18\x07 \x01(\x03\x12\x0f\n\x07version\x18\x08 \x01(\t2\xd1\x04\n\x05\x41\x64min\x12\\\n\x0fSetRoutingTable\x12#.loopwise.v1.SetRoutingTableRequest\x1a$.loopwise.v1.SetRoutingTableResponse\x12P\n\x0bSetBaseline\x12\x1f.loopwise.v1.SetBaselineRequest\x1a .loopwise.v1.SetBaselineResponse\x12V\n\rGetAggregates\x12!.loopwise.v1.GetAggregatesRequest\x1a\".loopwise.v1.GetAggregatesResponse\x12^\n\x13GetAggregatesStream\x12\'.loopwise.v1.GetAggregatesStreamRequest\x1a\x1c.loopwise.v1.AggregatesChunk0\x01\x12\x45\n\x0bPullSamples\x12\x1f.loopwise.v1.PullSamplesRequest\x1a\x13.loopwise.v1.Sample0\x01\x12M\n\nAckSamples\x12\x1e.loopwise.v1.AckSamplesRequest\x1a\x1f.loopwise.v1.AckSamplesResponse\x12J\n\tGetStatus\x12\x1d.loopwise.v1.GetStatusRequest\x1a\x1e.loopwise.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETBASELINEREQUEST_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_GETAGGREGATESRESPONSE_LAYOUTSENTRY']._loaded_options = None
   _globals['_GETAGGREGATESRESPONSE_LAYOUTSENTRY']._serialized_options = b'8\001'
+  _globals['_AGGREGATESCHUNK_LAYOUTSENTRY']._loaded_options = None
+  _globals['_AGGREGATESCHUNK_LAYOUTSENTRY']._serialized_options = b'8\001'
   _globals['_SETROUTINGTABLEREQUEST']._serialized_start=66
   _globals['_SETROUTINGTABLEREQUEST']._serialized_end=132
   _globals['_SETROUTINGTABLERESPONSE']._serialized_start=134
@@ -55,18 +57,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETAGGREGATESRESPONSE']._serialized_end=831
   _globals['_GETAGGREGATESRESPONSE_LAYOUTSENTRY']._serialized_start=785
   _globals['_GETAGGREGATESRESPONSE_LAYOUTSENTRY']._serialized_end=831
-  _globals['_PULLSAMPLESREQUEST']._serialized_start=833
-  _globals['_PULLSAMPLESREQUEST']._serialized_end=887
-  _globals['_SAMPLE']._serialized_start=890
-  _globals['_SAMPLE']._serialized_end=1118
-  _globals['_ACKSAMPLESREQUEST']._serialized_start=1120
-  _globals['_ACKSAMPLESREQUEST']._serialized_end=1152
-  _globals['_ACKSAMPLESRESPONSE']._serialized_start=1154
-  _globals['_ACKSAMPLESRESPONSE']._serialized_end=1190
-  _globals['_GETSTATUSREQUEST']._serialized_start=1192
-  _globals['_GETSTATUSREQUEST']._serialized_end=1210
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1213
-  _globals['_GETSTATUSRESPONSE']._serialized_end=1398
-  _globals['_ADMIN']._serialized_start=1401
-  _globals['_ADMIN']._serialized_end=1898
+  _globals['_GETAGGREGATESSTREAMREQUEST']._serialized_start=833
+  _globals['_GETAGGREGATESSTREAMREQUEST']._serialized_end=923
+  _globals['_AGGREGATESCHUNK']._serialized_start=926
+  _globals['_AGGREGATESCHUNK']._serialized_end=1162
+  _globals['_AGGREGATESCHUNK_LAYOUTSENTRY']._serialized_start=785
+  _globals['_AGGREGATESCHUNK_LAYOUTSENTRY']._serialized_end=831
+  _globals['_PULLSAMPLESREQUEST']._serialized_start=1164
+  _globals['_PULLSAMPLESREQUEST']._serialized_end=1218
+  _globals['_SAMPLE']._serialized_start=1221
+  _globals['_SAMPLE']._serialized_end=1449
+  _globals['_ACKSAMPLESREQUEST']._serialized_start=1451
+  _globals['_ACKSAMPLESREQUEST']._serialized_end=1483
+  _globals['_ACKSAMPLESRESPONSE']._serialized_start=1485
+  _globals['_ACKSAMPLESRESPONSE']._serialized_end=1521
+  _globals['_GETSTATUSREQUEST']._serialized_start=1523
+  _globals['_GETSTATUSREQUEST']._serialized_end=1541
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1544
+  _globals['_GETSTATUSRESPONSE']._serialized_end=1729
+  _globals['_ADMIN']._serialized_start=1732
+  _globals['_ADMIN']._serialized_end=2325
 # @@protoc_insertion_point(module_scope)

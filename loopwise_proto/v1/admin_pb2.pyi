@@ -86,6 +86,35 @@ class GetAggregatesResponse(_message.Message):
     now_ms: int
     def __init__(self, windows: _Optional[_Iterable[_Union[AggregateWindow, _Mapping]]] = ..., layouts: _Optional[_Mapping[int, bytes]] = ..., now_ms: _Optional[int] = ...) -> None: ...
 
+class GetAggregatesStreamRequest(_message.Message):
+    __slots__ = ("since_ms", "max_windows", "known_layouts")
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_LAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    since_ms: int
+    max_windows: int
+    known_layouts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, since_ms: _Optional[int] = ..., max_windows: _Optional[int] = ..., known_layouts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AggregatesChunk(_message.Message):
+    __slots__ = ("windows", "layouts", "now_ms", "status")
+    class LayoutsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: bytes
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    LAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    NOW_MS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[AggregateWindow]
+    layouts: _containers.ScalarMap[int, bytes]
+    now_ms: int
+    status: GetStatusResponse
+    def __init__(self, windows: _Optional[_Iterable[_Union[AggregateWindow, _Mapping]]] = ..., layouts: _Optional[_Mapping[int, bytes]] = ..., now_ms: _Optional[int] = ..., status: _Optional[_Union[GetStatusResponse, _Mapping]] = ...) -> None: ...
+
 class PullSamplesRequest(_message.Message):
     __slots__ = ("after_seq", "limit")
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]

@@ -51,6 +51,11 @@ class AdminStub:
                 request_serializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesRequest.SerializeToString,
                 response_deserializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesResponse.FromString,
                 _registered_method=True)
+        self.GetAggregatesStream = channel.unary_stream(
+                '/loopwise.v1.Admin/GetAggregatesStream',
+                request_serializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesStreamRequest.SerializeToString,
+                response_deserializer=loopwise_dot_v1_dot_admin__pb2.AggregatesChunk.FromString,
+                _registered_method=True)
         self.PullSamples = channel.unary_stream(
                 '/loopwise.v1.Admin/PullSamples',
                 request_serializer=loopwise_dot_v1_dot_admin__pb2.PullSamplesRequest.SerializeToString,
@@ -94,6 +99,15 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAggregatesStream(self, request, context):
+        """The same windows streamed in bounded chunks, the sidecar's status in the first: what the
+        learner calls (one round trip per sidecar and collection, no single huge message).
+        GetAggregates stays for older learners.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PullSamples(self, request, context):
         """Streams durable samples after a cursor, in sequence order.
         """
@@ -132,6 +146,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetAggregates,
                     request_deserializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesRequest.FromString,
                     response_serializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesResponse.SerializeToString,
+            ),
+            'GetAggregatesStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetAggregatesStream,
+                    request_deserializer=loopwise_dot_v1_dot_admin__pb2.GetAggregatesStreamRequest.FromString,
+                    response_serializer=loopwise_dot_v1_dot_admin__pb2.AggregatesChunk.SerializeToString,
             ),
             'PullSamples': grpc.unary_stream_rpc_method_handler(
                     servicer.PullSamples,
@@ -231,6 +250,33 @@ class Admin:
             '/loopwise.v1.Admin/GetAggregates',
             loopwise_dot_v1_dot_admin__pb2.GetAggregatesRequest.SerializeToString,
             loopwise_dot_v1_dot_admin__pb2.GetAggregatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAggregatesStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/loopwise.v1.Admin/GetAggregatesStream',
+            loopwise_dot_v1_dot_admin__pb2.GetAggregatesStreamRequest.SerializeToString,
+            loopwise_dot_v1_dot_admin__pb2.AggregatesChunk.FromString,
             options,
             channel_credentials,
             insecure,

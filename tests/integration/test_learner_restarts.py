@@ -144,7 +144,7 @@ def learner_setup(tmp_path: Path, sidecars: list[SidecarProcess]) -> Iterator[tu
     config.write_text("\n".join([
         "[registry]", f'root = "{root}"',
         "[fleet]", f"static = [{static}]", f'admin_token_file = "{sidecar_token}"', "timeout_s = 2",
-        "[server]", 'admin_addr = "127.0.0.1:0"', f'admin_token_file = "{learner_token}"', "grace_s = 1",
+        "[server]", 'admin_addr = "127.0.0.1:0"', 'metrics_addr = "127.0.0.1:0"', f'admin_token_file = "{learner_token}"', "grace_s = 1",
         "[learning]", f'model_types = ["{MODEL}"]', "drift_check_interval_s = 1", "ab_eval_interval_s = 0.5",
         "health_check_interval_s = 2", "ab_test_min_samples = 20", "ab_test_traffic_split = 0.3",
         # Looks happen (the sequential state advances) but never promote: the test drives changes.
