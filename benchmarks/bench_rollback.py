@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import publish  # noqa: E402
-from benchmarks.sidecar_harness import Proc, start_sidecar  # noqa: E402
+from benchmarks.sidecar_harness import BENCH_TOKEN, Proc, start_sidecar  # noqa: E402
 from learner import ContinuousLearner, LearningConfig  # noqa: E402
 from learner.fleet.discovery import StaticDiscovery  # noqa: E402
 from learner.fleet.grpc import GrpcFleet  # noqa: E402
@@ -63,7 +63,7 @@ def run(n_sidecars: int, rounds: int, tmp: pathlib.Path) -> tuple[list[float], f
         admin = [p.info["admin_addr"] for p in procs]
         data = [p.info["data_addr"] for p in procs]
         rss = sum(p.rss_mb()["VmRSS"] for p in procs)
-        fleet = GrpcFleet(StaticDiscovery(admin), token="bench-token", data_addresses=dict(zip(admin, data)))
+        fleet = GrpcFleet(StaticDiscovery(admin), token=BENCH_TOKEN, data_addresses=dict(zip(admin, data)))
         registry = ModelRegistry(tmp / "registry")
         rng = np.random.default_rng(0)
         reference = {"amount": rng.normal(size=5000), "pages": rng.normal(size=5000)}

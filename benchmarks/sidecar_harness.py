@@ -25,6 +25,9 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
+#: The sidecars' admin token in the benchmarks (>= 16 bytes, as sidecars require).
+BENCH_TOKEN = "bench-admin-token-0123456789"
+
 
 def _taskset(cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus] if cpus and shutil.which("taskset") else []
@@ -67,7 +70,8 @@ def start_sidecar(tmp: pathlib.Path, cpus: str | None = None, *extra: str,
     """``python -m sidecar serve`` with its database under ``tmp`` (``env``: extra variables,
     e.g. ``SIDECAR_INGEST_LOG_SAMPLES``)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "token").write_text("bench-token\n")
+    (tmp / "token").write_text(BENCH_TOKEN + "\n")
+    (tmp / "token").chmod(0o600)  # sidecars refuse token files others can read
     ready = tmp / "ready.json"
     args = [*_taskset(cpus), sys.executable, "-m", "sidecar", "serve",
             "--data-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
@@ -94,7 +98,7 @@ def set_table(admin_addr: str, share: float = 0.5) -> None:
             champion="inv-v1", challenger="inv-v2", challenger_share=share, salt="bench"))
         admin_pb2_grpc.AdminStub(ch).SetRoutingTable(
             admin_pb2.SetRoutingTableRequest(table=table),
-            metadata=[("authorization", "Bearer bench-token")])
+            metadata=[("authorization", f"Bearer {BENCH_TOKEN}")])
 
 
 def machine() -> str:
