@@ -345,22 +345,33 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> ExitCode:
 # ---- parser ---------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes. Subcommands get them with suppressed defaults, so an
+    option given before the subcommand (``learner --json status``) is not reset by it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("--addr", default=os.environ.get("LOOPWISE_LEARNER_ADDR", DEFAULT_ADDR),
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    common.add_argument("--addr", default=default(os.environ.get("LOOPWISE_LEARNER_ADDR", DEFAULT_ADDR)),
                         help="learner admin address (env LOOPWISE_LEARNER_ADDR)")
-    common.add_argument("--token-file", default=os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE"),
+    common.add_argument("--token-file", default=default(os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE")),
                         help="file holding the admin token (env LOOPWISE_LEARNER_TOKEN_FILE)")
-    common.add_argument("--timeout", type=float, default=30.0, help="seconds per call")
+    common.add_argument("--timeout", type=float, default=default(30.0), help="seconds per call")
     for flag, what in (("cert-file", "client certificate"), ("key-file", "client private key"),
                        ("ca-file", "CA bundle verifying the learner"),
                        ("server-name", "name in the learner's certificate")):
         env = "LOOPWISE_TLS_" + flag.replace("-", "_").upper()
-        common.add_argument(f"--tls-{flag}", default=os.environ.get(env),
+        common.add_argument(f"--tls-{flag}", default=default(os.environ.get(env)),
                             help=f"mutual TLS: {what} (env {env})")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top, common = _common(True), _common(False)
     parser = argparse.ArgumentParser(prog="learner", description="Loopwise learner admin CLI",
-                                     parents=[common])
+                                     parents=[top])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, run: Command, parent: Any = sub) -> argparse.ArgumentParser:
@@ -431,6 +442,14 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> ExitCode:
         admin.close()
 
 
+def _quiet_stdout(out: TextIO) -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    if out is sys.stdout:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -439,6 +458,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0) and int(ExitCode.USAGE)
     try:
         return int(_dispatch(args, out))
+    except BrokenPipeError:  # the reader went away (``learner events | head -1``): not an error
+        _quiet_stdout(out)
+        return int(ExitCode.OK)
     except PushIncompleteError as exc:
         err.write(f"learner: {exc}\n")
         return int(exc.code)

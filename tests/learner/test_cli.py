@@ -48,3 +48,54 @@ def test_unreadable_token_file_and_bad_config(tmp_path: Path) -> None:
     bad.write_text("[fleet]\nlocal = 0\n")
     code, _, err = run("serve", "--config", str(bad))
     assert code == ExitCode.INVALID and "admin_token_file is required" in err
+
+
+def test_global_options_work_before_the_subcommand() -> None:
+    """``learner --json --addr X status`` used to talk to the default address and print text."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--json", "--addr", "127.0.0.1:1", "--timeout", "2", "status"], out, err)
+    assert code == ExitCode.UNAVAILABLE
+    body = json.loads(out.getvalue())
+    assert body["exit_code"] == ExitCode.UNAVAILABLE and "127.0.0.1:1" in body["error"]
+    # After the subcommand they still work, and win over the ones before it.
+    out = io.StringIO()
+    code = main(["--addr", "127.0.0.1:2", "status", "--json", "--addr", "127.0.0.1:1", "--timeout", "2"],
+                out, io.StringIO())
+    assert code == ExitCode.UNAVAILABLE and "127.0.0.1:1" in json.loads(out.getvalue())["error"]
+
+
+class _ClosedAfterOneLine(io.StringIO):
+    """A pipe whose reader exits after the first line (``| head -1``)."""
+
+    def write(self, text: str) -> int:
+        if self.getvalue():
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    from tests.learner.serve.conftest import seed_registry, write_config
+    from learner.fleet import LocalFleet
+    from learner.metrics import LearnerMetrics
+    from learner.serve.config import ServeConfig
+    from learner.serve.server import build_learner_thread, create_server
+
+    seed_registry(tmp_path / "registry")
+    config = ServeConfig.load(write_config(tmp_path), env={})
+    learner = build_learner_thread(config, LearnerMetrics(), fleet=LocalFleet.with_sidecars(2))
+    learner.start()
+    server, port = create_server(config, learner)
+    server.start()
+    try:
+        addr, token = f"127.0.0.1:{port}", ["--token-file", str(tmp_path / "token")]
+        for reason in ("one", "two"):
+            assert main(["rollback", "--model-type", "clf", "--reason", reason, "--addr", addr, *token],
+                        io.StringIO(), io.StringIO()) in (ExitCode.OK, ExitCode.NOT_FOUND)
+        main(["promote", "clf_1.0.2", "--reason", "three", "--addr", addr, *token], io.StringIO(), io.StringIO())
+        for fmt in ([], ["--json"]):
+            out, err = _ClosedAfterOneLine(), io.StringIO()
+            assert main(["events", "--addr", addr, *token, *fmt], out, err) == ExitCode.OK
+            assert out.getvalue().count("\n") == 1 and err.getvalue() == ""
+    finally:
+        server.stop(None).wait()
+        learner.stop()
