@@ -12,7 +12,8 @@
   sidecar keeps windows for its retention period whatever the learner does.
 * **Push.** ``SetRoutingTable`` and ``SetBaseline`` go to every sidecar; the ones that do not
   answer are reported as missed, and :meth:`GrpcFleet.reconcile` re-pushes the latest table and
-  baselines to any sidecar whose ``GetStatus`` shows it behind — the convergence path for a
+  baselines to any sidecar whose ``GetStatus`` shows another generation (behind; one that is
+  ahead refuses it, and the learner's executor re-issues above it) — the convergence path for a
   sidecar that was down during a push.
 * **Data plane.** ``route`` (the seed's ``route_prediction``) asks a sidecar's data plane when
   ``data_addresses`` are given, and otherwise decides in the learner from the table it pushed
@@ -341,12 +342,12 @@ class GrpcFleet:
             seen = dict(self._applied.get(address, {}))
         table, baselines = self._table, dict(self._baselines)
         stale = [b for t, b in baselines.items() if seen.get(t) is not b or t not in status.baselines]
-        behind = table is not None and status.routing_generation != table.generation
-        if behind and table is not None:
+        differs = table is not None and status.routing_generation != table.generation
+        if differs and table is not None:
             self._admin(address, "SetRoutingTable", admin_pb2.SetRoutingTableRequest(table=table_to_proto(table)))
         for baseline in stale:
             self._send_baseline(address, baseline)
-        return bool(behind or stale)
+        return bool(differs or stale)
 
     def reconcile(self) -> list[str]:
         return sorted(a for a, updated in self._concurrently(self.sidecars(), self._reconcile_one)
