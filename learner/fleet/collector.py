@@ -89,11 +89,11 @@ class WindowCollector:
         slot = (window.key.window_start_ms, window.key.generation)
         existing = per_model.get(slot)
         if existing is None:
-            per_model[slot] = window.aggregate.copy()
-        elif existing.layout.fingerprint == window.aggregate.layout.fingerprint:
-            existing.merge(window.aggregate)
+            per_model[slot] = window.owned()
+        elif existing.layout.fingerprint == window.layout.fingerprint:
+            window.merge_into(existing)
         else:
-            per_model[slot] = window.aggregate.copy()  # a new baseline's layout wins
+            per_model[slot] = window.owned()  # a new baseline's layout wins
         return True
 
     def models(self, model_type: str) -> list[str]:

@@ -279,15 +279,18 @@ class GrpcFleet:
                     layout = resolved.get(fingerprint)
                     if layout is None:
                         layout = resolved[fingerprint] = self._layout(fingerprint, blobs)
-                    aggregate = statcore.Aggregate.decode(w.aggregate, layout)
+                    data = w.aggregate
+                    model_type, model_id, start, end = statcore.Aggregate.peek(data, layout)
+                    if (model_type, model_id, start) != (w.model_type, w.model_id, w.window_start_ms):
+                        raise ValueError(f"the window says {w.model_type}/{w.model_id}@{w.window_start_ms}, "
+                                         f"its aggregate {model_type}/{model_id}@{start}")
+                    if end > received.now_ms:
+                        opened.append(statcore.Aggregate.decode(data, layout))
+                    elif end > received.after_seq:  # merged later straight from the bytes
+                        key = WindowKey(received.sidecar, model_type, model_id, start, w.generation)
+                        closed.append(PulledWindow(end, key, encoded=data, layout=layout))
                 except (ValueError, statcore.StatcoreError) as exc:  # a corrupt window or layout
                     raise FleetError(f"sidecar {received.sidecar}: undecodable window: {exc}") from None
-                end = aggregate.window_end_ms
-                if end > received.now_ms:
-                    opened.append(aggregate)
-                elif end > received.after_seq:
-                    key = WindowKey(received.sidecar, w.model_type, w.model_id, w.window_start_ms, w.generation)
-                    closed.append(PulledWindow(end, key, aggregate))
         closed.sort(key=lambda p: (p.seq, p.key))
         return PullBatch(tuple(closed), tuple(opened), max(received.after_seq, received.now_ms),
                          received.generation)

@@ -33,13 +33,53 @@ class WindowKey:
     generation: int = 0
 
 
-@dataclass(frozen=True)
 class PulledWindow:
-    """A closed window pulled from a sidecar, with the sidecar's sequence number."""
+    """A closed window pulled from a sidecar, with the sidecar's sequence number.
 
-    seq: int
-    key: WindowKey
-    aggregate: statcore.Aggregate
+    It holds the decoded aggregate, or the encoded bytes it arrived in with their layout: a
+    collector merging thousands of windows then merges the bytes straight into its running
+    sum (:meth:`merge_into`, about 1 µs a window) instead of decoding, copying and merging
+    each one (about 20 µs). ``aggregate`` decodes on first use.
+    """
+
+    __slots__ = ("seq", "key", "_aggregate", "_encoded", "_layout")
+
+    def __init__(self, seq: int, key: WindowKey, aggregate: statcore.Aggregate | None = None, *,
+                 encoded: bytes | None = None, layout: statcore.Layout | None = None) -> None:
+        if (aggregate is None) == (encoded is None):
+            raise ValueError("a pulled window is either an aggregate or its encoded bytes")
+        if encoded is not None and layout is None:
+            raise ValueError("encoded bytes need the layout they were built over")
+        self.seq, self.key = seq, key
+        self._aggregate, self._encoded, self._layout = aggregate, encoded, layout
+
+    @property
+    def aggregate(self) -> statcore.Aggregate:
+        if self._aggregate is None:
+            assert self._encoded is not None and self._layout is not None
+            self._aggregate = statcore.Aggregate.decode(self._encoded, self._layout)
+        return self._aggregate
+
+    @property
+    def layout(self) -> statcore.Layout:
+        return self._layout if self._layout is not None else self.aggregate.layout
+
+    def owned(self) -> statcore.Aggregate:
+        """A new aggregate of this window that the caller may change."""
+        if self._encoded is not None:
+            assert self._layout is not None
+            return statcore.Aggregate.decode(self._encoded, self._layout)
+        return self.aggregate.copy()
+
+    def merge_into(self, total: statcore.Aggregate) -> None:
+        """Adds this window into ``total`` (same layout and model)."""
+        if self._encoded is not None:
+            total.merge_bytes(self._encoded)
+        else:
+            total.merge(self.aggregate)
+
+    def __repr__(self) -> str:
+        return f"PulledWindow(seq={self.seq}, key={self.key!r})"
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,22 @@ def test_merge_is_exact_in_any_order(layout: Layout) -> None:
     merged = Aggregate.merge_encoded(layout, [x.encode() for x in aggs])
     assert merged == forward
     assert Aggregate.merge_encoded(layout, []) is None
+    by_bytes = aggs[0].copy()
+    for x in aggs[1:]:
+        by_bytes.merge_bytes(x.encode())
+    assert by_bytes == forward and by_bytes.encode() == forward.encode()
+
+
+def test_peek_reads_model_and_window_and_checks_the_bytes(layout: Layout) -> None:
+    a = aggregate(layout, batch(50, np.random.default_rng(8)))
+    blob = a.encode()
+    assert Aggregate.peek(blob, layout) == (a.model_type, a.model_id, a.window_start_ms, a.window_end_ms)
+    with pytest.raises(statcore.StatcoreError):
+        Aggregate.peek(blob[:-1], layout)
+    before = a.copy()
+    with pytest.raises(statcore.StatcoreError):
+        a.merge_bytes(blob[: len(blob) // 2])
+    assert a == before  # a refused merge changes nothing
 
 
 def test_codec_and_incompatibility(layout: Layout) -> None:

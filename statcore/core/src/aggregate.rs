@@ -40,6 +40,15 @@ pub struct Batch<'a> {
     pub field_flags: &'a [u8],
 }
 
+/// The model and window of an encoded aggregate (see [`Aggregate::peek`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowSpan {
+    pub model_type: String,
+    pub model_id: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Aggregate {
     layout: Arc<Layout>,
@@ -379,6 +388,19 @@ impl Aggregate {
             .map_err(|e| CoreError::Codec(e.to_string()))?;
         agg.absorb(&d);
         Ok(agg)
+    }
+
+    /// Which model and window encoded bytes hold, checked completely against `layout` (as
+    /// [`Aggregate::decode`] would) without building the aggregate: what a collector needs to
+    /// file a window before it merges the bytes with [`Aggregate::merge_encoded`].
+    pub fn peek(bytes: &[u8], layout: &Layout) -> Result<WindowSpan> {
+        let d = Decoded::parse(bytes, layout)?;
+        Ok(WindowSpan {
+            model_type: d.model_type.to_owned(),
+            model_id: d.model_id.to_owned(),
+            start_ms: d.start,
+            end_ms: d.end,
+        })
     }
 
     /// Merges encoded bytes straight into `self` without building an intermediate aggregate:

@@ -342,3 +342,18 @@ proptest! {
         prop_assert_eq!(a.outcomes(), &want);
     }
 }
+
+#[test]
+fn peek_names_the_window_and_checks_the_bytes() {
+    let mut a = Aggregate::new(layout(), "clf", "clf_1.0.0", 60_000, 120_000).unwrap();
+    a.update_outcomes(&[1, 0, 1], &[0, 0, 0]).unwrap();
+    let bytes = a.encode().unwrap();
+    let span = Aggregate::peek(&bytes, &layout()).unwrap();
+    let want = WindowSpan { model_type: "clf".into(), model_id: "clf_1.0.0".into(), start_ms: 60_000, end_ms: 120_000 };
+    assert_eq!(span, want);
+    for cut in [5, bytes.len() / 2, bytes.len() - 1] {
+        assert!(Aggregate::peek(&bytes[..cut], &layout()).is_err());
+    }
+    let other = Layout::new(vec![("amount".into(), vec![0.0, 1.0])], vec![], vec![], 10).unwrap();
+    assert!(matches!(Aggregate::peek(&bytes, &other), Err(CoreError::Incompatible(_))));
+}

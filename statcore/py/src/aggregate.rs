@@ -265,6 +265,20 @@ impl Aggregate {
         self.inner.merge(&other.inner).py()
     }
 
+    /// Merges encoded bytes (same layout and model) into this aggregate without building
+    /// another one; on any error this aggregate is unchanged.
+    fn merge_bytes(&mut self, data: &[u8]) -> PyResult<()> {
+        self.inner.merge_encoded(data).py()
+    }
+
+    /// `(model_type, model_id, window_start_ms, window_end_ms)` of encoded bytes, checked
+    /// completely against `layout` without building the aggregate.
+    #[staticmethod]
+    fn peek(data: &[u8], layout: &Layout) -> PyResult<(String, String, i64, i64)> {
+        let span = CoreAggregate::peek(data, &layout.inner).py()?;
+        Ok((span.model_type, span.model_id, span.start_ms, span.end_ms))
+    }
+
     /// Decodes and merges many encoded aggregates in one call, without the GIL.
     #[staticmethod]
     fn merge_encoded(

@@ -303,3 +303,12 @@ def test_a_sidecar_serving_a_corrupt_window_is_stale_and_the_others_are_merged(f
     assert result.stale == (fleet.admin[0],)
     merged = collector.merged(MODEL, "inv-v1", include_open=False)
     assert merged is not None and merged.records == 2 * 5
+
+
+def test_a_window_filed_under_another_model_than_its_aggregate_is_refused(fleet: Fleet) -> None:
+    fleet.record_minute()
+    good = fleet.servers[0].domain.store.windows_since(0)[-1]
+    fleet.servers[0].domain.store.put_window(MODEL, "inv-v9", good[2] - MINUTE, good[3])  # inv-v1's bytes
+    collector = WindowCollector(fleet.grpc_fleet())
+    assert collector.refresh().stale == (fleet.admin[0],)
+    assert collector.models(MODEL) == ["inv-v1"]
