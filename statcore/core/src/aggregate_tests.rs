@@ -349,7 +349,12 @@ fn peek_names_the_window_and_checks_the_bytes() {
     a.update_outcomes(&[1, 0, 1], &[0, 0, 0]).unwrap();
     let bytes = a.encode().unwrap();
     let span = Aggregate::peek(&bytes, &layout()).unwrap();
-    let want = WindowSpan { model_type: "clf".into(), model_id: "clf_1.0.0".into(), start_ms: 60_000, end_ms: 120_000 };
+    let want = WindowSpan {
+        model_type: "clf".into(),
+        model_id: "clf_1.0.0".into(),
+        start_ms: 60_000,
+        end_ms: 120_000,
+    };
     assert_eq!(span, want);
     for cut in [5, bytes.len() / 2, bytes.len() - 1] {
         assert!(Aggregate::peek(&bytes[..cut], &layout()).is_err());
