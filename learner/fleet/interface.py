@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -21,10 +21,10 @@ __all__ = ["Fleet", "WindowKey", "PulledWindow", "PullBatch", "PushResult", "Bas
            "Outcome", "PushKind"]
 
 
-@dataclass(frozen=True, order=True)
-class WindowKey:
+class WindowKey(NamedTuple):
     """Identity of one aggregate window: never merged twice. Sidecars cut windows when the
-    routing table changes, so each window was served under one routing ``generation``."""
+    routing table changes, so each window was served under one routing ``generation``.
+    (A named tuple: a catch-up pull builds, hashes and sorts tens of thousands of them.)"""
 
     sidecar: str
     model_type: str
