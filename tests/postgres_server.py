@@ -60,7 +60,16 @@ class PostgresServer:
     def __init__(self, bindir: Path | None = None) -> None:
         self._bindir = bindir or find_bindir()
         self._run_as = "postgres" if os.geteuid() == 0 else None
-        self._dir = Path(tempfile.mkdtemp(prefix="loopwise-pg-"))
+        if self._run_as is not None:
+            try:
+                pwd.getpwnam(self._run_as)
+            except KeyError:
+                raise PostgresUnavailable(
+                    "running as root needs a 'postgres' user to run the server as "
+                    "(Debian's postgresql package creates it)") from None
+        # Under root, /tmp itself (not a root-only TMPDIR) so that the server's user reaches it.
+        base = "/tmp" if self._run_as is not None and os.path.isdir("/tmp") else None
+        self._dir = Path(tempfile.mkdtemp(prefix="loopwise-pg-", dir=base))
         self.password = secrets.token_urlsafe(18)
         self.port = 0
         self._names = itertools.count(1)

@@ -1,10 +1,10 @@
 """``?`` placeholders (the SQL the stores write) to psycopg's ``%s`` style.
 
-String literals and quoted identifiers are copied untouched; a literal ``%`` elsewhere is
-doubled, as psycopg requires when parameters are passed.
+A ``?`` inside a string literal or quoted identifier stays as it is. Every ``%`` is doubled,
+inside literals too: psycopg reads ``%`` wherever it occurs once parameters are passed.
 
 >>> to_pyformat("SELECT '?%', a FROM t WHERE b = ? AND c LIKE 'x%' AND d % 2 = ?")
-"SELECT '?%', a FROM t WHERE b = %s AND c LIKE 'x%' AND d %% 2 = %s"
+"SELECT '?%%', a FROM t WHERE b = %s AND c LIKE 'x%%' AND d %% 2 = %s"
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ def to_pyformat(sql: str) -> str:
     out: list[str] = []
     quote: str | None = None
     for char in sql:
-        if quote is not None:
+        if char == "%":
+            out.append("%%")
+        elif quote is not None:
             out.append(char)
             if char == quote:
                 quote = None
         elif char in ("'", '"'):
             quote = char
             out.append(char)
-        elif char == "?":
-            out.append("%s")
-        elif char == "%":
-            out.append("%%")
         else:
-            out.append(char)
+            out.append("%s" if char == "?" else char)
     return "".join(out)
