@@ -72,7 +72,7 @@ class SqliteDatabase:
             else:
                 location.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(location.path), timeout=busy_timeout_s,
-                                       isolation_level=None, check_same_thread=False)
+                                       isolation_level=None)
         except sqlite3.Error as exc:
             raise DatabaseUnavailableError(f"cannot open {location.path}: {exc}") from None
         try:
