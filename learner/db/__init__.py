@@ -20,6 +20,7 @@ from learner.db.errors import (
     DatabaseError,
     DatabaseUnavailableError,
     InvalidLocationError,
+    LockTimeoutError,
     SchemaVersionError,
     TransientError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidLocationError",
     "Location",
+    "LockTimeoutError",
     "Migration",
     "PostgresLocation",
     "Rows",

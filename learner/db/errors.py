@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseError",
     "ConstraintViolation",
     "TransientError",
+    "LockTimeoutError",
     "DatabaseUnavailableError",
     "InvalidLocationError",
     "SchemaVersionError",
@@ -45,6 +46,11 @@ class ConstraintViolation(DatabaseError):
 class TransientError(DatabaseError):
     """A transaction the database aborted to keep transactions serial (a serialization failure
     or a deadlock): running it again may succeed (``learner.db.retry``)."""
+
+
+class LockTimeoutError(DatabaseError):
+    """Another writer held the write lock longer than the busy timeout (not retried: the
+    timeout already was the wait)."""
 
 
 class DatabaseUnavailableError(DatabaseError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from learner.db.database import Rows, WriteScope
 from learner.db.errors import (
-    Constraint, ConstraintViolation, DatabaseError, DatabaseUnavailableError, TransientError,
+    Constraint, ConstraintViolation, DatabaseError, DatabaseUnavailableError, LockTimeoutError,
 )
 from learner.db.location import Backend, SqliteLocation
 
@@ -39,7 +39,7 @@ def _mapped(exc: sqlite3.Error) -> DatabaseError:
     if isinstance(exc, sqlite3.IntegrityError):
         return ConstraintViolation(str(exc), _CONSTRAINTS.get(name, Constraint.CHECK))
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return TransientError(str(exc))
+        return LockTimeoutError(f"sqlite: {exc}")
     return DatabaseError(f"sqlite: {exc}")
 
 

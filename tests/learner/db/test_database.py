@@ -12,10 +12,12 @@ import pytest
 
 from learner.db import (
     Backend, Constraint, ConstraintViolation, Database, DatabaseError, DatabaseUnavailableError,
+    LockTimeoutError,
     Migration, PostgresLocation, Schema, SchemaVersionError, TransientError, WriteScope,
     current_version, migrate, open_database, retry_transient,
 )
 from tests.learner.conftest import TestDatabase
+from tests.postgres_server import PostgresServer
 
 _TABLE = {b: ("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
               "n INTEGER NOT NULL CHECK (n >= 0), doc TEXT NOT NULL DEFAULT '{}')",)
@@ -153,3 +155,40 @@ def test_docstring_examples_run(module: str) -> None:
     name = "learner.db" if module == "__init__" else f"learner.db.{module}"
     failed, _ = doctest.testmod(importlib.import_module(name))
     assert failed == 0
+
+
+def test_a_dropped_postgresql_connection_fails_one_call_then_reconnects(
+    postgres_server: PostgresServer,
+) -> None:
+    name = postgres_server.create_database()
+    try:
+        db = open_database(TestDatabase(Backend.POSTGRESQL, postgres_server.url(name))
+                           .location(Path("-")))
+        pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        admin = open_database(TestDatabase(Backend.POSTGRESQL, postgres_server.url(name))
+                              .location(Path("-")))
+        admin.execute("SELECT pg_terminate_backend(?)", (pid,))
+        with pytest.raises(DatabaseUnavailableError):
+            db.execute("SELECT 1")
+        assert db.execute("SELECT 1").fetchone()[0] == 1  # a new connection
+        assert db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+        db.close()
+        admin.close()
+    finally:
+        postgres_server.drop_database(name)
+
+
+def test_a_writer_that_waits_past_the_busy_timeout_gets_a_lock_timeout(
+    tmp_path: Path, test_database: TestDatabase, db: Database
+) -> None:
+    impatient = open_database(test_database.location(tmp_path / "t.sqlite3"), busy_timeout_s=0.2)
+    with db.transaction(WriteScope.REGISTRY) as tx:
+        tx.execute("INSERT INTO items (id, name, n) VALUES (1, 'a', 1)")
+        started = time.monotonic()
+        with pytest.raises(LockTimeoutError):
+            with impatient.transaction(WriteScope.REGISTRY) as other:
+                other.execute("INSERT INTO items (id, name, n) VALUES (2, 'b', 1)")
+        assert time.monotonic() - started < 5.0
+    with impatient.transaction(WriteScope.REGISTRY) as other:  # free again
+        other.execute("INSERT INTO items (id, name, n) VALUES (2, 'b', 1)")
+    impatient.close()
