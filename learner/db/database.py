@@ -70,6 +70,11 @@ class Database(Protocol):
         backend cannot tell cheaply (then callers must not cache reads)."""
         ...
 
+    def clock(self) -> float:
+        """The database's wall clock (seconds since the epoch): one clock that every process
+        sharing the database reads, whatever the skew between their machines."""
+        ...
+
     def json_text(self, column: str, key: str) -> str:
         """SQL for the text of top-level ``key`` of the JSON object in ``column``."""
         ...

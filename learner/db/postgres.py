@@ -145,6 +145,9 @@ class PostgresDatabase:
     def data_version(self) -> int | None:
         return None
 
+    def clock(self) -> float:
+        return float(self.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0])
+
     def json_text(self, column: str, key: str) -> str:
         return f"(({column})::jsonb ->> '{key}')"
 

@@ -118,6 +118,9 @@ class SqliteDatabase:
     def data_version(self) -> int | None:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def clock(self) -> float:
+        return float(self.execute("SELECT (julianday('now') - 2440587.5) * 86400.0").fetchone()[0])
+
     def json_text(self, column: str, key: str) -> str:
         return f"json_extract({column}, '$.{key}')"
 
