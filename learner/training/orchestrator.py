@@ -7,8 +7,9 @@
 
 Training runs in its own process (``python -m learner.training.worker``, or ``torchrun`` when
 more than one GPU is visible), so the learner keeps serving and monitoring meanwhile. Jobs live
-in SQLite; a job that was running when the learner died is marked failed and retried (it
-resumes from the last epoch checkpoint) by :meth:`RetrainingOrchestrator.recover`.
+in the job store (SQLite or PostgreSQL); a job that was running when the learner died is marked
+failed and retried (it resumes from the last epoch checkpoint) by
+:meth:`RetrainingOrchestrator.recover`.
 """
 
 from __future__ import annotations
