@@ -28,6 +28,7 @@ __all__ = ["PostgresServer", "PostgresUnavailable", "find_bindir", "PASSWORD_ENV
 #: The environment variable the tests' database locations read the password from.
 PASSWORD_ENV = "LOOPWISE_TEST_PGPASSWORD"
 _USER = "loopwise"
+_DURABLE = "-c listen_addresses=127.0.0.1 -c shared_buffers=64MB -c max_connections=200"
 _SERVER_SETTINGS = ("-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
                     "-c full_page_writes=off -c shared_buffers=16MB -c max_connections=200")
 
@@ -91,8 +92,9 @@ class PostgresServer:
         log = self._dir / "server.log"
         return log.read_text()[-2000:] if log.exists() else ""
 
-    def start(self) -> PostgresServer:
-        """initdb, then ``pg_ctl start -w`` on a free loopback port."""
+    def start(self, *, durable: bool = False) -> PostgresServer:
+        """initdb, then ``pg_ctl start -w`` on a free loopback port. Tests run without fsync;
+        ``durable`` keeps PostgreSQL's production defaults (for benchmarks)."""
         pwfile = self._dir / "pwfile"
         pwfile.write_text(self.password + "\n")
         if self._run_as is not None:
@@ -110,7 +112,7 @@ class PostgresServer:
             try:
                 self._run(str(self._bindir / "pg_ctl"), "-D", str(data), "-l",
                           str(self._dir / "server.log"), "-w", "-t", "60", "-o",
-                          f"{_SERVER_SETTINGS} -c port={self.port} "
+                          f"{_DURABLE if durable else _SERVER_SETTINGS} -c port={self.port} "
                           f"-c unix_socket_directories={self._dir}", "start")
                 break
             except RuntimeError:
