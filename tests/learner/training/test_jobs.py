@@ -78,3 +78,30 @@ def test_futile_streak_and_backoff(tmp_path: Path, test_database: TestDatabase) 
     finish(900.0, JobOutcome.CHALLENGER)
     assert store.futile_streak("doc_type") == (0, None)
     store.close()
+
+
+def test_a_jobs_file_from_before_schema_versions_is_adopted(tmp_path: Path) -> None:
+    """The released jobs.db had the table and index (created IF NOT EXISTS) and no version
+    table: opening it records version 1 and keeps every job."""
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "jobs.db")
+    conn.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, model_type TEXT NOT NULL, state TEXT NOT NULL, "
+        "attempt INTEGER NOT NULL, retry_of TEXT, spec TEXT NOT NULL, created_at REAL NOT NULL, "
+        "started_at REAL, finished_at REAL, heartbeat_at REAL, pid INTEGER, "
+        "progress REAL NOT NULL DEFAULT 0, metrics TEXT NOT NULL DEFAULT '{}', outcome TEXT, "
+        "error TEXT);"
+        "CREATE UNIQUE INDEX one_active_job_per_type ON jobs (model_type) "
+        "WHERE state IN ('queued', 'running');"
+        "INSERT INTO jobs (id, model_type, state, attempt, spec, created_at) "
+        "VALUES ('job-old', 'doc_type', 'queued', 1, '{}', 5.0);")
+    conn.close()
+    store = JobStore(tmp_path / "jobs.db")
+    assert store.get("job-old").state is JobState.QUEUED
+    with pytest.raises(JobConflictError):  # the old index still holds
+        store.create("doc_type", {}, now=6.0)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "jobs.db")
+    assert conn.execute("SELECT version FROM jobs_schema_version").fetchall() == [(1,)]
+    conn.close()

@@ -80,3 +80,22 @@ def test_redelivery_with_a_correction_updates_the_stored_sample(tmp_path: Path, 
     rows = {s.sample.seq: s.sample for s in store.window("doc_type", 0, now_ms)}
     assert rows[unlabelled.seq].label == b"invoice"
     store.close()
+
+
+def test_a_samples_file_from_before_schema_versions_is_adopted(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "samples.db")
+    conn.executescript(
+        "CREATE TABLE samples (sidecar TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+        " model_type TEXT NOT NULL, model_id TEXT NOT NULL, request_id TEXT NOT NULL, "
+        "document_id TEXT NOT NULL, payload BLOB NOT NULL, prediction BLOB NOT NULL, "
+        "confidence REAL NOT NULL, label BLOB, human_correction INTEGER NOT NULL, "
+        "PRIMARY KEY (sidecar, seq));"
+        "CREATE INDEX samples_by_type_ts ON samples (model_type, ts_ms);"
+        "INSERT INTO samples VALUES ('s', 7, 1000, 'doc_type', 'm', 'r', 'd', x'00', x'01', 0.9, "
+        "NULL, 0);")
+    conn.close()
+    store = SampleStore(tmp_path / "samples.db")
+    assert store.last_seq("s") == 7 and store.count("doc_type") == 1
+    store.close()
