@@ -31,8 +31,8 @@ from learner.fleet import Baseline, Fleet, LocalFleet, WindowCollector
 from learner.health import assess_health
 from learner.history import LoopHistory
 from learner.loop.decide import (
-    ABObserved, Decision, DriftObserved, HealthObserved, JobsObserved, Observation, Promote, Rollback,
-    EndTest, StartABTest, StartRetrain, decide,
+    ABObserved, Decision, DriftObserved, HealthObserved, JobsFound, JobsObserved, Observation, Promote,
+    Rollback, EndTest, StartABTest, StartRetrain, decide,
 )
 from learner.loop.executor import Applied, Executor
 from learner.loop.store import DriftPoint, LoopStore
@@ -188,6 +188,7 @@ class ContinuousLearner:
         reach = self._now_ms() - int(self.config.drift_max_lookback_s * 1000)
         for model_type in self.model_types():
             self.metrics.prime(model_type)
+            self._adopt_jobs(model_type)
             champion = self.registry.get_champion(model_type)
             if champion is None:
                 continue
@@ -206,6 +207,14 @@ class ContinuousLearner:
             if self.registry.get_champion(model_type) is not None:
                 self.set_baseline(model_type)
         self._resumed = True
+
+    def _adopt_jobs(self, model_type: str) -> None:
+        """Track a retraining job that started just before the previous learner stopped."""
+        if self._retrainer is None:
+            return
+        recorded = frozenset(str(e.details.get("job_id")) for e in
+                             self._store.events(model_type, kinds=(EventKind.RETRAINING,)))
+        self._step(model_type, JobsFound(tuple(self._retrainer.jobs_of(model_type)), recorded))
 
     def set_baseline(self, model_type: str, reference: Mapping[str, np.ndarray] | np.ndarray | None = None,
                      *, fields: tuple[str, ...] = ()) -> Baseline | None:

@@ -36,3 +36,8 @@ class Retrainer(Protocol):
     def poll(self, job_id: str) -> RetrainStatus:
         """The job's state; ``model_id`` is the registered candidate once it succeeded."""
         ...
+
+    def jobs_of(self, model_type: str) -> list[RetrainStatus]:
+        """Every job of the type, oldest first (in the order they were started): a restarted
+        learner adopts a job that started just before the previous one could record it."""
+        ...

@@ -1,4 +1,4 @@
-"""``python -m learner.demo [--workdir DIR] [--seed N]``: the multi-process demo."""
+"""``python -m learner.demo [--workdir DIR] [--seed N] [--no-crash]``: the multi-process demo."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=DemoSettings.warmup_s)
     parser.add_argument("--rate", type=float, default=DemoSettings.rate, help="documents per second")
     parser.add_argument("--deadline-s", type=float, default=DemoSettings.deadline_s)
+    parser.add_argument("--no-crash", action="store_true",
+                        help="do not kill -9 the learner while it retrains (it is by default: a new "
+                             "learner must take over where it stopped)")
     args = parser.parse_args()
-    settings = DemoSettings(seed=args.seed, warmup_s=args.warmup_s, rate=args.rate, deadline_s=args.deadline_s)
+    settings = DemoSettings(seed=args.seed, warmup_s=args.warmup_s, rate=args.rate, deadline_s=args.deadline_s,
+                            crash_learner=not args.no_crash)
     return run(args.workdir.resolve(), settings)
 
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -42,6 +42,9 @@ from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import sidecar_pb2, sidecar_pb2_grpc
 
+if TYPE_CHECKING:
+    from learner.training.jobs import Job
+
 __all__ = ["DemoSettings", "run"]
 
 
@@ -54,6 +57,7 @@ class DemoSettings:
     rate: float = 30.0  # documents per second
     feedback_share: float = 0.6  # documents a reviewer labels
     deadline_s: float = 480.0  # give up (exit 1) if the loop has not finished by then
+    crash_learner: bool = True  # kill -9 the learner while it retrains, then start a new one
 
 
 class Phase(enum.Enum):
@@ -77,6 +81,17 @@ class Narrator:
         print(f"[{self.stamp()}] {mark} {text}", flush=True)
 
 
+@dataclass(frozen=True)
+class Crash:
+    """The learner killed mid-retraining: when, which job, how long until a new one served."""
+
+    at: str
+    job_id: str
+    progress: float
+    down_s: float
+    events_kept: int
+
+
 @dataclass
 class Seen:
     """What the loop did, for the summary."""
@@ -86,6 +101,7 @@ class Seen:
     status: dict[str, Any] = field(default_factory=dict)
     drift_at: str = ""
     degraded_at: str = ""
+    crash: Crash | None = None
 
     def first(self, kind: EventKind, where: Callable[[dict[str, Any]], bool] = lambda d: True
               ) -> tuple[str, str, dict[str, Any]] | None:
@@ -117,19 +133,27 @@ def _progress_printer(narrator: Narrator) -> Callable[[float, dict[str, float]],
     return show
 
 
-def _training_progress(paths: DemoPaths) -> str | None:
-    """The running retraining job's progress, read from the learner's job database."""
+def _training_jobs(paths: DemoPaths) -> list[Job]:
+    """Every retraining job, read from the learner's job database."""
     db = paths.training / "jobs.db"
     if not db.exists():
-        return None
+        return []
     from learner.training.jobs import JobStore
 
     store = JobStore(db)
     try:
-        job = store.active(MODEL_TYPE)
-        return None if job is None else f"retraining {job.id}: {job.progress:.0%}"
+        return store.list(MODEL_TYPE)
     finally:
         store.close()
+
+
+def _active_job(paths: DemoPaths) -> Job | None:
+    return next((job for job in _training_jobs(paths) if not job.state.terminal), None)
+
+
+def _training_progress(paths: DemoPaths) -> str | None:
+    job = _active_job(paths)
+    return None if job is None else f"retraining {job.id}: {job.progress:.0%}"
 
 
 def _stop_training_workers(paths: DemoPaths) -> None:
@@ -179,6 +203,8 @@ class Demo:
         self.data_addrs: list[str] = []
         self.admin: cli.Admin | None = None
         self.learner_addr = ""
+        self.learner_config = paths.root / "learner.toml"  # written by start_fleet
+        self.learner: Child | None = None
         self._last_health: tuple[Any, Any] | None = None
 
     # -- start-up ---------------------------------------------------------------------------
@@ -206,14 +232,20 @@ class Demo:
         for (child, _), a in zip(sidecars, addrs):
             self.say.say(f"{child.name}: data {a['data_addr']}, admin {a['admin_addr']}, "
                          f"metrics http://{a['metrics_addr']}/metrics")
-        config = bootstrap.learner_config(self.paths, [a["admin_addr"] for a in addrs])
-        learner = self.group.start("learner", [py, "-m", "learner.cli", "serve", "--config", str(config)],
-                                   lines=True)
+        self.learner_config = bootstrap.learner_config(self.paths, [a["admin_addr"] for a in addrs])
+        self.start_learner()
+
+    def start_learner(self) -> None:
+        learner = self.group.start("learner", [sys.executable, "-m", "learner.cli", "serve", "--config",
+                                               str(self.learner_config)], lines=True)
+        self.learner = learner
         bound = json.loads(learner.next_line(120.0))
         self.learner_addr = bound["admin_addr"]
         self.say.say(f"learner: admin {bound['admin_addr']}, metrics http://{bound.get('metrics_addr')}/metrics"
                      f"  (follow it yourself: learner events --follow --addr {bound['admin_addr']} "
                      f"--token-file {self.paths.learner_token})")
+        if self.admin is not None:
+            self.admin.close()
         self.admin = cli.Admin(self.learner_addr, self.paths.learner_token.read_text().strip(), 10.0)
         admin = self.admin
         _wait("the learner to route to its champion",
@@ -230,6 +262,32 @@ class Demo:
         self.say.say(f"inference server: {s.rate:.0f} documents/s through both sidecars (Route, then Record), "
                      f"a reviewer labels {s.feedback_share:.0%} of them a few seconds later (Feedback)")
         return child
+
+    def crash_learner(self, job: Job) -> None:
+        """kill -9 the learner mid-retraining and start a new one on the same database: it
+        must keep every event, follow the running job (not start another) and route as before."""
+        assert self.admin is not None
+        before = [(e.seq, e.kind, e.message) for e in self.admin("ListEvents", pb.ListEventsRequest()).events]
+        self.say.say(f"KILLING THE LEARNER (kill -9) while {job.id} trains ({job.progress:.0%}); "
+                     "a new learner process takes over from the registry's database", mark="!")
+        stamp, started = self.say.stamp(), time.monotonic()
+        assert self.learner is not None
+        self.group.kill(self.learner)
+        self.start_learner()
+        admin = self.admin
+        _wait("the new learner to route to its champion",
+              lambda: admin("GetStatus", pb.GetLearnerStatusRequest()).routing_generation >= 1, 60.0,
+              self.group.children)
+        down = time.monotonic() - started
+        after = [(e.seq, e.kind, e.message) for e in admin("ListEvents", pb.ListEventsRequest()).events]
+        if after[:len(before)] != before:
+            raise ChildFailedError("the new learner lost events from before the kill")
+        if _active_job(self.paths) is None and not any(j.id == job.id and j.state.terminal
+                                                        for j in _training_jobs(self.paths)):
+            raise ChildFailedError(f"retraining job {job.id} vanished with the killed learner")
+        self.seen.crash = Crash(stamp, job.id, job.progress, down, len(before))
+        self.say.say(f"new learner serving after {down:.1f} s: all {len(before)} events kept, "
+                     f"job {job.id} still followed (its worker outlived the learner)")
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -284,6 +342,10 @@ class Demo:
                 self.say.say("INJECTING DRIFT: new vendor templates, and 80 % of documents now in German "
                              "or French", mark="!")
                 phase = Phase.DRIFTED
+            if phase is Phase.DRIFTED and s.crash_learner and self.seen.crash is None:
+                job = _active_job(self.paths)
+                if job is not None and job.progress >= 0.25:  # mid-training
+                    self.crash_learner(job)
             promoted = self.seen.first(EventKind.PROMOTION, lambda d: "new_champion" in d)
             if phase is Phase.DRIFTED and promoted is not None:
                 model = promoted[2]["new_champion"]
@@ -312,6 +374,15 @@ class Demo:
                 raise ChildFailedError(f"learner report --format {fmt} failed with exit code {code}")
         return html
 
+    def crashed_job_finished(self) -> bool:
+        """The job running at the kill (or its retry) ended in a recorded event afterwards."""
+        crash = self.seen.crash
+        if crash is None:
+            return True
+        lineage = {crash.job_id} | {j.id for j in _training_jobs(self.paths) if j.retry_of == crash.job_id}
+        return any(kind is EventKind.RETRAINING and d.get("stage") == "finished" and d.get("job_id") in lineage
+                   for _, kind, _, d in self.seen.events)
+
     def summary(self, elapsed_s: float, routes: set[str], report: Path) -> None:
         seen, st = self.seen, self.seen.status
         print(f"\nSummary ({elapsed_s / 60:.1f} minutes)", flush=True)
@@ -327,6 +398,13 @@ class Demo:
                 ("promotion", EventKind.PROMOTION, lambda d: "new_champion" in d)):
             hit = seen.first(kind, where)
             rows.append((title, "did not happen" if hit is None else f"at {hit[0]}: {hit[1]}"))
+        if seen.crash is not None:
+            c = seen.crash
+            done = self.crashed_job_finished()
+            rows.append(("learner crash", f"kill -9 at {c.at} while {c.job_id} trained ({c.progress:.0%}); a new "
+                                          f"learner served after {c.down_s:.1f} s with all {c.events_kept} earlier "
+                                          f"events; {c.job_id} " + ("finished under the new learner" if done
+                                                                   else "was NOT followed to its end")))
         rows.append(("degradation", f"injected at {seen.degraded_at}"))
         promoted = seen.first(EventKind.PROMOTION, lambda d: "new_champion" in d)
         bad = promoted[2]["new_champion"] if promoted else None
@@ -359,7 +437,7 @@ def run(workdir: Path, settings: DemoSettings) -> int:
         expected = restored[2].get("restored_champion") if restored else champion
         report = demo.report()
         demo.summary(time.monotonic() - started, routes, report)
-        return 0 if routes == {expected} else 1
+        return 0 if routes == {expected} and demo.crashed_job_finished() else 1
     except ChildFailedError as exc:
         demo.say.say(str(exc), mark="!")
         return 1

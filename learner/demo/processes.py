@@ -92,6 +92,12 @@ class ProcessGroup:
         self.children.append(child)
         return child
 
+    def kill(self, child: Child) -> None:
+        """SIGKILL ``child`` (a crash, as the kernel's OOM killer does it) and forget it."""
+        child.proc.kill()
+        child.proc.wait(timeout=10)
+        self.children.remove(child)
+
     @staticmethod
     def wait_for_file(child: Child, path: Path, timeout_s: float) -> dict[str, Any]:
         """The JSON object ``child`` writes to ``path`` when it is ready."""

@@ -102,6 +102,7 @@ class StandInRetrainer:
     def __init__(self, registry: ModelRegistry, world: World) -> None:
         self.registry, self.world = registry, world
         self.jobs: dict[str, RetrainStatus] = {}
+        self.types: dict[str, str] = {}
 
     def trigger(self, model_type: str, reason: str, statistics: Mapping[str, Any]) -> str:
         job = f"retrain-{len(self.jobs) + 1}"
@@ -110,10 +111,14 @@ class StandInRetrainer:
                                                 {"trigger": reason})
         self.world.accuracy[model_id] = 0.85
         self.jobs[job] = RetrainStatus(job, RetrainState.SUCCEEDED, model_id)
+        self.types[job] = model_type
         return job
 
     def poll(self, job_id: str) -> RetrainStatus:
         return self.jobs[job_id]
+
+    def jobs_of(self, model_type: str) -> list[RetrainStatus]:
+        return [s for job, s in self.jobs.items() if self.types[job] == model_type]
 
 
 def hour_of_traffic(fleet: LocalFleet, world: World, end_s: float) -> None:

@@ -33,8 +33,8 @@ from learner.retrainer import RetrainState, RetrainStatus
 
 __all__ = [
     "LoopPolicy", "Note", "StartRetrain", "StartABTest", "Promote", "Rollback", "EndTest",
-    "Action", "Decision", "DriftObserved", "JobsObserved", "ABObserved", "HealthObserved",
-    "Observation", "decide",
+    "Action", "Decision", "DriftObserved", "JobsObserved", "JobsFound", "ABObserved",
+    "HealthObserved", "Observation", "decide",
 ]
 
 
@@ -136,6 +136,21 @@ class JobsObserved:
 
 
 @dataclass(frozen=True)
+class JobsFound:
+    """The retrainer's jobs of this type, oldest first, and the job ids the loop's events
+    already name: looked at when a learner starts.
+
+    A job is committed by the retrainer before the loop records it, so a learner killed between
+    the two leaves a job that no state lists. Such an orphan is always newer than every job the
+    loop recorded (the retrainer runs one job per type at a time), so every job after the last
+    recorded one is adopted, finished or not; with none recorded, only a job still running is
+    (older jobs predate the loop's records)."""
+
+    jobs: tuple[RetrainStatus, ...]
+    recorded: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ABObserved:
     test: ABTest
     result: ABTestResult
@@ -150,7 +165,7 @@ class HealthObserved:
     can_roll_back: bool
 
 
-Observation = Union[DriftObserved, JobsObserved, ABObserved, HealthObserved]
+Observation = Union[DriftObserved, JobsObserved, JobsFound, ABObserved, HealthObserved]
 
 
 def decide(state: ModelLoopState, observation: Observation, policy: LoopPolicy, now_ms: int) -> Decision:
@@ -159,6 +174,8 @@ def decide(state: ModelLoopState, observation: Observation, policy: LoopPolicy, 
         return _drift(state, observation, policy)
     if isinstance(observation, JobsObserved):
         return _jobs(state, observation, policy)
+    if isinstance(observation, JobsFound):
+        return _adopt(state, observation)
     if isinstance(observation, ABObserved):
         return _ab(state, observation, policy)
     return _health(state, observation, policy)
@@ -201,6 +218,22 @@ def _jobs(state: ModelLoopState, obs: JobsObserved, policy: LoopPolicy) -> Decis
     if phase is Phase.RETRAINING and not pending and action is None:
         phase = Phase.MONITORING
     return Decision(replace(state, phase=phase, pending_jobs=pending), action, tuple(notes))
+
+
+def _adopt(state: ModelLoopState, obs: JobsFound) -> Decision:
+    known = obs.recorded | set(state.pending_jobs)
+    last = max((i for i, job in enumerate(obs.jobs) if job.job_id in known), default=-1)
+    orphans = tuple(job.job_id for job in obs.jobs[last + 1:]
+                    if last >= 0 or job.state is RetrainState.RUNNING)
+    if not orphans:
+        return Decision(state)
+    phase = Phase.RETRAINING if state.phase is Phase.MONITORING else state.phase
+    notes = tuple(Note(EventKind.RETRAINING,
+                       f"job {job} adopted: it started as the previous learner stopped",
+                       {"job_id": job, "stage": "started", "adopted": True}, job)
+                  for job in orphans)  # counted as started: it is the retrain nothing recorded
+    return Decision(replace(state, phase=phase, pending_jobs=(*state.pending_jobs, *orphans)),
+                    None, notes)
 
 
 def _ab(state: ModelLoopState, obs: ABObserved, policy: LoopPolicy) -> Decision:

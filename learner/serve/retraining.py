@@ -25,6 +25,8 @@ class Orchestrator(Protocol):
 
     def get_job_status(self, job_id: str) -> dict[str, Any]: ...
 
+    def job_statuses(self, model_type: str) -> list[dict[str, Any]]: ...
+
 
 def retrain_status(status: Mapping[str, Any]) -> RetrainStatus:
     """Map ``get_job_status`` output to the loop's view.
@@ -63,3 +65,6 @@ class OrchestratorRetrainer:
 
     def poll(self, job_id: str) -> RetrainStatus:
         return retrain_status(self._orchestrator.get_job_status(job_id))
+
+    def jobs_of(self, model_type: str) -> list[RetrainStatus]:
+        return [retrain_status(s) for s in self._orchestrator.job_statuses(model_type)]

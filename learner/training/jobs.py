@@ -199,7 +199,8 @@ class JobStore:
             sql, args = sql + " AND model_type = ?", [*args, model_type]
         if state is not None:
             sql, args = sql + " AND state = ?", [*args, state.value]
-        rows = self._conn.execute(sql + " ORDER BY created_at, rowid", args).fetchall()
+        # Insertion order (rowid), not created_at: a clock may step back between two jobs.
+        rows = self._conn.execute(sql + " ORDER BY rowid", args).fetchall()
         return [Job.from_row(row) for row in rows]
 
     def active(self, model_type: str) -> Job | None:

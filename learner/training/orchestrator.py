@@ -186,6 +186,11 @@ class RetrainingOrchestrator:
         self.poll()
         return self._jobs.get(job_id).status()
 
+    def job_statuses(self, model_type: str) -> list[dict[str, Any]]:
+        """Every job of the type, oldest first, as :meth:`get_job_status` reports them."""
+        self.poll()
+        return [job.status() for job in self._jobs.list(model_type)]
+
     def wait(self, job_id: str, timeout_s: float, poll_s: float = 0.5) -> dict[str, Any]:
         """Block until the job is terminal or ``timeout_s`` passes (real time); its status."""
         deadline = time.monotonic() + timeout_s
@@ -213,7 +218,12 @@ class RetrainingOrchestrator:
                 self._reap(job_id, timeout_s)
 
     def poll(self) -> None:
-        """Reap finished workers; a worker that exited without finishing its job failed it."""
+        """Reap finished workers; a worker that exited without finishing its job failed it.
+
+        A running job whose worker this orchestrator did not start (it outlived the previous
+        learner) is checked as at start-up: once its worker is gone or silent, it is failed
+        and retried, so it cannot stay "running" for ever.
+        """
         for job_id, proc in list(self._procs.items()):
             code = proc.poll()
             if code is None:
@@ -223,6 +233,10 @@ class RetrainingOrchestrator:
             if not job.state.terminal:
                 self._jobs.transition(job_id, JobState.FAILED, self._clock(),
                                       error=f"worker exited with code {code} before finishing")
+        now = self._clock()
+        for job in self._jobs.list(state=JobState.RUNNING):
+            if job.id not in self._procs:
+                self._recover_running(job, now)
 
     def cancel_job(self, job_id: str) -> None:
         """Stop the worker (if any) and mark the job cancelled."""
@@ -246,27 +260,35 @@ class RetrainingOrchestrator:
         """
         now, started = self._clock(), []
         for job in self._jobs.list(state=JobState.RUNNING):
-            if job.id in self._procs:
-                continue
-            fresh = job.heartbeat_at is not None and \
-                now - job.heartbeat_at < self._config.heartbeat_timeout_s
-            if _pid_alive(job.pid) and fresh:
-                continue
-            self._jobs.transition(job.id, JobState.FAILED, now,
-                                  error="worker lost: the learner restarted or the worker died")
-            if job.attempt >= self._config.max_attempts:
-                log.warning("job %s failed after %d attempts; not retried", job.id, job.attempt)
-                continue
-            job_dir = Path(job.spec.get("job_dir", self._work_dir / job.id))
-            retry = self._jobs.create(job.model_type, {**job.spec, "job_dir": str(job_dir)}, now,
-                                      attempt=job.attempt + 1, retry_of=job.id)
-            self._launch(retry, job_dir)
-            started.append(retry.id)
+            if job.id not in self._procs:
+                retry = self._recover_running(job, now)
+                if retry is not None:
+                    started.append(retry)
         for job in self._jobs.list(state=JobState.QUEUED):
             if job.id not in self._procs:
                 self._launch(job, Path(job.spec.get("job_dir", self._work_dir / job.id)))
                 started.append(job.id)
         return started
+
+
+    def _recover_running(self, job: Job, now: float) -> str | None:
+        """Fail a running job whose worker is gone or silent, and retry it (below
+        ``max_attempts``); returns the retry's id. A live worker that beats is left alone (its
+        last sign of life is the start until its first heartbeat)."""
+        last_sign = job.heartbeat_at if job.heartbeat_at is not None else job.started_at
+        fresh = last_sign is not None and now - last_sign < self._config.heartbeat_timeout_s
+        if _pid_alive(job.pid) and fresh:
+            return None
+        self._jobs.transition(job.id, JobState.FAILED, now,
+                              error="worker lost: the learner restarted or the worker died")
+        if job.attempt >= self._config.max_attempts:
+            log.warning("job %s failed after %d attempts; not retried", job.id, job.attempt)
+            return None
+        job_dir = Path(job.spec.get("job_dir", self._work_dir / job.id))
+        retry = self._jobs.create(job.model_type, {**job.spec, "job_dir": str(job_dir)}, now,
+                                  attempt=job.attempt + 1, retry_of=job.id)
+        self._launch(retry, job_dir)
+        return retry.id
 
 
 def _write_dataset(job_dir: Path, training_set: TrainingSet) -> None:

@@ -31,9 +31,11 @@ class FakeRetrainer:
     def __init__(self, registry: ModelRegistry, *, fail: bool = False) -> None:
         self.registry, self.fail = registry, fail
         self.jobs: dict[str, RetrainStatus] = {}
+        self.types: dict[str, str] = {}
 
     def trigger(self, model_type: str, reason: str, statistics: Mapping[str, Any]) -> str | None:
         job = f"job-{len(self.jobs) + 1}"
+        self.types[job] = model_type
         if self.fail:
             self.jobs[job] = RetrainStatus(job, RetrainState.FAILED, None, "out of GPU memory")
         else:
@@ -45,6 +47,9 @@ class FakeRetrainer:
 
     def poll(self, job_id: str) -> RetrainStatus:
         return self.jobs[job_id]
+
+    def jobs_of(self, model_type: str) -> list[RetrainStatus]:
+        return [s for job, s in self.jobs.items() if self.types[job] == model_type]
 
 
 def shift_for_psi(psi: float, bins: int = 10) -> float:

@@ -10,7 +10,7 @@ from learner.drift import DriftDetector
 from learner.events import EventKind
 from learner.health import HealthPolicy, HealthSeverity, assess_health
 from learner.loop.decide import (
-    ABObserved, DriftObserved, EndTest, HealthObserved, JobsObserved, LoopPolicy, Promote, Rollback,
+    ABObserved, DriftObserved, EndTest, HealthObserved, JobsFound, JobsObserved, LoopPolicy, Promote, Rollback,
     StartABTest, StartRetrain, decide,
 )
 from learner.loop.state import ModelLoopState, Phase
@@ -97,3 +97,46 @@ def test_health_rolls_back_a_critical_champion_and_alerts_once_per_episode() -> 
     assert not healed.state.health_alerted
     assert decide(state, _health(700, True), LoopPolicy(auto_rollback=False), 0).action is None
     assert _health(700, True).assessment.severity is HealthSeverity.CRITICAL
+
+
+def _found(*jobs: tuple[str, RetrainState], recorded: tuple[str, ...] = ()) -> JobsFound:
+    return JobsFound(tuple(RetrainStatus(j, st, "m" if st is RetrainState.SUCCEEDED else None)
+                           for j, st in jobs), frozenset(recorded))
+
+
+def test_a_job_after_the_last_recorded_one_is_adopted_running_or_finished() -> None:
+    state = ModelLoopState("clf", Phase.MONITORING)
+    done = RetrainState.SUCCEEDED
+    d = decide(state, _found(("j1", done), ("j2", done), recorded=("j1",)), LoopPolicy(), now_ms=0)
+    assert d.state.pending_jobs == ("j2",) and d.state.phase is Phase.RETRAINING and d.action is None
+    assert [(n.kind, n.details["job_id"], n.details["stage"], n.details["adopted"]) for n in d.notes] \
+        == [(EventKind.RETRAINING, "j2", "started", True)]
+    d = decide(state, _found(("j1", done), ("j2", RetrainState.RUNNING), recorded=("j1",)), LoopPolicy(), 0)
+    assert d.state.pending_jobs == ("j2",)
+
+
+def test_recorded_and_pending_jobs_are_not_adopted_again() -> None:
+    pending = ModelLoopState("clf", Phase.RETRAINING, pending_jobs=("j2",))
+    d = decide(pending, _found(("j1", RetrainState.FAILED), ("j2", RetrainState.RUNNING), recorded=("j1",)),
+               LoopPolicy(), now_ms=0)
+    assert d.state == pending and not d.notes
+    state = ModelLoopState("clf", Phase.MONITORING)
+    d = decide(state, _found(("j1", RetrainState.SUCCEEDED), recorded=("j1",)), LoopPolicy(), now_ms=0)
+    assert d.state == state and not d.notes
+
+
+def test_with_nothing_recorded_only_a_running_job_is_adopted() -> None:
+    """Jobs older than the loop's records (an upgrade from a learner that kept none) stay
+    history; a job still running is the one a killed learner started."""
+    state = ModelLoopState("clf", Phase.MONITORING)
+    d = decide(state, _found(("old", RetrainState.SUCCEEDED), ("now", RetrainState.RUNNING)), LoopPolicy(), 0)
+    assert d.state.pending_jobs == ("now",)
+    d = decide(state, _found(("old", RetrainState.SUCCEEDED)), LoopPolicy(), 0)
+    assert d.state == state and not d.notes
+
+
+def test_an_adopted_job_during_a_test_keeps_the_test_phase() -> None:
+    state = ModelLoopState("clf", Phase.AB_TESTING, test_id="t1")
+    d = decide(state, _found(("j1", RetrainState.SUCCEEDED), ("j2", RetrainState.RUNNING), recorded=("j1",)),
+               LoopPolicy(), now_ms=0)
+    assert d.state.phase is Phase.AB_TESTING and d.state.pending_jobs == ("j2",)

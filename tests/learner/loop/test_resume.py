@@ -99,6 +99,9 @@ class SlowRetrainer:
     def poll(self, job_id: str) -> RetrainStatus:
         return self.jobs[job_id]
 
+    def jobs_of(self, model_type: str) -> list[RetrainStatus]:
+        return list(self.jobs.values())  # one model type in these tests
+
 
 def test_a_retraining_job_started_before_a_restart_is_followed_after_it(
         tmp_path: Path, test_database: TestDatabase) -> None:
@@ -127,3 +130,51 @@ def test_a_retraining_job_started_before_a_restart_is_followed_after_it(
     assert test is not None and test.challenger_id == jobs["job-1"].model_id
     assert again._store.state(MODEL).phase is Phase.AB_TESTING
     again.close()
+
+
+class KilledAfterTrigger(SlowRetrainer):
+    """The job is committed, then the process dies before the loop records it (kill -9 there)."""
+
+    def trigger(self, model_type: str, reason: str, statistics: object) -> str:
+        super().trigger(model_type, reason, statistics)
+        raise KeyboardInterrupt("killed between the job's commit and the loop's")
+
+
+def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated(tmp_path: Path) -> None:
+    clock = ManualClock()
+    fleet = LocalFleet.with_sidecars(1, clock=clock)
+    rng = np.random.default_rng(5)
+    jobs: dict[str, RetrainStatus] = {}
+    learner = build(tmp_path / "registry", fleet, clock, lambda r: KilledAfterTrigger(r, jobs))
+    learner.resume()
+    feed_hour(fleet, MODEL, clock(), 2000, rng, {}, shift=1.0)
+    clock.advance(HOUR + 1)
+    try:
+        learner.run_learning_cycle(MODEL)
+    except KeyboardInterrupt:
+        pass
+    assert list(jobs) == ["job-1"] and learner._store.state(MODEL).pending_jobs == ()  # the orphan
+    learner.close()
+
+    retrainer = SlowRetrainer(ModelRegistry(tmp_path / "registry", clock=clock), jobs)
+    again = build(tmp_path / "registry", fleet, clock, lambda r: retrainer)
+    again.resume()
+    state = again._store.state(MODEL)
+    assert state.pending_jobs == ("job-1",) and state.phase is Phase.RETRAINING
+    adopted = [e for e in again.events.after(0) if e.kind is EventKind.RETRAINING]
+    assert [(e.details["job_id"], e.details.get("adopted")) for e in adopted] == [("job-1", True)]
+    assert again.counters["retraining_triggered"] == 1
+    again.run_learning_cycle(MODEL)
+    assert list(jobs) == ["job-1"]  # followed, not started again
+    retrainer.finish("job-1", MODEL)
+    again.run_learning_cycle(MODEL)
+    test = again.running_test(MODEL)
+    assert test is not None and test.challenger_id == jobs["job-1"].model_id
+    again.close()
+
+    third = build(tmp_path / "registry", fleet, clock, lambda r: SlowRetrainer(r, jobs))
+    third.resume()  # the adopted job is on record now: not adopted twice
+    assert [e.details.get("job_id") for e in third.events.after(0)
+            if e.kind is EventKind.RETRAINING and e.details.get("adopted")] == ["job-1"]
+    assert third.running_test(MODEL) is not None and third.running_test(MODEL).test_id == test.test_id
+    third.close()

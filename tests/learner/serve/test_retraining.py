@@ -3,6 +3,7 @@ moved through their states as the worker would)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,11 @@ def test_job_states_map_to_the_loop_view(parts, to, outcome, metrics, expected, 
     retrainer, jobs = parts
     job = jobs.create("clf", {}, 1.0)
     assert retrainer.poll(job.id).state is RetrainState.RUNNING
-    jobs.transition(job.id, JobState.RUNNING, 2.0, pid=None)
+    # A live worker that just started (this process stands in for it): left alone.
+    jobs.transition(job.id, JobState.RUNNING, 1_800_000_000.0, pid=os.getpid())
     assert retrainer.poll(job.id).state is RetrainState.RUNNING
     error = "out of memory" if to is JobState.FAILED else None
-    jobs.transition(job.id, to, 3.0, outcome=outcome, metrics=metrics, error=error)
+    jobs.transition(job.id, to, 1_800_000_001.0, outcome=outcome, metrics=metrics, error=error)
     status = retrainer.poll(job.id)
     assert (status.state, status.model_id) == (expected, model_id)
     assert message in status.message

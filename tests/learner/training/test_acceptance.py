@@ -11,6 +11,7 @@ under 1% of the parameters, and be registered as challenger with lineage.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_lora_retrain_beats_the_drifted_champion(tmp_path: Path) -> None:
     orchestrator = RetrainingOrchestrator(
         registry, store, jobs, work_dir=tmp_path / "jobs", training=TRAINING,
         data=DataConfig(min_feedback_samples=200), clock=clock, collector=collector,
-        env={"CUDA_VISIBLE_DEVICES": ""},
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},  # the CPU path, as in CI
     )
     job_id = orchestrator.check_and_trigger_retraining("doc_type", drift_report="psi=0.41")
     assert job_id is not None

@@ -117,6 +117,28 @@ def test_job_lost_in_a_crash_is_failed_and_retried_after_restart(
     learner.close()
 
 
+def test_a_worker_that_outlives_the_learner_is_followed_and_failed_once_it_dies(tmp_path: Path) -> None:
+    """Workers run in their own sessions, so a learner restart leaves them training; the new
+    learner leaves a live one alone, and fails and retries it when it dies later (it must not
+    stay "running" for ever because no process of the new learner started it)."""
+    clock = FakeClock(time.time())
+    _fill(tmp_path, clock, 48)
+    learner = Learner(tmp_path, clock)
+    job_id = learner.orchestrator.check_and_trigger_retraining("doc_type")
+    assert job_id is not None
+    worker = learner.orchestrator._procs.pop(job_id)
+    learner.restart()  # before the worker's first heartbeat: its start counts as its sign of life
+    assert learner.orchestrator.recover() == []
+    assert learner.orchestrator.get_job_status(job_id)["state"] is JobState.RUNNING
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    status = learner.orchestrator.get_job_status(job_id)
+    assert status["state"] is JobState.FAILED and "worker lost" in status["error"]
+    retry = learner.jobs.active("doc_type")
+    assert retry is not None and retry.retry_of == job_id and retry.attempt == 2
+    learner.orchestrator.cancel_job(retry.id)
+
+
 def test_futile_retrain_is_recorded_and_backs_off(tmp_path: Path) -> None:
     clock = FakeClock(time.time())
     _fill(tmp_path, clock, 48)

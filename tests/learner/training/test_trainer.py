@@ -33,7 +33,7 @@ def test_train_reports_share_size_and_progress(tmp_path: Path,
         trained = trainer.train(_examples(32), progress=lambda f, m: seen.append(f),
                                 checkpoint_dir=tmp_path / "ckpt")
     m = trained.metrics
-    assert m.steps == 2 and m.device == "cpu" and m.world_size == 1 and m.tokens > 0
+    assert m.steps == 2 and m.device == str(trainer.device) and m.world_size == 1 and m.tokens > 0
     assert 0 < m.trainable_share < 0.01 and m.trainable_params == 149_766
     assert 0 < m.adapter_bytes <= 5 * 1024 * 1024
     assert seen == [0.5, 1.0]
