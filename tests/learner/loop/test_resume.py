@@ -140,12 +140,14 @@ class KilledAfterTrigger(SlowRetrainer):
         raise KeyboardInterrupt("killed between the job's commit and the loop's")
 
 
-def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated(tmp_path: Path) -> None:
+def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated(
+        tmp_path: Path, test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(1, clock=clock)
     rng = np.random.default_rng(5)
     jobs: dict[str, RetrainStatus] = {}
-    learner = build(tmp_path / "registry", fleet, clock, lambda r: KilledAfterTrigger(r, jobs))
+    learner = build(tmp_path / "registry", fleet, clock, test_database,
+                    lambda r: KilledAfterTrigger(r, jobs))
     learner.resume()
     feed_hour(fleet, MODEL, clock(), 2000, rng, {}, shift=1.0)
     clock.advance(HOUR + 1)
@@ -156,8 +158,9 @@ def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated
     assert list(jobs) == ["job-1"] and learner._store.state(MODEL).pending_jobs == ()  # the orphan
     learner.close()
 
-    retrainer = SlowRetrainer(ModelRegistry(tmp_path / "registry", clock=clock), jobs)
-    again = build(tmp_path / "registry", fleet, clock, lambda r: retrainer)
+    retrainer_registry = test_database.registry(tmp_path / "registry", clock=clock)
+    retrainer = SlowRetrainer(retrainer_registry, jobs)
+    again = build(tmp_path / "registry", fleet, clock, test_database, lambda r: retrainer)
     again.resume()
     state = again._store.state(MODEL)
     assert state.pending_jobs == ("job-1",) and state.phase is Phase.RETRAINING
@@ -172,7 +175,8 @@ def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated
     assert test is not None and test.challenger_id == jobs["job-1"].model_id
     again.close()
 
-    third = build(tmp_path / "registry", fleet, clock, lambda r: SlowRetrainer(r, jobs))
+    retrainer_registry.close()
+    third = build(tmp_path / "registry", fleet, clock, test_database, lambda r: SlowRetrainer(r, jobs))
     third.resume()  # the adopted job is on record now: not adopted twice
     assert [e.details.get("job_id") for e in third.events.after(0)
             if e.kind is EventKind.RETRAINING and e.details.get("adopted")] == ["job-1"]
