@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from learner.db import Database, WriteScope, retry_transient
 from learner.registry import ledger, transitions
 from learner.registry.artifacts import deserialize, serialize_model
 from learner.registry.config import RegistryConfig, default_actor
-from learner.db import Database, WriteScope, retry_transient
 from learner.registry.database import open_registry_database
 from learner.registry.errors import (
     DuplicateVersionError, InvalidMetadataError, InvalidNameError, NoPreviousChampionError,
