@@ -5,7 +5,8 @@ registry transition, the routing table it implies, the A/B test it ends, the loo
 moves and the event that records it commit together or not at all: a ``kill -9`` at any line
 leaves either the old world or the new one. Reads use the registry's connection on the loop's
 thread; :meth:`LoopStore.events_after` opens its own read-only connection, so the admin API's
-``ListEvents`` reads the stream from any thread without waiting for the loop.
+``ListEvents`` reads the stream from any thread without waiting for the loop. The store talks to
+the registry's database through the storage seam (``learner.db``): SQLite or PostgreSQL alike.
 
 Tables: ``loop_state`` (phase + JSON state per model type), ``routing`` (the one table and its
 generation, which a trigger keeps growing), ``ab_tests`` (with their sequential state; a
@@ -17,22 +18,21 @@ ran, so a restart does not reset the daily health check's clock).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import statcore
+from learner.db import Database, Location, open_database
 from learner.abtest import ABTest, ABTestResult, ABTestStatus, SequentialState
 from learner.events import EventKind, LoopEvent, details_json
 from learner.loop.state import ModelLoopState
 
 __all__ = ["LoopStore", "EventReader", "DriftPoint", "StoredDriftCheck"]
 
-Tx = sqlite3.Connection
+Tx = Database
 
 
 @dataclass(frozen=True)
@@ -88,25 +88,27 @@ class EventReader:
     """The event stream read from its own read-only connection: the admin API's ``ListEvents``
     and ``learner events --follow`` read it from any thread, without the loop's thread."""
 
-    def __init__(self, database_path: Path) -> None:
-        self._path = database_path
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, location: Location) -> None:
+        self._location = location
+        self._conn: Database | None = None
         self._lock = threading.Lock()
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> Iterator[Database]:
         with self._lock:
             if self._conn is None:
-                self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True,
-                                             check_same_thread=False, timeout=30.0)
+                self._conn = open_database(self._location, read_only=True)
             yield self._conn
 
     def after(self, seq: int, limit: int | None = None) -> list[LoopEvent]:
         """Events with ``seq`` above the given one, oldest first (at most ``limit``)."""
         with self._reading() as conn:
-            rows = conn.execute("SELECT seq, at, kind, model_type, subject, message, details "
-                                "FROM loop_events WHERE seq > ? ORDER BY seq LIMIT ?",
-                                (seq, -1 if limit is None else limit)).fetchall()
+            sql = ("SELECT seq, at, kind, model_type, subject, message, details "
+                   "FROM loop_events WHERE seq > ? ORDER BY seq")
+            params: tuple[int, ...] = (seq,)
+            if limit is not None:
+                sql, params = sql + " LIMIT ?", (seq, limit)
+            rows = conn.execute(sql, params).fetchall()
         return [_event_row(r) for r in rows]
 
     @property
@@ -125,20 +127,20 @@ class LoopStore:
     """Reads and writes of the loop tables; ``connection()`` is the registry's connection and
     ``transaction()`` its write transaction (both used on the loop's thread only)."""
 
-    def __init__(self, connection: Callable[[], sqlite3.Connection],
-                 transaction: Callable[[], AbstractContextManager[sqlite3.Connection]],
-                 database_path: Path, clock: Callable[[], float]) -> None:
+    def __init__(self, connection: Callable[[], Database],
+                 transaction: Callable[[], AbstractContextManager[Database]],
+                 location: Location, clock: Callable[[], float]) -> None:
         self._conn, self._transaction = connection, transaction
-        self._path, self._clock = database_path, clock
-        self._reader = EventReader(database_path)
+        self._clock = clock
+        self._reader = EventReader(location)
 
     @staticmethod
     def of_registry(registry: Any, clock: Callable[[], float]) -> LoopStore:
         """The loop store in ``registry``'s database (a :class:`~learner.registry.ModelRegistry`)."""
         return LoopStore(lambda: registry.connection, registry.transaction,
-                         registry.config.database_path, clock)
+                         registry.config.location, clock)
 
-    def write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[Database]:
         return self._transaction()
 
     # -- loop state ----------------------------------------------------------------------
@@ -207,10 +209,11 @@ class LoopStore:
 
     def append_event(self, tx: Tx, at: float, kind: EventKind, model_type: str, subject: str,
                      message: str, details: Mapping[str, Any]) -> LoopEvent:
-        cur = tx.execute("INSERT INTO loop_events (at, kind, model_type, subject, message, details) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         (at, kind.value, model_type, subject, message, details_json(details)))
-        return LoopEvent(int(cur.lastrowid or 0), at, kind, model_type, message, dict(details), subject)
+        row = tx.execute("INSERT INTO loop_events (at, kind, model_type, subject, message, details) "
+                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+                         (at, kind.value, model_type, subject, message, details_json(details))
+                         ).fetchone()
+        return LoopEvent(int(row[0]), at, kind, model_type, message, dict(details), subject)
 
     def events_after(self, seq: int, limit: int | None = None) -> list[LoopEvent]:
         """Events with ``seq`` above the given one, oldest first; safe from any thread."""
@@ -229,9 +232,10 @@ class LoopStore:
 
     def event_counts(self) -> dict[tuple[EventKind, str], int]:
         """How many events of each kind and ``details.stage`` ('' when it has none)."""
-        rows = self._conn().execute(
-            "SELECT kind, coalesce(json_extract(details, '$.stage'), ''), count(*) FROM loop_events "
-            "GROUP BY 1, 2").fetchall()
+        conn = self._conn()
+        rows = conn.execute(
+            f"SELECT kind, coalesce({conn.json_text('details', 'stage')}, ''), count(*) "
+            "FROM loop_events GROUP BY 1, 2").fetchall()
         return {(EventKind.parse(k), str(stage)): int(n) for k, stage, n in rows}
 
     def close(self) -> None:

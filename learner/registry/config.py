@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from learner.db import InvalidLocationError, Location, PostgresLocation, SqliteLocation
 from learner.registry.errors import InvalidConfigError
 
 __all__ = ["RegistryConfig", "default_actor"]
@@ -26,12 +27,28 @@ def default_actor() -> str:
 class RegistryConfig:
     """Where and how a registry stores its metadata and artifacts.
 
+    The metadata database is SQLite at ``<root>/<database_name>`` unless ``url`` names a
+    PostgreSQL database (``postgresql://user@host:5432/dbname``); its password comes from
+    ``password_file`` or the environment variable ``password_env``, never from the URL.
+    Artifacts and the download cache stay under ``root`` (or ``artifact_url``) either way.
+
     All errors are reported at once in one :class:`InvalidConfigError` (a ``ValueError``).
     """
 
     root: Path = field(
         default=Path("model_registry"),
-        metadata={"help": "directory holding the SQLite metadata database"},
+        metadata={"help": "directory holding the SQLite database, artifacts and cache"},
+    )
+    url: str | None = field(
+        default=None,
+        metadata={"help": "postgresql://user@host:port/dbname: a shared PostgreSQL database "
+                          "instead of the embedded SQLite file (no password in the URL)"},
+    )
+    password_file: Path | None = field(
+        default=None, metadata={"help": "file holding the PostgreSQL password (a secret mount)"}
+    )
+    password_env: str | None = field(
+        default=None, metadata={"help": "environment variable holding the PostgreSQL password"}
     )
     artifact_url: str | None = field(
         default=None,
@@ -49,7 +66,16 @@ class RegistryConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        if self.password_file is not None:
+            object.__setattr__(self, "password_file", Path(self.password_file))
         errors: list[str] = []
+        if self.url is not None:
+            try:
+                PostgresLocation(self.url, self.password_file, self.password_env)
+            except InvalidLocationError as exc:
+                errors.append(f"url: {exc}")
+        elif self.password_file is not None or self.password_env is not None:
+            errors.append("password_file and password_env apply only with a postgresql url")
         if not str(self.root):
             errors.append("root must not be empty")
         if self.artifact_url is not None and not self.artifact_url:
@@ -65,8 +91,15 @@ class RegistryConfig:
 
     @property
     def database_path(self) -> Path:
-        """Path of the SQLite database."""
+        """Path of the SQLite database (unused when ``url`` names PostgreSQL)."""
         return self.root / self.database_name
+
+    @property
+    def location(self) -> Location:
+        """Where the metadata database lives: the only thing stores are told about it."""
+        if self.url is not None:
+            return PostgresLocation(self.url, self.password_file, self.password_env)
+        return SqliteLocation(self.database_path)
 
     @property
     def resolved_artifact_url(self) -> str:

@@ -1,75 +1,35 @@
-"""Opening the registry's SQLite database and running write transactions.
+"""Opening the registry's database (SQLite or PostgreSQL) at the latest schema.
 
-The connection runs in autocommit mode (``isolation_level=None``) so that every write goes
-through :func:`write_transaction`, which takes the write lock up front with
-``BEGIN IMMEDIATE``: read-check-write sequences from concurrent processes serialise instead of
-failing half-way with a lock upgrade error.
+Every write goes through ``db.transaction(WriteScope.REGISTRY)``, which takes the registry's
+write lock up front: read-check-write sequences from concurrent processes serialise instead of
+failing half-way.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
-from learner.registry.schema import migrate
+from learner.db import Database, Location, SchemaVersionError as DbSchemaVersionError
+from learner.db import migrate, open_database
+from learner.registry.errors import SchemaVersionError
+from learner.registry.schema import REGISTRY_SCHEMA
 
-__all__ = ["open_database", "write_transaction"]
-
-_WAL_RETRIES = 50
+__all__ = ["open_registry_database"]
 
 
-def open_database(
-    path: Path, busy_timeout_s: float, now: Callable[[], float]
-) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the database at ``path``.
+def open_registry_database(location: Location, busy_timeout_s: float,
+                           now: Callable[[], float]) -> Database:
+    """Open (creating if needed) and migrate the registry database at ``location``.
 
-    WAL journal (readers never block the writer), ``synchronous=NORMAL`` (durable at
-    checkpoints; a crash loses at most the last transactions, never consistency), a busy
-    timeout so concurrent writers wait instead of failing, and foreign keys on.
+    Raises :class:`SchemaVersionError` for a database written by a newer registry.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=True
-    )
+    db = open_database(location, busy_timeout_s=busy_timeout_s)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        _enable_wal(conn)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn, now)
+        migrate(db, REGISTRY_SCHEMA, now)
+    except DbSchemaVersionError as exc:
+        db.close()
+        raise SchemaVersionError(str(exc)) from exc
     except BaseException:
-        conn.close()
+        db.close()
         raise
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    # Switching to WAL needs an exclusive lock; a brand-new file opened by several processes
-    # at once can report "locked" without calling the busy handler, so retry briefly.
-    for attempt in range(_WAL_RETRIES):
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == _WAL_RETRIES - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-            continue
-        if str(mode).lower() == "wal":
-            return
-        time.sleep(0.01 * (attempt + 1))
-    raise sqlite3.OperationalError("could not switch the registry database to WAL mode")
-
-
-@contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return db

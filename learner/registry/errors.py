@@ -7,6 +7,8 @@ also subclasses ``LookupError``, so existing handlers keep working.
 
 from __future__ import annotations
 
+from learner.db.errors import SchemaVersionError as _DbSchemaVersionError
+
 __all__ = [
     "RegistryError",
     "InvalidVersionError",
@@ -87,5 +89,5 @@ class LedgerError(RegistryError):
     """The ledger refused a write (it is append-only) or is inconsistent."""
 
 
-class SchemaVersionError(RegistryError):
+class SchemaVersionError(RegistryError, _DbSchemaVersionError):
     """A database written by a newer registry than this one understands."""

@@ -9,11 +9,11 @@ the restored model champion, so repeated rollbacks walk further back in time.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from learner.db import ConstraintViolation, Database
 from learner.registry.errors import LedgerError, NoPreviousChampionError
 from learner.registry.status import LedgerAction, ModelStatus
 
@@ -65,7 +65,7 @@ class ChampionBackup:
 
 
 def append(
-    conn: sqlite3.Connection,
+    conn: Database,
     *,
     at: float,
     model_id: str,
@@ -81,17 +81,18 @@ def append(
 ) -> int:
     """Append one entry (inside the caller's transaction); returns its sequence number."""
     try:
-        cursor = conn.execute(
-            f"INSERT INTO ledger ({_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row = conn.execute(
+            f"INSERT INTO ledger ({_COLUMNS.removeprefix('seq, ')}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (
                 at, model_id, model_type, action.value,
                 None if from_status is None else from_status.value, to_status.value,
                 actor, reason, statistics_json, previous_champion_id, fallback_id,
             ),
-        )
-    except sqlite3.IntegrityError as exc:
+        ).fetchone()
+    except ConstraintViolation as exc:
         raise LedgerError(f"ledger refused entry for {model_id}: {exc}") from exc
-    return int(cursor.lastrowid or 0)
+    return int(row[0])
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
@@ -105,7 +106,7 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
 
 
 def entries(
-    conn: sqlite3.Connection,
+    conn: Database,
     *,
     model_type: str | None = None,
     model_id: str | None = None,
@@ -129,14 +130,14 @@ def entries(
     if where:
         sql += " WHERE " + " AND ".join(where)
     if limit is not None:
-        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?)"
+        sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) AS recent"
         params.append(int(limit))
     rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
     return [_entry(row) for row in rows]
 
 
 def backup_champion(
-    conn: sqlite3.Connection,
+    conn: Database,
     *,
     at: float,
     model_type: str,
@@ -145,15 +146,15 @@ def backup_champion(
     snapshot: Mapping[str, Any],
 ) -> int:
     """Store the champion's record and artifact pointer before it is replaced."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO champion_backups (at, model_type, model_id, replaced_by, snapshot) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?) RETURNING seq",
         (at, model_type, model_id, replaced_by, json.dumps(dict(snapshot), sort_keys=True)),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
-def backups(conn: sqlite3.Connection, model_type: str | None = None) -> list[ChampionBackup]:
+def backups(conn: Database, model_type: str | None = None) -> list[ChampionBackup]:
     """Champion backups in the order they were taken."""
     sql = "SELECT seq, at, model_type, model_id, replaced_by, snapshot FROM champion_backups"
     params: tuple[Any, ...] = ()
@@ -167,7 +168,7 @@ def backups(conn: sqlite3.Connection, model_type: str | None = None) -> list[Cha
     ]
 
 
-def _fallback_of(conn: sqlite3.Connection, model_id: str) -> str | None:
+def _fallback_of(conn: Database, model_id: str) -> str | None:
     row = conn.execute(
         "SELECT fallback_id FROM ledger WHERE model_id = ? AND to_status = 'champion' "
         "ORDER BY seq DESC LIMIT 1",
@@ -177,7 +178,7 @@ def _fallback_of(conn: sqlite3.Connection, model_id: str) -> str | None:
 
 
 def rollback_target(
-    conn: sqlite3.Connection,
+    conn: Database,
     champion_id: str,
     status_of: Callable[[str], ModelStatus],
 ) -> tuple[str, str | None]:
@@ -199,7 +200,7 @@ def rollback_target(
     )
 
 
-def check_consistency(conn: sqlite3.Connection) -> list[str]:
+def check_consistency(conn: Database) -> list[str]:
     """Replay the whole ledger; return every inconsistency found (empty when sound).
 
     Checks that each model's entries chain (``from_status`` = previous ``to_status``, first

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +96,7 @@ class ModelRecord:
     updated_at: float = 0.0
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | tuple[Any, ...]) -> ModelRecord:
+    def from_row(cls, row: tuple[Any, ...]) -> ModelRecord:
         """Build from a row selected with :data:`MODEL_COLUMNS`."""
         (id_, name, model_type, major, minor, patch, status, sha, uri, size, kind, metrics,
          metadata, base_model, training_job, data_window, drift_report, created, updated) = row

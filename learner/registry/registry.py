@@ -18,20 +18,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from learner.db import Database, WriteScope, retry_transient
 from learner.registry import ledger, transitions
 from learner.registry.artifacts import deserialize, serialize_model
 from learner.registry.config import RegistryConfig, default_actor
-from learner.registry.database import open_database, write_transaction
+from learner.registry.database import open_registry_database
 from learner.registry.errors import (
     DuplicateVersionError, InvalidMetadataError, InvalidNameError, NoPreviousChampionError,
 )
@@ -49,6 +49,8 @@ from learner.registry.storage import ArtifactStore
 from learner.registry.version import ModelVersion, VersionBump
 
 __all__ = ["ModelRegistry"]
+
+T = TypeVar("T")
 
 _PROMOTION_ACTIONS = frozenset(
     {LedgerAction.PROMOTE, LedgerAction.DEMOTE, LedgerAction.ROLLBACK, LedgerAction.RESTORE}
@@ -68,11 +70,13 @@ def _reason(reason: object) -> str:
 
 
 class ModelRegistry:
-    """Registry of model versions backed by SQLite (metadata) and fsspec (artifacts).
+    """Registry of model versions backed by a database (metadata: SQLite by default, or
+    PostgreSQL when ``config.url`` names one) and fsspec (artifacts).
 
-    Safe to use from several processes on the same ``root``: every write is a
-    ``BEGIN IMMEDIATE`` transaction and the database enforces one champion and one challenger
-    per model type. One instance holds one SQLite connection: use it from one thread.
+    Safe to use from several processes on the same database: every write is a transaction
+    that holds the registry's write lock from its first statement, and the database enforces
+    one champion and one challenger per model type. One instance holds one connection: use it
+    from one thread.
     """
 
     def __init__(
@@ -93,12 +97,13 @@ class ModelRegistry:
         self._store = ArtifactStore(
             self._config.resolved_artifact_url, cache_dir=self._config.root / "cache"
         )
-        self._conn: sqlite3.Connection = open_database(
-            self._config.database_path, self._config.busy_timeout_s, clock
+        self._conn: Database = open_registry_database(
+            self._config.location, self._config.busy_timeout_s, clock
         )
         # Champion/challenger lookups are the hot path (one per routed request): their
-        # records are cached until this connection writes or ``PRAGMA data_version`` shows
-        # that another connection (any process) has committed.
+        # records are cached until this connection writes or the database's data version
+        # shows that another connection (any process) has committed. A backend that cannot
+        # tell cheaply (PostgreSQL) reports no version, and the lookups are not cached.
         self._holders: dict[tuple[str, ModelStatus], ModelRecord | None] = {}
         self._seen_data_version = -1
 
@@ -121,20 +126,28 @@ class ModelRegistry:
         self.close()
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
+    def _writing(self) -> Iterator[Database]:
         try:
-            with write_transaction(self._conn) as conn:
+            with self._conn.transaction(WriteScope.REGISTRY) as conn:
                 yield conn
         finally:
             self._holders.clear()
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _write(self, body: Callable[[Database], T]) -> T:
+        """Run ``body`` in one write transaction, again if the database aborted it as
+        transient (the one place registry transitions are retried)."""
+        def attempt() -> T:
+            with self._writing() as conn:
+                return body(conn)
+        return retry_transient(attempt)
+
+    def transaction(self) -> AbstractContextManager[Database]:
         """One write transaction on the registry's database for a registry transition and the
         loop state that goes with it (``learner.loop.store``): both commit, or neither."""
         return self._writing()
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> Database:
         """The registry's connection, for reads on the owning thread."""
         return self._conn
 
@@ -184,7 +197,8 @@ class ModelRegistry:
         lineage = Lineage(base_model or artifact.base_model, training_job, data_window,
                           drift_report)
         ref = self._store.put(artifact.data)  # content-addressed: safe outside the transaction
-        with self._writing() as conn:
+
+        def register(conn: Database) -> str:
             chosen = self._next_version(conn, name, model_type, explicit, bump)
             model_id = model_id_for(name, chosen)
             conn.execute(
@@ -202,11 +216,13 @@ class ModelRegistry:
                 actor=change.actor, reason=change.reason, statistics_json=metrics_json,
                 previous_champion_id=champion,
             )
-        return model_id
+            return model_id
+
+        return self._write(register)
 
     @staticmethod
     def _next_version(
-        conn: sqlite3.Connection, name: str, model_type: str,
+        conn: Database, name: str, model_type: str,
         explicit: ModelVersion | None, bump: VersionBump,
     ) -> ModelVersion:
         row = conn.execute(
@@ -238,8 +254,7 @@ class ModelRegistry:
         (the evidence) go to the ledger and are merged into the model's metrics.
         """
         change = self._change(reason, metrics, actor)
-        with self._writing() as conn:
-            return transitions.promote(conn, model_id, change, metrics)
+        return self._write(lambda conn: transitions.promote(conn, model_id, change, metrics))
 
     def set_challenger(
         self, model_id: str, reason: str = "set as challenger",
@@ -247,8 +262,7 @@ class ModelRegistry:
     ) -> str | None:
         """Make ``model_id`` its type's challenger; returns the challenger it replaced."""
         change = self._change(reason, statistics, actor)
-        with self._writing() as conn:
-            return transitions.set_challenger(conn, model_id, change)
+        return self._write(lambda conn: transitions.set_challenger(conn, model_id, change))
 
     def rollback_to_previous_champion(
         self, model_type: str, reason: str, statistics: Mapping[str, Any] | None = None,
@@ -257,20 +271,17 @@ class ModelRegistry:
         """Archive the champion and restore the previous one; returns the restored id."""
         validate_name(model_type, "model_type")
         change = self._change(reason, statistics, actor)
-        with self._writing() as conn:
-            return transitions.rollback(conn, model_type, change)
+        return self._write(lambda conn: transitions.rollback(conn, model_type, change))
 
     def archive_model(self, model_id: str, reason: str, *, actor: str | None = None) -> None:
         """Archive a registered model or challenger."""
         change = self._change(reason, None, actor)
-        with self._writing() as conn:
-            transitions.retire(conn, model_id, ModelStatus.ARCHIVED, change)
+        self._write(lambda conn: transitions.retire(conn, model_id, ModelStatus.ARCHIVED, change))
 
     def deprecate_model(self, model_id: str, reason: str, *, actor: str | None = None) -> None:
         """Deprecate a model for good: never promoted or restored again."""
         change = self._change(reason, None, actor)
-        with self._writing() as conn:
-            transitions.retire(conn, model_id, ModelStatus.DEPRECATED, change)
+        self._write(lambda conn: transitions.retire(conn, model_id, ModelStatus.DEPRECATED, change))
 
     # -- queries -----------------------------------------------------------------------
 
@@ -290,7 +301,10 @@ class ModelRegistry:
         return transitions.fetch(self._conn, model_id)
 
     def _holder_record(self, model_type: str, status: ModelStatus) -> ModelRecord | None:
-        data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        data_version = self._conn.data_version()
+        if data_version is None:
+            row = self._conn.execute(_HOLDER_SQL[status], (model_type,)).fetchone()
+            return None if row is None else ModelRecord.from_row(row)
         if data_version != self._seen_data_version:
             self._holders.clear()
             self._seen_data_version = data_version
@@ -387,9 +401,10 @@ class ModelRegistry:
         )
         stored = self._conn.execute(
             "SELECT coalesce(sum(artifact_bytes), 0) FROM "
-            "(SELECT DISTINCT artifact_sha256, artifact_bytes FROM models)"
+            "(SELECT DISTINCT artifact_sha256, artifact_bytes FROM models) AS stored"
         ).fetchone()[0]
-        ledger_entries = self._conn.execute("SELECT count(*) FROM ledger").fetchone()[0]
+        stored = int(stored)
+        ledger_entries = int(self._conn.execute("SELECT count(*) FROM ledger").fetchone()[0])
         return {
             "total_models": sum(by_status.values()),
             "by_status": by_status,

@@ -1,40 +1,44 @@
-"""SQLite schema of the registry: DDL, migrations and the schema version table.
+"""The registry's schema (models, ledger, backups, and the loop's durable state), per backend.
 
-Invariants live in the database, not only in Python:
+Invariants live in the database, not only in Python, on both backends:
 
 * ``one_champion_per_type`` / ``one_challenger_per_type``: partial unique indexes, so a second
   champion or challenger for a model type cannot be written by any process.
 * ``UNIQUE (name, major, minor, patch)``: no version is registered twice.
-* ``ledger`` and ``champion_backups`` are append-only: triggers abort every UPDATE and DELETE.
+* ``ledger``, ``champion_backups`` and ``loop_events`` are append-only: triggers refuse every
+  UPDATE and DELETE (and, on PostgreSQL, TRUNCATE).
+* ``routing_generation_grows``: the routing table's generation only ever grows.
+
+Released versions: 1 (models, ledger, backups), 2 (durable loop state). SQLite databases of
+both exist in the field; PostgreSQL support starts with this code at version 2, built by the
+same steps.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-from learner.registry.errors import SchemaVersionError
+from learner.db import Backend, Migration, Schema
 from learner.registry.status import ModelStatus
 
-__all__ = ["Migration", "MIGRATIONS", "current_version", "migrate"]
+__all__ = ["REGISTRY_SCHEMA"]
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in ModelStatus)
+_PHASES = "'monitoring', 'retraining', 'ab_testing'"
+_TEST_STATUSES = "'running', 'concluded', 'stopped'"
+_EVENT_KINDS = ("'drift', 'retraining', 'ab_test', 'promotion', 'rollback', 'health', 'report', "
+                "'routing'")
+
+# Column types that differ: SQLite's REAL is 8 bytes (PostgreSQL's is 4); its INTEGER is 8
+# bytes (PostgreSQL's is 4); its autoincrement key is an identity column there.
+_TYPES = {
+    Backend.SQLITE: {"real": "REAL", "bigint": "INTEGER", "seq": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    Backend.POSTGRESQL: {"real": "DOUBLE PRECISION", "bigint": "BIGINT",
+                         "seq": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"},
+}
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One forward step of the schema; ``statements`` run in a single transaction."""
-
-    version: int
-    description: str
-    statements: tuple[str, ...]
-
-
-_V1 = Migration(
-    version=1,
-    description="models, lineage, append-only ledger and champion backups",
-    statements=(
+def _models(b: Backend) -> tuple[str, ...]:
+    t = _TYPES[b]
+    return (
         f"""
         CREATE TABLE models (
             id              TEXT PRIMARY KEY,
@@ -46,7 +50,7 @@ _V1 = Migration(
             status          TEXT NOT NULL CHECK (status IN ({_STATUSES})),
             artifact_sha256 TEXT NOT NULL CHECK (length(artifact_sha256) = 64),
             artifact_uri    TEXT NOT NULL,
-            artifact_bytes  INTEGER NOT NULL CHECK (artifact_bytes >= 0),
+            artifact_bytes  {t['bigint']} NOT NULL CHECK (artifact_bytes >= 0),
             artifact_kind   TEXT NOT NULL,
             metrics         TEXT NOT NULL DEFAULT '{{}}',
             metadata        TEXT NOT NULL DEFAULT '{{}}',
@@ -54,8 +58,8 @@ _V1 = Migration(
             training_job    TEXT,
             data_window     TEXT,
             drift_report    TEXT,
-            created_at      REAL NOT NULL,
-            updated_at      REAL NOT NULL,
+            created_at      {t['real']} NOT NULL,
+            updated_at      {t['real']} NOT NULL,
             UNIQUE (name, major, minor, patch)
         )
         """,
@@ -69,10 +73,40 @@ _V1 = Migration(
         "WHERE training_job IS NOT NULL",
         "CREATE INDEX models_by_drift_report ON models (drift_report) "
         "WHERE drift_report IS NOT NULL",
+    )
+
+
+def _append_only(b: Backend, table: str) -> tuple[str, ...]:
+    """Triggers that refuse UPDATE and DELETE on ``table`` (and TRUNCATE on PostgreSQL)."""
+    if b is Backend.SQLITE:
+        return tuple(
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
+            for op in ("UPDATE", "DELETE"))
+    return tuple(
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} FOR EACH {level} "
+        "EXECUTE FUNCTION loopwise_refuse_change()"
+        for op, level in (("UPDATE", "ROW"), ("DELETE", "ROW"), ("TRUNCATE", "STATEMENT")))
+
+
+# PostgreSQL: triggers call a function; 23000 (integrity_constraint_violation) is what the
+# backend maps to a TRIGGER constraint violation, as SQLite's RAISE(ABORT) is.
+_REFUSE_CHANGE = """
+CREATE FUNCTION loopwise_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END $$
+"""
+
+
+def _ledger(b: Backend) -> tuple[str, ...]:
+    t = _TYPES[b]
+    return (
         f"""
         CREATE TABLE ledger (
-            seq                  INTEGER PRIMARY KEY AUTOINCREMENT,
-            at                   REAL NOT NULL,
+            seq                  {t['seq']},
+            at                   {t['real']} NOT NULL,
             model_id             TEXT NOT NULL REFERENCES models (id),
             model_type           TEXT NOT NULL,
             action               TEXT NOT NULL,
@@ -87,18 +121,11 @@ _V1 = Migration(
         """,
         "CREATE INDEX ledger_by_model ON ledger (model_id, seq)",
         "CREATE INDEX ledger_by_type ON ledger (model_type, seq)",
-        """
-        CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
-        BEGIN SELECT RAISE(ABORT, 'ledger is append-only: UPDATE refused'); END
-        """,
-        """
-        CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
-        BEGIN SELECT RAISE(ABORT, 'ledger is append-only: DELETE refused'); END
-        """,
-        """
+        *_append_only(b, "ledger"),
+        f"""
         CREATE TABLE champion_backups (
-            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-            at         REAL NOT NULL,
+            seq        {t['seq']},
+            at         {t['real']} NOT NULL,
             model_type TEXT NOT NULL,
             model_id   TEXT NOT NULL REFERENCES models (id),
             replaced_by TEXT NOT NULL,
@@ -106,78 +133,82 @@ _V1 = Migration(
         )
         """,
         "CREATE INDEX champion_backups_by_type ON champion_backups (model_type, seq)",
-        """
-        CREATE TRIGGER champion_backups_no_update BEFORE UPDATE ON champion_backups
-        BEGIN SELECT RAISE(ABORT, 'champion_backups is append-only: UPDATE refused'); END
-        """,
-        """
-        CREATE TRIGGER champion_backups_no_delete BEFORE DELETE ON champion_backups
-        BEGIN SELECT RAISE(ABORT, 'champion_backups is append-only: DELETE refused'); END
-        """,
-    ),
-)
-
-_PHASES = "'monitoring', 'retraining', 'ab_testing'"
-_TEST_STATUSES = "'running', 'concluded', 'stopped'"
-_EVENT_KINDS = ("'drift', 'retraining', 'ab_test', 'promotion', 'rollback', 'health', 'report', "
-                "'routing'")
+        *_append_only(b, "champion_backups"),
+    )
 
 
-def _append_only(table: str) -> tuple[str, ...]:
-    return tuple(
-        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} refused'); END"
-        for op in ("UPDATE", "DELETE"))
+def _v1(b: Backend) -> tuple[str, ...]:
+    functions = (_REFUSE_CHANGE,) if b is Backend.POSTGRESQL else ()
+    return (*functions, *_models(b), *_ledger(b))
 
 
-_V2 = Migration(
-    version=2,
-    description="durable loop state: per-type phase and cursors, routing table, A/B tests, "
-                "event stream, drift checks, schedule",
-    statements=(
-        f"""
-        CREATE TABLE loop_state (
-            model_type TEXT PRIMARY KEY,
-            phase      TEXT NOT NULL CHECK (phase IN ({_PHASES})),
-            state      TEXT NOT NULL,
-            updated_at REAL NOT NULL
-        )
-        """,
-        """
-        CREATE TABLE routing (
-            id         INTEGER PRIMARY KEY CHECK (id = 1),
-            generation INTEGER NOT NULL CHECK (generation >= 0),
-            routes     TEXT NOT NULL,
-            updated_at REAL NOT NULL
-        )
-        """,
-        # A generation only ever grows, whoever writes it.
+_GENERATION_GROWS = {
+    Backend.SQLITE: (
         """
         CREATE TRIGGER routing_generation_grows BEFORE UPDATE ON routing
         WHEN NEW.generation <= OLD.generation
         BEGIN SELECT RAISE(ABORT, 'routing generation must grow'); END
         """,
+    ),
+    Backend.POSTGRESQL: (
+        """
+        CREATE FUNCTION loopwise_routing_generation_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.generation <= OLD.generation THEN
+                RAISE EXCEPTION 'routing generation must grow'
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$
+        """,
+        "CREATE TRIGGER routing_generation_grows BEFORE UPDATE ON routing FOR EACH ROW "
+        "EXECUTE FUNCTION loopwise_routing_generation_grows()",
+    ),
+}
+
+
+def _v2(b: Backend) -> tuple[str, ...]:
+    t = _TYPES[b]
+    return (
+        f"""
+        CREATE TABLE loop_state (
+            model_type TEXT PRIMARY KEY,
+            phase      TEXT NOT NULL CHECK (phase IN ({_PHASES})),
+            state      TEXT NOT NULL,
+            updated_at {t['real']} NOT NULL
+        )
+        """,
+        f"""
+        CREATE TABLE routing (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            generation {t['bigint']} NOT NULL CHECK (generation >= 0),
+            routes     TEXT NOT NULL,
+            updated_at {t['real']} NOT NULL
+        )
+        """,
+        # A generation only ever grows, whoever writes it.
+        *_GENERATION_GROWS[b],
         f"""
         CREATE TABLE ab_tests (
             test_id       TEXT PRIMARY KEY,
             model_type    TEXT NOT NULL,
             champion_id   TEXT NOT NULL,
             challenger_id TEXT NOT NULL,
-            traffic_split REAL NOT NULL CHECK (traffic_split > 0 AND traffic_split < 1),
-            started_ms    INTEGER NOT NULL,
-            generation    INTEGER NOT NULL,
+            traffic_split {t['real']} NOT NULL CHECK (traffic_split > 0 AND traffic_split < 1),
+            started_ms    {t['bigint']} NOT NULL,
+            generation    {t['bigint']} NOT NULL,
             status        TEXT NOT NULL CHECK (status IN ({_TEST_STATUSES})),
             sequential    TEXT NOT NULL,
             last_result   TEXT,
-            ended_at      REAL
+            ended_at      {t['real']}
         )
         """,
         "CREATE UNIQUE INDEX one_running_test_per_type ON ab_tests (model_type) "
         "WHERE status = 'running'",
         f"""
         CREATE TABLE loop_events (
-            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-            at         REAL NOT NULL,
+            seq        {t['seq']},
+            at         {t['real']} NOT NULL,
             kind       TEXT NOT NULL CHECK (kind IN ({_EVENT_KINDS})),
             model_type TEXT NOT NULL,
             subject    TEXT NOT NULL,
@@ -186,11 +217,11 @@ _V2 = Migration(
         )
         """,
         "CREATE INDEX loop_events_by_type ON loop_events (model_type, at)",
-        *_append_only("loop_events"),
-        """
+        *_append_only(b, "loop_events"),
+        f"""
         CREATE TABLE drift_checks (
-            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-            at         REAL NOT NULL,
+            seq        {t['seq']},
+            at         {t['real']} NOT NULL,
             model_type TEXT NOT NULL,
             model_id   TEXT NOT NULL,
             drift      INTEGER NOT NULL CHECK (drift IN (0, 1)),
@@ -198,69 +229,23 @@ _V2 = Migration(
         )
         """,
         "CREATE INDEX drift_checks_by_type ON drift_checks (model_type, at)",
-        """
+        f"""
         CREATE TABLE schedule (
             job      TEXT PRIMARY KEY,
-            last_run REAL NOT NULL
+            last_run {t['real']} NOT NULL
         )
         """,
+    )
+
+
+REGISTRY_SCHEMA = Schema(
+    name="registry",
+    version_table="schema_version",
+    migrations=(
+        Migration(1, "models, lineage, append-only ledger and champion backups",
+                  {b: _v1(b) for b in Backend}),
+        Migration(2, "durable loop state: per-type phase and cursors, routing table, A/B tests, "
+                     "event stream, drift checks, schedule",
+                  {b: _v2(b) for b in Backend}),
     ),
 )
-
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
-
-_VERSION_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_version (
-    version    INTEGER PRIMARY KEY,
-    applied_at REAL NOT NULL,
-    description TEXT NOT NULL
-)
-"""
-
-
-def current_version(conn: sqlite3.Connection) -> int:
-    """The highest applied migration (0 for an empty database)."""
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0])
-
-
-def migrate(
-    conn: sqlite3.Connection,
-    now: Callable[[], float],
-    migrations: Sequence[Migration] = MIGRATIONS,
-) -> int:
-    """Apply pending migrations, each in its own ``BEGIN IMMEDIATE`` transaction.
-
-    Safe to call from several processes at once: the version is re-read under the write
-    lock, so each migration is applied exactly once. Returns the resulting version.
-    Raises :class:`SchemaVersionError` for a database newer than ``migrations``.
-    """
-    known = max((m.version for m in migrations), default=0)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(_VERSION_TABLE)
-        version = current_version(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if version > known:
-        raise SchemaVersionError(
-            f"database schema version {version} is newer than this registry's ({known})"
-        )
-    for migration in sorted(migrations, key=lambda m: m.version):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if current_version(conn) < migration.version:
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied_at, description) "
-                    "VALUES (?, ?, ?)",
-                    (migration.version, now(), migration.description),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return current_version(conn)

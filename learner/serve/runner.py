@@ -1,6 +1,6 @@
 """One thread owns the learner: the loop and every admin call run on it, one at a time.
 
-The registry, job store and collector hold SQLite connections and plain dicts that must be
+The registry, job store and collector hold database connections and plain dicts that must be
 used from one thread; the learner is also the single writer of the registry and of the
 routing plan. So the admin API does not touch the learner directly: it submits a function
 with :meth:`LearnerThread.call`, which runs it on the learner's thread between two loop steps

@@ -34,9 +34,10 @@ from learner.serve.runner import LearnerThread
 from learner.serve.servicer import LearnerAdminServicer
 from learner.loop.store import EventReader
 from learner.notify import Notifier
-from learner.registry import RegistryConfig
 from learner.reference import ReferenceDirectory
-from learner.serve.wiring import build_fleet, build_retrainer, read_token, sample_sources
+from learner.serve.wiring import (
+    build_fleet, build_retrainer, read_token, registry_config, sample_sources,
+)
 from loopwise_proto.v1 import learner_pb2
 from sidecar.auth import BearerTokenInterceptor
 from sidecar.registration import add_service
@@ -93,13 +94,14 @@ def build_learner_thread(config: ServeConfig, metrics: LearnerMetrics, *,
     closers: list[Callable[[], None]] = []
 
     def build(sleeper: Callable[[float], None]) -> ContinuousLearner:
-        registry = ModelRegistry(config.registry.root, artifact_url=config.registry.artifact_url,
-                                 actor="learner", clock=clock)
+        registry = ModelRegistry(config=registry_config(config.registry, actor="learner"),
+                                 clock=clock)
         closers.append(registry.close)
         tls = config.tls if config.tls.enabled else None
         the_fleet = fleet if fleet is not None else build_fleet(config.fleet, clock, tls=tls)
         sources = sample_sources(config.fleet, the_fleet.sidecars(), tls=tls) if fleet is None else {}
-        retraining = build_retrainer(config.training, config.learning, registry, clock, sources)
+        retraining = build_retrainer(config.training, config.learning, registry, clock, sources,
+                                     database=config.registry)
         if retraining is not None:
             closers.append(retraining.close)
         learner = ContinuousLearner(
@@ -132,7 +134,7 @@ def serve(config: ServeConfig, *, ready: Callable[[dict[str, Any]], None] | None
     metrics = LearnerMetrics()
     learner = build_learner_thread(config, metrics)
     learner.start()
-    events = EventReader(RegistryConfig(root=config.registry.root).database_path)
+    events = EventReader(registry_config(config.registry).location)
     server, port = create_server(config, learner, events=events)
     httpd = None
     addresses = {"admin_addr": f"{config.server.admin_addr.rpartition(':')[0]}:{port}"}

@@ -16,15 +16,16 @@ from learner.config import LearningConfig
 from learner.training.sample_source import SampleSource
 from learner.errors import LearnerError
 from learner.fleet import Fleet, LocalFleet
-from learner.registry import ModelRegistry
+from learner.registry import ModelRegistry, RegistryConfig
 from learner.retrainer import Retrainer
-from learner.serve.config import FleetConfig, FleetKind, TrainingSection
+from learner.serve.config import FleetConfig, FleetKind, RegistrySection, TrainingSection
 from sidecar.tokens import TokenFileError, read_token_file
 
 if TYPE_CHECKING:
     from sidecar.tls import TlsSettings
 
-__all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token"]
+__all__ = ["build_fleet", "build_retrainer", "FleetUnavailableError", "Retraining", "read_token",
+           "registry_config"]
 
 Clock = Callable[[], float]
 DAY = 86_400.0
@@ -62,6 +63,14 @@ def build_fleet(fleet_config: FleetConfig, clock: Clock, tls: TlsSettings | None
     return fleet
 
 
+def registry_config(section: RegistrySection, actor: str | None = None) -> RegistryConfig:
+    """The registry's configuration from the ``[registry]`` section (SQLite under ``root``,
+    or the PostgreSQL database ``url`` names)."""
+    return RegistryConfig(root=section.root, artifact_url=section.artifact_url, actor=actor,
+                          url=section.url, password_file=section.password_file,
+                          password_env=section.password_env)
+
+
 @dataclass
 class Retraining:
     """The retrainer and what must be closed with it."""
@@ -85,9 +94,13 @@ def sample_sources(fleet_config: FleetConfig, addresses: list[str],
 
 
 def build_retrainer(training: TrainingSection, learning: LearningConfig, registry: ModelRegistry,
-                    clock: Clock, sources: dict[str, SampleSource] | None = None) -> Retraining | None:
+                    clock: Clock, sources: dict[str, SampleSource] | None = None,
+                    database: RegistrySection | None = None) -> Retraining | None:
     """The LoRA retrainer over a ``RetrainingOrchestrator`` (``None`` when training is off),
     collecting training samples from ``sources`` (the sidecars' logs) before each check.
+
+    Jobs and samples live in the shared database when ``database`` names one, else in SQLite
+    files under the training ``work_dir``.
 
     Recovers jobs orphaned by a previous run (``recover()``) before returning.
     """
@@ -100,8 +113,9 @@ def build_retrainer(training: TrainingSection, learning: LearningConfig, registr
     from learner.training.sample_store import SampleCollector
 
     training.work_dir.mkdir(parents=True, exist_ok=True)
-    samples = SampleStore(training.work_dir / "samples.db")
-    jobs = JobStore(training.work_dir / "jobs.db")
+    section = database or RegistrySection()
+    samples = SampleStore(section.database(training.work_dir / "samples.db"))
+    jobs = JobStore(section.database(training.work_dir / "jobs.db"))
     data_config = DataConfig(min_feedback_samples=learning.min_feedback_samples,
                              lookback_s=learning.training_lookback_days * DAY,
                              min_pseudo_label_confidence=learning.min_pseudo_label_confidence,

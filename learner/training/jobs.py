@@ -1,21 +1,28 @@
-"""Retraining jobs: a state enum, allowed transitions, and SQLite persistence. No torch.
+"""Retraining jobs: a state enum, allowed transitions, and their table. No torch.
 
 States: ``queued -> running -> succeeded | failed | cancelled`` (a queued job may also be
 cancelled or failed). The database allows one queued-or-running job per model type (a
-partial UNIQUE index), so two learners cannot start the same retrain twice.
+partial UNIQUE index), so two learners cannot start the same retrain twice. The table lives
+wherever the store's :class:`~learner.db.Location` says: an SQLite file (``jobs.db``) or the
+shared PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from learner.db import (
+    Backend, Constraint, ConstraintViolation, Database, Location, Migration, Schema, WriteScope,
+    location_from, migrate, open_database,
+)
 
 from learner.training.errors import InvalidJobTransitionError, JobNotFoundError, TrainingError
 
@@ -54,7 +61,7 @@ class JobConflictError(TrainingError):
     """A queued or running job already exists for this model type."""
 
 
-_SCHEMA = """
+_JOBS_TABLE = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     model_type TEXT NOT NULL,
@@ -62,19 +69,36 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempt INTEGER NOT NULL,
     retry_of TEXT,
     spec TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    heartbeat_at REAL,
+    created_at {real} NOT NULL,
+    started_at {real},
+    finished_at {real},
+    heartbeat_at {real},
     pid INTEGER,
-    progress REAL NOT NULL DEFAULT 0,
-    metrics TEXT NOT NULL DEFAULT '{}',
+    progress {real} NOT NULL DEFAULT 0,
+    metrics TEXT NOT NULL DEFAULT '{{}}',
     outcome TEXT,
-    error TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_active_job_per_type ON jobs (model_type)
-    WHERE state IN ('queued', 'running');
+    error TEXT{insertion_order}
+)
 """
+_ONE_ACTIVE = ("CREATE UNIQUE INDEX IF NOT EXISTS one_active_job_per_type ON jobs (model_type) "
+               "WHERE state IN ('queued', 'running')")
+
+#: Version 1 is the table SQLite ``jobs.db`` files had before versioning (``IF NOT EXISTS``
+#: adopts them). ``rowid`` orders jobs created at the same instant: SQLite's implicit one, an
+#: identity column of that name on PostgreSQL.
+JOBS_SCHEMA = Schema(
+    name="jobs",
+    version_table="jobs_schema_version",
+    migrations=(
+        Migration(1, "retraining jobs, one active per model type", {
+            Backend.SQLITE: (_JOBS_TABLE.format(real="REAL", insertion_order=""), _ONE_ACTIVE),
+            Backend.POSTGRESQL: (
+                _JOBS_TABLE.format(real="DOUBLE PRECISION", insertion_order=",\n    rowid BIGINT "
+                                   "GENERATED ALWAYS AS IDENTITY UNIQUE"),
+                _ONE_ACTIVE),
+        }),
+    ),
+)
 _COLUMNS = ("id, model_type, state, attempt, retry_of, spec, created_at, started_at, "
             "finished_at, heartbeat_at, pid, progress, metrics, outcome, error")
 
@@ -121,29 +145,29 @@ class Job:
 
 
 class JobStore:
-    """Jobs in SQLite; safe across processes (every write is ``BEGIN IMMEDIATE``)."""
+    """Jobs in a database (an SQLite file path, or any :class:`~learner.db.Location`); safe
+    across processes: every write holds the jobs' write lock from its first statement."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0,
-                 new_id: Callable[[], str] = lambda: f"job-{uuid.uuid4().hex[:12]}") -> None:
-        self.path = Path(path)
-        self._conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, location: Location | str | Path, *, busy_timeout_s: float = 30.0,
+                 new_id: Callable[[], str] = lambda: f"job-{uuid.uuid4().hex[:12]}",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.location = location if not isinstance(location, (str, Path)) else location_from(location)
+        self._conn: Database = open_database(self.location, busy_timeout_s=busy_timeout_s,
+                                             sync_every_commit=True)
+        try:
+            migrate(self._conn, JOBS_SCHEMA, clock)
+        except BaseException:
+            self._conn.close()
+            raise
         self._new_id = new_id
 
     def close(self) -> None:
         self._conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+    def _write(self) -> Iterator[Database]:
+        with self._conn.transaction(WriteScope.JOBS) as tx:
+            yield tx
 
     def create(self, model_type: str, spec: dict[str, Any], now: float, *, attempt: int = 1,
                retry_of: str | None = None) -> Job:
@@ -157,7 +181,9 @@ class JobStore:
                     (job_id, model_type, JobState.QUEUED.value, attempt, retry_of,
                      json.dumps(spec, sort_keys=True), now),
                 )
-        except sqlite3.IntegrityError:
+        except ConstraintViolation as exc:
+            if exc.constraint is not Constraint.UNIQUE:
+                raise
             raise JobConflictError(f"a retraining job for {model_type!r} is already active") from None
         return self.get(job_id)
 

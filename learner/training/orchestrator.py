@@ -7,8 +7,9 @@
 
 Training runs in its own process (``python -m learner.training.worker``, or ``torchrun`` when
 more than one GPU is visible), so the learner keeps serving and monitoring meanwhile. Jobs live
-in SQLite; a job that was running when the learner died is marked failed and retried (it
-resumes from the last epoch checkpoint) by :meth:`RetrainingOrchestrator.recover`.
+in the job store (SQLite or PostgreSQL); a job that was running when the learner died is marked
+failed and retried (it resumes from the last epoch checkpoint) by
+:meth:`RetrainingOrchestrator.recover`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from learner.registry import ModelRegistry
 from learner.training.config import DataConfig, OrchestratorConfig, TrainingConfig, to_dict
 from learner.training.dataset import TrainingSet, build_training_set
 from learner.training.errors import InsufficientSamplesError
+from learner.db import location_fields
 from learner.training.jobs import Job, JobConflictError, JobState, JobStore
 from learner.training.launch import nvidia_smi_count, plan_launch, visible_gpu_count
 from learner.training.sample_store import SampleCollector, SampleStore
@@ -146,6 +148,7 @@ class RetrainingOrchestrator:
             "model_spec": self._spec.to_dict(), "training": to_dict(self._training),
             "registry_root": str(self._registry.config.root),
             "artifact_url": self._registry.config.artifact_url,
+            "registry_database": location_fields(self._registry.config.location),
             "drift_report": drift_report, "min_improvement": self._config.min_improvement,
         }
 
@@ -158,7 +161,12 @@ class RetrainingOrchestrator:
             spec["data_window"] = data_window
         spec_file.write_text(json.dumps(spec, sort_keys=True))
         gpus = visible_gpu_count(self._env, self._gpu_probe)
-        plan = plan_launch(["--jobs", str(self._jobs.path), "--job", job.id,
+        jobs_at = location_fields(self._jobs.location)
+        where = ["--jobs", str(jobs_at["target"])]
+        for flag in ("password_file", "password_env"):
+            if jobs_at[flag] is not None:
+                where += [f"--jobs-{flag.replace('_', '-')}", str(jobs_at[flag])]
+        plan = plan_launch([*where, "--job", job.id,
                             "--spec", str(job_dir / "spec.json")], gpus=gpus, python=self._python)
         env = {**self._env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         with open(job_dir / "worker.log", "ab") as out:

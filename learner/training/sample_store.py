@@ -1,4 +1,7 @@
-"""The learner's durable copy of sidecar samples (SQLite) and the collector that fills it.
+"""The learner's durable copy of sidecar samples and the collector that fills it.
+
+The table lives wherever the store's :class:`~learner.db.Location` says: an SQLite file
+(``samples.db``) or the shared PostgreSQL database.
 
 Samples are inserted in one transaction per batch, de-duplicated by ``(sidecar, seq)``, and
 only then acknowledged to the sidecar: a crash between commit and ack means a redelivery,
@@ -12,33 +15,52 @@ grace period is therefore always seen. Corrections made later than that are not.
 
 from __future__ import annotations
 
-import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from learner.db import (
+    Backend, Database, Location, Migration, Schema, WriteScope, location_from, migrate,
+    open_database,
+)
 from learner.training.sample_source import RawSample, SampleSource
 
 __all__ = ["SampleStore", "StoredSample", "CollectReport", "SampleCollector"]
 
-_SCHEMA = """
+_SAMPLES_TABLE = """
 CREATE TABLE IF NOT EXISTS samples (
     sidecar TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ts_ms INTEGER NOT NULL,
+    seq {bigint} NOT NULL,
+    ts_ms {bigint} NOT NULL,
     model_type TEXT NOT NULL,
     model_id TEXT NOT NULL,
     request_id TEXT NOT NULL,
     document_id TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    prediction BLOB NOT NULL,
-    confidence REAL NOT NULL,
-    label BLOB,
+    payload {blob} NOT NULL,
+    prediction {blob} NOT NULL,
+    confidence {real} NOT NULL,
+    label {blob},
     human_correction INTEGER NOT NULL,
     PRIMARY KEY (sidecar, seq)
-);
-CREATE INDEX IF NOT EXISTS samples_by_type_ts ON samples (model_type, ts_ms);
+)
 """
+_BY_TYPE = "CREATE INDEX IF NOT EXISTS samples_by_type_ts ON samples (model_type, ts_ms)"
+
+#: Version 1 is the table SQLite ``samples.db`` files had before versioning (``IF NOT EXISTS``
+#: adopts them).
+SAMPLES_SCHEMA = Schema(
+    name="samples",
+    version_table="samples_schema_version",
+    migrations=(
+        Migration(1, "sidecar samples, unique by (sidecar, seq)", {
+            Backend.SQLITE: (_SAMPLES_TABLE.format(bigint="INTEGER", blob="BLOB", real="REAL"),
+                             _BY_TYPE),
+            Backend.POSTGRESQL: (_SAMPLES_TABLE.format(bigint="BIGINT", blob="BYTEA",
+                                                       real="DOUBLE PRECISION"), _BY_TYPE),
+        }),
+    ),
+)
 
 _UPSERT = """
 INSERT INTO samples (sidecar, seq, ts_ms, model_type, model_id, request_id, document_id,
@@ -59,13 +81,19 @@ class StoredSample:
 
 
 class SampleStore:
-    """SQLite table of samples; one connection, use from one thread."""
+    """The samples table (an SQLite file path, or any :class:`~learner.db.Location`); one
+    connection, use from one thread."""
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
-        self._conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, location: Location | str | Path, busy_timeout_s: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.location = location if not isinstance(location, (str, Path)) else location_from(location)
+        self._conn: Database = open_database(self.location, busy_timeout_s=busy_timeout_s,
+                                             sync_every_commit=True)
+        try:
+            migrate(self._conn, SAMPLES_SCHEMA, clock)
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -74,24 +102,18 @@ class SampleStore:
         """Store ``samples`` durably (one transaction); returns how many were new."""
         if not samples:
             return 0
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            before = self._count(sidecar)
-            conn.executemany(_UPSERT, [
+        with self._conn.transaction(WriteScope.SAMPLES) as tx:
+            before = self._count(tx, sidecar)
+            tx.executemany(_UPSERT, [
                 (sidecar, s.seq, s.ts_ms, s.model_type, s.model_id, s.request_id, s.document_id,
                  s.payload, s.prediction, s.confidence, s.label, int(s.human_correction))
                 for s in samples
             ])
-            inserted = self._count(sidecar) - before
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return inserted
+            return self._count(tx, sidecar) - before
 
-    def _count(self, sidecar: str) -> int:
-        row = self._conn.execute("SELECT COUNT(*) FROM samples WHERE sidecar = ?", (sidecar,))
+    @staticmethod
+    def _count(conn: Database, sidecar: str) -> int:
+        row = conn.execute("SELECT COUNT(*) FROM samples WHERE sidecar = ?", (sidecar,))
         return int(row.fetchone()[0])
 
     def last_seq(self, sidecar: str) -> int:

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from learner.registry import ModelRegistry
+from learner.db import PostgresLocation, location_from
+from learner.registry import ModelRegistry, RegistryConfig
 from learner.training.config import TrainingConfig, from_dict
 from learner.training.dataset import Example, LabelSource
 from learner.training.evaluate import Comparison, beats, classification_metrics
@@ -82,8 +83,11 @@ def _evaluate_and_register(jobs: JobStore, job_id: str, spec: dict[str, Any],
     job = jobs.get(job_id)
     model_type, labels = job.model_type, trainer.spec.labels
     truth, texts = [e.label for e in heldout], [e.text for e in heldout]
-    registry = ModelRegistry(spec["registry_root"], artifact_url=spec.get("artifact_url"),
-                             clock=clock)
+    database = spec.get("registry_database")
+    shared = None if database is None else location_from(**database)
+    registry = ModelRegistry(clock=clock, config=RegistryConfig(
+        root=Path(spec["registry_root"]), artifact_url=spec.get("artifact_url"),
+        **(shared.settings() if isinstance(shared, PostgresLocation) else {})))
     try:
         record, champion_trainer, champion_model = _champion(
             registry, model_type, trainer.spec, trainer.config)
@@ -123,13 +127,16 @@ def _evaluate_and_register(jobs: JobStore, job_id: str, spec: dict[str, Any],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--jobs", required=True, help="jobs database")
+    parser.add_argument("--jobs", required=True, help="jobs database: a file path or postgresql URL")
+    parser.add_argument("--jobs-password-file", help="file holding the jobs database password")
+    parser.add_argument("--jobs-password-env", help="variable holding the jobs database password")
     parser.add_argument("--job", required=True, help="job id")
     parser.add_argument("--spec", required=True, help="job spec JSON file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    jobs = JobStore(args.jobs)
+    jobs = JobStore(location_from(args.jobs, password_file=args.jobs_password_file,
+                                  password_env=args.jobs_password_env))
     try:
         if jobs.get(args.job).state is not JobState.RUNNING:
             log.info("job %s is not running; nothing to do", args.job)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
+
+from learner.db import ConstraintViolation
 
 from learner.event_text import describe
 from learner.events import EventKind, EventLog, LoopEvent, MemoryEventStore
@@ -54,10 +55,10 @@ def test_the_durable_stream_keeps_its_numbers_across_a_reopen(tmp_path: Path) ->
     store = LoopStore.of_registry(registry, lambda: 8.0)
     log = EventLog(store, clock=lambda: 8.0)
     assert log.emit(EventKind.ROLLBACK, "clf", "back").seq == 3
-    events = EventReader(registry.config.database_path).after(1)
+    events = EventReader(registry.config.location).after(1)
     assert [(e.seq, e.kind, e.at) for e in events] == [(2, EventKind.PROMOTION, 7.0), (3, EventKind.ROLLBACK, 8.0)]
     assert events[0].details == {"x": 1.5} and events[0].subject == "clf_1.0.1"
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(ConstraintViolation, match="append-only"):
         with registry.transaction() as tx:
             tx.execute("DELETE FROM loop_events")
     store.close()

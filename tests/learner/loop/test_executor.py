@@ -8,14 +8,15 @@ from pathlib import Path
 import statcore
 from learner import ContinuousLearner, LearningConfig, LocalFleet, ManualClock
 from learner.events import EventKind
-from learner.registry import ModelRegistry
+from tests.learner.conftest import TestDatabase
 from tests.learner.simulation import tiny_model
 
 MODEL = "clf"
 
 
-def learner_with(tmp_path: Path, fleet: LocalFleet, clock: ManualClock) -> ContinuousLearner:
-    registry = ModelRegistry(tmp_path / "registry", clock=clock)
+def learner_with(tmp_path: Path, fleet: LocalFleet, clock: ManualClock,
+                 database: TestDatabase) -> ContinuousLearner:
+    registry = database.registry(tmp_path / "registry", clock=clock)
     if registry.get_champion(MODEL) is None:
         for seed in range(3):
             registry.register_model(tiny_model(seed), MODEL, MODEL, {"accuracy": 0.9})
@@ -26,10 +27,11 @@ def learner_with(tmp_path: Path, fleet: LocalFleet, clock: ManualClock) -> Conti
     return learner
 
 
-def test_a_sidecar_ahead_makes_the_learner_continue_above_it(tmp_path: Path) -> None:
+def test_a_sidecar_ahead_makes_the_learner_continue_above_it(tmp_path: Path,
+                                                             test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(3, clock=clock)
-    learner = learner_with(tmp_path, fleet, clock)
+    learner = learner_with(tmp_path, fleet, clock, test_database)
     assert learner.routing_generation == 1
     # A sidecar holds generation 50 (left by an older learner database, say).
     fleet.sidecar("sidecar-1").swap(statcore.RoutingTable(50, {MODEL: statcore.Route("clf_1.0.0")}), 0)
@@ -38,16 +40,17 @@ def test_a_sidecar_ahead_makes_the_learner_continue_above_it(tmp_path: Path) -> 
     assert {fleet.sidecar(s).router.route(MODEL, "k") for s in fleet.sidecars()} == {"clf_1.0.1"}
     # The generation is durable: a new learner on the same database continues above it.
     learner.close()
-    again = learner_with(tmp_path, fleet, clock)
+    again = learner_with(tmp_path, fleet, clock, test_database)
     assert again.routing_generation == 51
     assert again.promote("clf_1.0.2", "next")["generation"] == 52
     again.close()
 
 
-def test_a_missed_push_is_an_event_a_metric_and_reconciled(tmp_path: Path) -> None:
+def test_a_missed_push_is_an_event_a_metric_and_reconciled(tmp_path: Path,
+                                                           test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(3, clock=clock)
-    learner = learner_with(tmp_path, fleet, clock)
+    learner = learner_with(tmp_path, fleet, clock, test_database)
     fleet.sidecar("sidecar-2").up = False
     out = learner.promote("clf_1.0.1", "hotfix")
     assert out["missed"] == ["sidecar-2"]

@@ -16,15 +16,16 @@ from learner.loop.state import Phase
 from learner.registry import ModelRegistry
 from learner.retrainer import Retrainer, RetrainState, RetrainStatus
 from learner.report.collect import collect_report
+from tests.learner.conftest import TestDatabase
 from tests.learner.simulation import HOUR, FakeRetrainer, feed_hour, reference_rows, tiny_model
 
 MODEL = "vision_encoder"
 CONFIG = LearningConfig(model_types=(MODEL,), ab_test_min_samples=200, min_improvement_threshold=0.5)
 
 
-def build(root: Path, fleet: LocalFleet, clock: ManualClock,
+def build(root: Path, fleet: LocalFleet, clock: ManualClock, database: TestDatabase,
           retrainer: Callable[[ModelRegistry], Retrainer] = FakeRetrainer) -> ContinuousLearner:
-    registry = ModelRegistry(root, clock=clock)
+    registry = database.registry(root, clock=clock)
     if registry.get_champion(MODEL) is None:
         first = registry.register_model(tiny_model(0), MODEL, MODEL, {"accuracy": 0.85})
         registry.promote_to_champion(first, reason="initial deployment", metrics={"accuracy": 0.85})
@@ -33,7 +34,8 @@ def build(root: Path, fleet: LocalFleet, clock: ManualClock,
                              reference_data=lambda t, m: reference_rows(rng), clock=clock, sleeper=clock.sleep)
 
 
-def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path) -> None:
+def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path,
+                                                            test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(2, clock=clock)
     rng = np.random.default_rng(9)
@@ -43,7 +45,7 @@ def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path) -> 
         accuracy = {m.id: 0.85 for m in learner.registry.list_models(MODEL)}
         feed_hour(fleet, MODEL, clock() - HOUR, 400, rng, accuracy, shift=shift)
 
-    learner = build(root, fleet, clock)
+    learner = build(root, fleet, clock, test_database)
     learner.scheduler.every("traffic", HOUR, lambda: traffic(learner, 0.0 if clock() < t0 + 6 * HOUR else 0.8))
     t0 = clock()
     learner.start_continuous_learning(until=t0 + 20 * HOUR)
@@ -56,7 +58,7 @@ def test_a_rebuilt_learner_resumes_where_the_old_one_stopped(tmp_path: Path) -> 
     health_last = learner._store.schedule()["health"] if "health" in learner._store.schedule() else None
     learner.close()
 
-    again = build(root, fleet, clock)
+    again = build(root, fleet, clock, test_database)
     assert again.routing_generation == generation
     resumed = again.running_test(MODEL)
     assert resumed is not None and resumed.test_id == test.test_id and resumed.sequential == test.sequential
@@ -101,12 +103,13 @@ class SlowRetrainer:
         return list(self.jobs.values())  # one model type in these tests
 
 
-def test_a_retraining_job_started_before_a_restart_is_followed_after_it(tmp_path: Path) -> None:
+def test_a_retraining_job_started_before_a_restart_is_followed_after_it(
+        tmp_path: Path, test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(1, clock=clock)
     rng = np.random.default_rng(5)
     jobs: dict[str, RetrainStatus] = {}
-    learner = build(tmp_path / "registry", fleet, clock, lambda r: SlowRetrainer(r, jobs))
+    learner = build(tmp_path / "registry", fleet, clock, test_database, lambda r: SlowRetrainer(r, jobs))
     learner.resume()
     feed_hour(fleet, MODEL, clock(), 2000, rng, {}, shift=1.0)
     clock.advance(HOUR + 1)
@@ -114,7 +117,7 @@ def test_a_retraining_job_started_before_a_restart_is_followed_after_it(tmp_path
     assert list(jobs) == ["job-1"] and learner._store.state(MODEL).phase is Phase.RETRAINING
     learner.close()
 
-    registry = ModelRegistry(tmp_path / "registry", clock=clock)
+    registry = test_database.registry(tmp_path / "registry", clock=clock)
     retrainer = SlowRetrainer(registry, jobs)
     again = ContinuousLearner(CONFIG, registry=registry, fleet=fleet, retrainer=retrainer,
                               reference_data=lambda t, m: reference_rows(rng), clock=clock, sleeper=clock.sleep)
@@ -137,12 +140,14 @@ class KilledAfterTrigger(SlowRetrainer):
         raise KeyboardInterrupt("killed between the job's commit and the loop's")
 
 
-def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated(tmp_path: Path) -> None:
+def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated(
+        tmp_path: Path, test_database: TestDatabase) -> None:
     clock = ManualClock()
     fleet = LocalFleet.with_sidecars(1, clock=clock)
     rng = np.random.default_rng(5)
     jobs: dict[str, RetrainStatus] = {}
-    learner = build(tmp_path / "registry", fleet, clock, lambda r: KilledAfterTrigger(r, jobs))
+    learner = build(tmp_path / "registry", fleet, clock, test_database,
+                    lambda r: KilledAfterTrigger(r, jobs))
     learner.resume()
     feed_hour(fleet, MODEL, clock(), 2000, rng, {}, shift=1.0)
     clock.advance(HOUR + 1)
@@ -153,8 +158,9 @@ def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated
     assert list(jobs) == ["job-1"] and learner._store.state(MODEL).pending_jobs == ()  # the orphan
     learner.close()
 
-    retrainer = SlowRetrainer(ModelRegistry(tmp_path / "registry", clock=clock), jobs)
-    again = build(tmp_path / "registry", fleet, clock, lambda r: retrainer)
+    retrainer_registry = test_database.registry(tmp_path / "registry", clock=clock)
+    retrainer = SlowRetrainer(retrainer_registry, jobs)
+    again = build(tmp_path / "registry", fleet, clock, test_database, lambda r: retrainer)
     again.resume()
     state = again._store.state(MODEL)
     assert state.pending_jobs == ("job-1",) and state.phase is Phase.RETRAINING
@@ -169,7 +175,8 @@ def test_a_job_started_as_the_learner_was_killed_is_adopted_not_lost_or_repeated
     assert test is not None and test.challenger_id == jobs["job-1"].model_id
     again.close()
 
-    third = build(tmp_path / "registry", fleet, clock, lambda r: SlowRetrainer(r, jobs))
+    retrainer_registry.close()
+    third = build(tmp_path / "registry", fleet, clock, test_database, lambda r: SlowRetrainer(r, jobs))
     third.resume()  # the adopted job is on record now: not adopted twice
     assert [e.details.get("job_id") for e in third.events.after(0)
             if e.kind is EventKind.RETRAINING and e.details.get("adopted")] == ["job-1"]

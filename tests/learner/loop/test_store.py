@@ -3,7 +3,7 @@ with the database enforcing its invariants."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,17 @@ import statcore
 from learner.abtest import ABTest, ABTestStatus, SequentialState
 from learner.loop.state import ModelLoopState, Phase
 from learner.loop.store import DriftPoint, LoopStore
-from learner.registry import ModelRegistry
+from learner.db import Constraint, ConstraintViolation
+from tests.learner.conftest import TestDatabase
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LoopStore:
-    registry = ModelRegistry(tmp_path / "registry", clock=lambda: 10.0)
-    return LoopStore.of_registry(registry, lambda: 10.0)
+def store(tmp_path: Path, test_database: TestDatabase) -> Iterator[LoopStore]:
+    registry = test_database.registry(tmp_path / "registry", clock=lambda: 10.0)
+    store = LoopStore.of_registry(registry, lambda: 10.0)
+    yield store
+    store.close()
+    registry.close()
 
 
 def test_state_round_trips_and_defaults(store: LoopStore) -> None:
@@ -36,9 +40,10 @@ def test_routing_generation_only_grows(store: LoopStore) -> None:
     back = store.routing()
     assert back is not None and back.generation == 3 and back.routes["clf"].challenger == "b"
     assert back.routes["clf"].salt == "s" and back.routes["clf"].challenger_share == 0.2
-    with pytest.raises(sqlite3.IntegrityError, match="must grow"):
+    with pytest.raises(ConstraintViolation, match="must grow") as info:
         with store.write() as tx:
             store.save_routing(tx, statcore.RoutingTable(3, {"clf": statcore.Route("c")}))
+    assert info.value.constraint is Constraint.TRIGGER
     assert store.routing().routes["clf"].champion == "a"  # type: ignore[union-attr]
 
 
@@ -47,8 +52,9 @@ def test_one_running_test_per_type_and_sequential_state_kept(store: LoopStore) -
     store.put_test(ABTest("ab_clf_0001", "clf", "a", "b", 0.1, 5, 2, sequential=seq))
     assert store.get_test("ab_clf_0001").sequential == seq  # type: ignore[union-attr]
     assert store.next_test_id("clf") == "ab_clf_0002"
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(ConstraintViolation) as info:
         store.put_test(ABTest("ab_clf_0002", "clf", "a", "c", 0.1, 6, 3))
+    assert info.value.constraint is Constraint.UNIQUE
     store.put_test(ABTest("ab_clf_0001", "clf", "a", "b", 0.1, 5, 2, ABTestStatus.STOPPED, seq, None, 9.0))
     store.put_test(ABTest("ab_clf_0002", "clf", "a", "c", 0.1, 6, 3))
     assert [t.status for t in store.all_tests()] == [ABTestStatus.STOPPED, ABTestStatus.RUNNING]

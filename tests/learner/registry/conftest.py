@@ -1,4 +1,5 @@
-"""Shared fixtures: a registry on a temporary root with a fake clock, and tiny models."""
+"""Shared fixtures: a registry on a temporary root with a fake clock (once per database
+backend: SQLite and PostgreSQL), and tiny models."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from learner.registry import ModelRegistry
+from tests.learner.conftest import TestDatabase
 
 
 class FakeClock:
@@ -37,6 +39,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, clock: FakeClock) -> Iterator[ModelRegistry]:
-    with ModelRegistry(tmp_path / "reg", clock=clock, actor="test-suite") as reg:
+def registry(tmp_path: Path, clock: FakeClock, test_database: TestDatabase
+             ) -> Iterator[ModelRegistry]:
+    with test_database.registry(tmp_path / "reg", clock=clock, actor="test-suite") as reg:
         yield reg

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import sqlite3
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from learner.db import open_database
 from learner.registry import (
     InvalidTransitionError,
     ModelRegistry,
     NoChampionError,
     NoPreviousChampionError,
+    RegistryConfig,
 )
+from tests.learner.conftest import TestDatabase
 from tests.learner.registry.conftest import tiny_model
 
 _WORKERS = 4
@@ -24,17 +27,17 @@ _TYPES = ("docs", "images")
 _EXPECTED = (InvalidTransitionError, NoChampionError, NoPreviousChampionError)
 
 
-def _worker(root: str, worker: int, start: Any, results: Any) -> None:
+def _worker(config: RegistryConfig, worker: int, start: Any, results: Any) -> None:
     try:
-        results.put(("ok", _hammer(root, worker, start)))
+        results.put(("ok", _hammer(config, worker, start)))
     except BaseException:  # report it to the parent instead of hanging it
         results.put(("error", traceback.format_exc()))
 
 
-def _hammer(root: str, worker: int, start: Any) -> list[str]:
+def _hammer(config: RegistryConfig, worker: int, start: Any) -> list[str]:
     rng = random.Random(worker)
     registered: list[str] = []
-    with ModelRegistry(root, actor=f"worker-{worker}") as registry:
+    with ModelRegistry(config=replace(config, actor=f"worker-{worker}")) as registry:
         start.wait()  # all processes opened the registry: go at once
         for step in range(_OPS):
             model_type = rng.choice(_TYPES)
@@ -58,11 +61,12 @@ def _hammer(root: str, worker: int, start: Any) -> list[str]:
     return registered
 
 
-def test_concurrent_processes_keep_invariants(tmp_path: Path) -> None:
-    root = str(tmp_path / "shared")
+def test_concurrent_processes_keep_invariants(tmp_path: Path, test_database: TestDatabase) -> None:
+    config = test_database.registry_config(tmp_path / "shared")
     ctx = multiprocessing.get_context("spawn")
     start, queue = ctx.Barrier(_WORKERS), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(root, w, start, queue)) for w in range(_WORKERS)]
+    workers = [ctx.Process(target=_worker, args=(config, w, start, queue))
+               for w in range(_WORKERS)]
     for process in workers:
         process.start()
     outcomes = [queue.get(timeout=120) for _ in workers]
@@ -75,14 +79,14 @@ def test_concurrent_processes_keep_invariants(tmp_path: Path) -> None:
     registered = [model_id for ids in results for model_id in ids]
     assert len(registered) == len(set(registered)), "two processes got the same id"
 
-    with ModelRegistry(root) as registry:
+    with ModelRegistry(config=config) as registry:
         assert registry.verify_ledger() == []
         assert registry.get_statistics()["total_models"] == len(registered)
-        conn = sqlite3.connect(registry.config.database_path)
+        conn = open_database(registry.config.location)
         for status in ("champion", "challenger"):
             worst = conn.execute(
                 "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM models "
-                "WHERE status = ? GROUP BY model_type)", (status,)
+                "WHERE status = ? GROUP BY model_type) AS per_type", (status,)
             ).fetchone()[0]
             assert worst <= 1, f"more than one {status} for a model type"
         versions = conn.execute(

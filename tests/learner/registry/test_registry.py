@@ -21,6 +21,8 @@ from learner.registry import (
     VersionBump,
 )
 from learner.registry import ModelRegistry as RegistryFromPackage
+from learner.db import Backend, SqliteLocation
+from tests.learner.conftest import TestDatabase
 from tests.learner.registry.conftest import FakeClock, tiny_model
 
 
@@ -237,8 +239,25 @@ def test_config_validation_reports_every_error(tmp_path: Path) -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_remote_artifact_url(tmp_path: Path) -> None:
-    with ModelRegistry(tmp_path, artifact_url="memory://registry-test-remote") as registry:
+def test_config_takes_a_postgresql_url_never_its_password(tmp_path: Path) -> None:
+    config = RegistryConfig(root=tmp_path, url="postgresql://lw@db:5432/loopwise",
+                            password_env="LW_DB_PASSWORD")
+    assert config.location.backend is Backend.POSTGRESQL
+    assert RegistryConfig(root=tmp_path).location == SqliteLocation(tmp_path / "registry.sqlite3")
+    with pytest.raises(InvalidConfigError) as info:
+        RegistryConfig(root=tmp_path, url="postgresql://lw:hunter2@db/loopwise",
+                       password_file=tmp_path / "pw", password_env="X")
+    message = str(info.value)
+    assert "must not contain the password" in message and "at most one of" in message
+    assert "hunter2" not in message
+    with pytest.raises(InvalidConfigError, match="only with a postgresql url"):
+        RegistryConfig(root=tmp_path, password_env="X")
+    with pytest.raises(InvalidConfigError, match="name the database"):
+        RegistryConfig(root=tmp_path, url="postgresql://lw@db")
+
+
+def test_remote_artifact_url(tmp_path: Path, test_database: TestDatabase) -> None:
+    with test_database.registry(tmp_path, artifact_url="memory://registry-test-remote") as registry:
         model_id = registry.register_model(tiny_model(4), "clf", "docs")
         assert registry.get_model(model_id).artifact_uri.startswith("memory://")
         np.testing.assert_array_equal(
@@ -247,8 +266,10 @@ def test_remote_artifact_url(tmp_path: Path) -> None:
         assert registry.get_artifact_path(model_id).parent == tmp_path / "cache"
 
 
-def test_champion_lookup_sees_other_connections_writes(tmp_path: Path) -> None:
-    with ModelRegistry(tmp_path) as reader, ModelRegistry(tmp_path) as writer:
+def test_champion_lookup_sees_other_connections_writes(
+    tmp_path: Path, test_database: TestDatabase
+) -> None:
+    with test_database.registry(tmp_path) as reader, test_database.registry(tmp_path) as writer:
         a = writer.register_model(tiny_model(1), "clf", "docs")
         b = writer.register_model(tiny_model(2), "clf", "docs")
         assert reader.get_champion("docs") is None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+
+from learner.db import Constraint, ConstraintViolation, open_database
 
 from learner.registry import (
     ArtifactIntegrityError,
@@ -142,10 +143,11 @@ def test_ledger_cannot_be_rewritten_through_the_registry_database(
 ) -> None:
     (a,) = _register(registry, 1)
     registry.promote_to_champion(a, reason="first")
-    conn = sqlite3.connect(registry.config.database_path)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    conn = open_database(registry.config.location)
+    with pytest.raises(ConstraintViolation, match="append-only") as info:
         conn.execute("UPDATE ledger SET reason = 'forged'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    assert info.value.constraint is Constraint.TRIGGER
+    with pytest.raises(ConstraintViolation, match="append-only"):
         conn.execute("DELETE FROM ledger WHERE action = 'promote'")
     conn.close()
     assert [e.reason for e in registry.get_history(model_id=a)] == ["registered", "first"]
@@ -153,9 +155,8 @@ def test_ledger_cannot_be_rewritten_through_the_registry_database(
 
 def test_verify_ledger_detects_out_of_band_status_change(registry: ModelRegistry) -> None:
     (a,) = _register(registry, 1)
-    conn = sqlite3.connect(registry.config.database_path)
+    conn = open_database(registry.config.location)
     conn.execute("UPDATE models SET status = 'archived' WHERE id = ?", (a,))
-    conn.commit()
     conn.close()
     assert any("ledger replay gives ModelStatus.REGISTERED" in p for p in registry.verify_ledger())
 

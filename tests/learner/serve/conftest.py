@@ -13,7 +13,7 @@ import pytest
 from learner.cli import main
 from learner.fleet import LocalFleet
 from learner.metrics import LearnerMetrics
-from learner.registry import ModelRegistry
+from learner.registry import ModelRegistry, RegistryConfig
 from learner.serve.config import ServeConfig
 from learner.serve.server import build_learner_thread, create_metrics_server, create_server
 from tests.learner.simulation import tiny_model
@@ -21,19 +21,21 @@ from tests.learner.simulation import tiny_model
 TOKEN = "s3cret-token-of-the-learner"
 
 
-def seed_registry(root: Path) -> None:
-    with ModelRegistry(root, actor="tests") as reg:
+def seed_registry(root: Path, config: RegistryConfig | None = None) -> None:
+    with ModelRegistry(root, actor="tests", config=config) as reg:
         for seed in range(3):
             reg.register_model(tiny_model(seed), "clf", "clf", {"accuracy": 0.9})
         reg.promote_to_champion("clf_1.0.0", reason="initial")
         reg.promote_to_champion("clf_1.0.1", reason="A/B test winner")
 
 
-def write_config(tmp: Path, **server: str) -> Path:
+def write_config(tmp: Path, registry: tuple[str, ...] = (), **server: str) -> Path:
+    """``registry``: extra lines of the ``[registry]`` section (a database url, say)."""
     token = tmp / "token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
-    lines = ["[registry]", f'root = "{tmp / "registry"}"', "[fleet]", "local = 3", "[server]",
+    lines = ["[registry]", f'root = "{tmp / "registry"}"', *registry, "[fleet]", "local = 3",
+             "[server]",
              'admin_addr = "127.0.0.1:0"', 'metrics_addr = "127.0.0.1:0"',
              f'admin_token_file = "{token}"', "grace_s = 1",
              "[learning]", 'model_types = ["clf"]']

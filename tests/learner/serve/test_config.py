@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from learner.db import PostgresLocation, SqliteLocation
 from learner.serve.config import FleetKind, InvalidServeConfigError, ServeConfig
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,3 +45,20 @@ def test_the_deploy_example_is_a_valid_config(tmp_path: Path) -> None:
     cfg = ServeConfig.load(path, env={})
     assert cfg.fleet.kind is FleetKind.DNS and cfg.server.metrics_addr == "127.0.0.1:9465"
     assert cfg.tls.enabled  # mutual TLS; addresses: the pod IP through the environment
+
+
+def test_a_postgresql_url_comes_with_its_password_source_never_the_password(tmp_path: Path) -> None:
+    base = {"fleet": {"local": 1}, "server": {"admin_token_file": "/t"}}
+    cfg = ServeConfig.from_mapping(
+        {**base, "registry": {"url": "postgresql://lw@db/loopwise", "password_file": "/s/pw"}},
+        env={"LOOPWISE_LEARNER_REGISTRY_URL": "postgresql://lw@db2/loopwise"})
+    assert cfg.registry.url == "postgresql://lw@db2/loopwise"
+    assert cfg.registry.database(tmp_path / "jobs.db") == PostgresLocation(
+        "postgresql://lw@db2/loopwise", password_file=Path("/s/pw"))
+    assert ServeConfig.from_mapping(base).registry.database(tmp_path / "jobs.db") == \
+        SqliteLocation(tmp_path / "jobs.db")
+    with pytest.raises(InvalidServeConfigError) as info:
+        ServeConfig.from_mapping({**base, "registry": {"url": "postgresql://lw:pw@db/x"}})
+    assert "[registry] url: a postgresql URL must not contain the password" in str(info.value)
+    with pytest.raises(InvalidServeConfigError, match="only with a postgresql url"):
+        ServeConfig.from_mapping({**base, "registry": {"password_env": "PW"}})

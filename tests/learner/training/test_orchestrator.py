@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import statcore
-from learner.registry import ModelRegistry
+from learner.db import Backend
 from learner.synthetic import DocumentGenerator
 from learner.training import (
     DataConfig,
@@ -25,6 +25,7 @@ from learner.training import (
     StatcoreStoreSource,
     TrainingConfig,
 )
+from tests.learner.conftest import TestDatabase
 from tests.learner.training.conftest import FakeClock, sidecar_samples
 
 TINY = TrainingConfig(epochs=1, batch_size=16, max_seq_len=32)
@@ -33,33 +34,38 @@ TINY = TrainingConfig(epochs=1, batch_size=16, max_seq_len=32)
 class Learner:
     """What a learner process holds; ``restart()`` drops it all as a crash would."""
 
-    def __init__(self, root: Path, clock: FakeClock, **kw: object) -> None:
+    def __init__(self, root: Path, clock: FakeClock, database: TestDatabase | None = None,
+                 **kw: object) -> None:
         self.root, self.clock, self.kw = root, clock, kw
+        self.database = database or TestDatabase(Backend.SQLITE)
         self.start()
 
     def start(self) -> None:
-        self.registry = ModelRegistry(self.root / "registry", clock=self.clock)
-        self.samples = SampleStore(self.root / "samples.db")
-        self.jobs = JobStore(self.root / "jobs.db")
+        self.registry = self.database.registry(self.root / "registry", clock=self.clock)
+        self.samples = SampleStore(self.database.location(self.root / "samples.db"))
+        self.jobs = JobStore(self.database.location(self.root / "jobs.db"))
         self.orchestrator = RetrainingOrchestrator(
             self.registry, self.samples, self.jobs, work_dir=self.root / "work", training=TINY,
             data=DataConfig(min_feedback_samples=40), clock=self.clock,
             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, **self.kw)  # type: ignore[arg-type]
 
-    def restart(self) -> None:
+    def close(self) -> None:
         self.registry.close()
         self.samples.close()
         self.jobs.close()
+
+    def restart(self) -> None:
+        self.close()
         self.start()
 
 
-def _fill(root: Path, clock: FakeClock, n: int) -> None:
+def _fill(root: Path, clock: FakeClock, n: int, database: TestDatabase | None = None) -> None:
     sidecar = statcore.Store(root / "sidecar", map_size=1 << 22)
     ts_ms = int((clock() - 7200) * 1000)
     docs = DocumentGenerator(seed=4).generate(n)
     sidecar.append_and_flush([statcore.Sample(**kw) for kw in sidecar_samples(docs, ts_ms)],
                              ts_ms + n)
-    store = SampleStore(root / "samples.db")
+    store = SampleStore((database or TestDatabase(Backend.SQLITE)).location(root / "samples.db"))
     SampleCollector(store, {"s0": StatcoreStoreSource(sidecar)}, grace_s=3600.0,
                     clock=clock).collect()
     store.close()
@@ -78,10 +84,13 @@ def test_insufficient_samples_returns_none_with_the_message(
     assert learner.jobs.list() == []
 
 
-def test_job_lost_in_a_crash_is_failed_and_retried_after_restart(tmp_path: Path) -> None:
+def test_job_lost_in_a_crash_is_failed_and_retried_after_restart(
+        tmp_path: Path, test_database: TestDatabase) -> None:
+    """On PostgreSQL the worker process gets the jobs database as a URL and the variable
+    holding its password, and opens the registry there too."""
     clock = FakeClock(time.time())
-    _fill(tmp_path, clock, 48)
-    learner = Learner(tmp_path, clock)
+    _fill(tmp_path, clock, 48, test_database)
+    learner = Learner(tmp_path, clock, test_database)
     job_id = learner.orchestrator.check_and_trigger_retraining("doc_type")
     assert job_id is not None
     status = learner.orchestrator.get_job_status(job_id)
@@ -105,6 +114,7 @@ def test_job_lost_in_a_crash_is_failed_and_retried_after_restart(tmp_path: Path)
     assert retry["metrics"]["evaluation"]["champion"] is None
     challenger = learner.registry.get_challenger("doc_type")
     assert challenger is not None and challenger["id"] == retry["metrics"]["model_id"]
+    learner.close()
 
 
 def test_a_worker_that_outlives_the_learner_is_followed_and_failed_once_it_dies(tmp_path: Path) -> None:

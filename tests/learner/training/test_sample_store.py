@@ -1,4 +1,5 @@
-"""Collection from a real statcore store into the learner's SQLite store."""
+"""Collection from a real statcore store into the learner's sample store (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import statcore
 from learner.synthetic import DocumentGenerator
 from learner.training import SampleCollector, SampleStore, StatcoreStoreSource
+from tests.learner.conftest import TestDatabase
 from tests.learner.training.conftest import FakeClock, sidecar_samples
 
 HOUR_MS = 3_600_000
@@ -21,11 +23,12 @@ def _sidecar(path: Path, n: int, ts_ms: int, prefix: str) -> statcore.Store:
     return store
 
 
-def test_collects_every_sidecar_acks_and_deduplicates(tmp_path: Path, clock: FakeClock) -> None:
+def test_collects_every_sidecar_acks_and_deduplicates(tmp_path: Path, clock: FakeClock,
+                                                     test_database: TestDatabase) -> None:
     now_ms = int(clock() * 1000)
     a = _sidecar(tmp_path / "a", 25, now_ms - 2 * HOUR_MS, "a")
     b = _sidecar(tmp_path / "b", 7, now_ms - 2 * HOUR_MS, "b")
-    store = SampleStore(tmp_path / "samples.db")
+    store = SampleStore(test_database.location(tmp_path / "samples.db"))
     collector = SampleCollector(store, {"a": StatcoreStoreSource(a), "b": StatcoreStoreSource(b)},
                                 grace_s=3600.0, clock=clock, batch_size=10)
     report = collector.collect()
@@ -36,10 +39,11 @@ def test_collects_every_sidecar_acks_and_deduplicates(tmp_path: Path, clock: Fak
     redelivered = StatcoreStoreSource(a).pull(0, 100)
     assert store.insert("a", redelivered) == 0 and store.count() == 32
     assert collector.collect().inserted == {"a": 0, "b": 0}
+    store.close()
 
 
-def test_samples_within_grace_wait_and_late_corrections_are_seen(tmp_path: Path,
-                                                                 clock: FakeClock) -> None:
+def test_samples_within_grace_wait_and_late_corrections_are_seen(tmp_path: Path, clock: FakeClock,
+                                                                 test_database: TestDatabase) -> None:
     now_ms = int(clock() * 1000)
     sidecar = statcore.Store(tmp_path / "s", map_size=1 << 22)
     sidecar.append_and_flush([
@@ -48,7 +52,7 @@ def test_samples_within_grace_wait_and_late_corrections_are_seen(tmp_path: Path,
         statcore.Sample(request_id="young", ts_ms=now_ms - 60_000, prediction=b"invoice",
                         confidence=0.95, model_type="doc_type", payload=b"text"),
     ], now_ms)
-    store = SampleStore(tmp_path / "samples.db")
+    store = SampleStore(test_database.location(tmp_path / "samples.db"))
     collector = SampleCollector(store, {"s": StatcoreStoreSource(sidecar)}, grace_s=3600.0,
                                 clock=clock)
     report = collector.collect()
@@ -58,19 +62,40 @@ def test_samples_within_grace_wait_and_late_corrections_are_seen(tmp_path: Path,
     assert collector.collect().inserted == {"s": 1}
     rows = {s.sample.request_id: s.sample for s in store.window("doc_type", 0, now_ms + 10**7)}
     assert rows["young"].label == b"quotation" and rows["young"].human_correction
+    store.close()
 
 
-def test_redelivery_with_a_correction_updates_the_stored_sample(tmp_path: Path,
-                                                               clock: FakeClock) -> None:
+def test_redelivery_with_a_correction_updates_the_stored_sample(tmp_path: Path, clock: FakeClock,
+                                                               test_database: TestDatabase) -> None:
     from dataclasses import replace
 
     now_ms = int(clock() * 1000)
     sidecar = _sidecar(tmp_path / "s", 3, now_ms - 2 * HOUR_MS, "s")
     pulled = StatcoreStoreSource(sidecar).pull(0, 10)
-    store = SampleStore(tmp_path / "samples.db")
+    store = SampleStore(test_database.location(tmp_path / "samples.db"))
     assert store.insert("s", pulled) == 3
     unlabelled = next(s for s in pulled if s.label is None)
     fixed = replace(unlabelled, label=b"invoice", human_correction=True)
     assert store.insert("s", [fixed]) == 0
     rows = {s.sample.seq: s.sample for s in store.window("doc_type", 0, now_ms)}
     assert rows[unlabelled.seq].label == b"invoice"
+    store.close()
+
+
+def test_a_samples_file_from_before_schema_versions_is_adopted(tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "samples.db")
+    conn.executescript(
+        "CREATE TABLE samples (sidecar TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+        " model_type TEXT NOT NULL, model_id TEXT NOT NULL, request_id TEXT NOT NULL, "
+        "document_id TEXT NOT NULL, payload BLOB NOT NULL, prediction BLOB NOT NULL, "
+        "confidence REAL NOT NULL, label BLOB, human_correction INTEGER NOT NULL, "
+        "PRIMARY KEY (sidecar, seq));"
+        "CREATE INDEX samples_by_type_ts ON samples (model_type, ts_ms);"
+        "INSERT INTO samples VALUES ('s', 7, 1000, 'doc_type', 'm', 'r', 'd', x'00', x'01', 0.9, "
+        "NULL, 0);")
+    conn.close()
+    store = SampleStore(tmp_path / "samples.db")
+    assert store.last_seq("s") == 7 and store.count("doc_type") == 1
+    store.close()
