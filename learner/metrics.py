@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from learner.events import EventKind, LoopEvent
 
-__all__ = ["LearnerMetrics", "ALERT_CONTRACT"]
+__all__ = ["LearnerMetrics", "ALERT_CONTRACT", "COUNTER_METRICS"]
 
 #: Metric names the alert rules use (exposition names, with the ``_total`` suffix).
 ALERT_CONTRACT = (
@@ -27,6 +27,18 @@ ALERT_CONTRACT = (
     "loopwise_learner_cycles_total",
     "loopwise_learner_last_cycle_timestamp_seconds",
 )
+
+#: The loop's counters (``ContinuousLearner.counters``) by the metric that counts the same thing,
+#: so ``learner status`` names each counter as ``/metrics`` does. The status values come from the
+#: durable event stream (they survive restarts); the metrics count since this process started.
+COUNTER_METRICS = {
+    "learning_cycles_run": "loopwise_learner_cycles_total",
+    "drift_detected_count": "loopwise_learner_drift_detections_total",
+    "retraining_triggered": "loopwise_learner_retrains_total",
+    "ab_tests_created": "loopwise_learner_ab_tests_total",
+    "promotions": "loopwise_learner_promotions_total",
+    "rollbacks": "loopwise_learner_rollbacks_total",
+}
 
 
 class LearnerMetrics:
