@@ -149,7 +149,7 @@ class ContinuousLearner:
         return int(self._clock() * 1000)
 
     def _on_stale(self, sidecar: str) -> None:
-        self.metrics.stale_events.labels(sidecar).inc()
+        self.metrics.stale_events.inc()
 
     def _model_type_of(self, model_id: str) -> str:
         try:
@@ -178,6 +178,7 @@ class ContinuousLearner:
         retention_ms = int(self.config.training_lookback_days * 86_400_000)
         self._collector.forget_before(self._now_ms() - retention_ms)
         self.metrics.stale_sidecars.set(len(self._collector.stale))
+        self.metrics.champions(self.registry.get_statistics()["champions"])
 
     # -- start-up ------------------------------------------------------------------------
 
