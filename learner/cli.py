@@ -182,7 +182,9 @@ def cmd_status(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
              f"sidecars: {len(s.sidecars)} ({len(s.stale_sidecars)} stale)\n"
              + table([(t, c, s.running_ab_tests.get(t, "")) for t, c in sorted(s.champions.items())],
                      ["model type", "champion", "A/B test"]) + "\n\n"
-             + table(sorted(s.counters.items()), ["counter", "value"]))
+             + table(sorted(s.counters.items()), ["counter (as on /metrics)", "value"])
+             + "".join(f"\nWARNING: drift of {t} is not evaluated: {why}"
+                       for t, why in sorted(s.drift_unavailable.items())))
     _emit(args, as_dict(s), human, out)
     return ExitCode.OK
 

@@ -36,6 +36,7 @@ ALERT_CONTRACT = (
     "loopwise_learner_stale_sidecars",
     "loopwise_learner_cycles_total",
     "loopwise_learner_last_cycle_timestamp_seconds",
+    "loopwise_learner_drift_unavailable",
 )
 
 #: The loop's counters (``ContinuousLearner.counters``) by the metric that counts the same thing,
@@ -76,6 +77,10 @@ class LearnerMetrics:
         self.retrain_duration = Histogram("loopwise_learner_retrain_duration_seconds",
                                           "retraining jobs, from start to finish (either outcome)",
                                           ["model_type"], buckets=_RETRAIN_BUCKETS, registry=r)
+        self.drift_unavailable = Gauge("loopwise_learner_drift_unavailable",
+                                       "1 while a model type's drift cannot be evaluated (no reference "
+                                       "data for its champion: see `learner status`)", ["model_type"],
+                                       registry=r)
         self.champion_info = Gauge("loopwise_learner_champion_info",
                                    "1 for each model type's champion", ["model_type", "model_id"], registry=r)
         from sidecar import __version__

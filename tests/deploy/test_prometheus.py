@@ -32,6 +32,7 @@ LEARNER_METRICS = {
     "loopwise_learner_rollbacks_total", "loopwise_learner_promotions_total",
     "loopwise_learner_drift_detections_total", "loopwise_learner_stale_sidecars",
     "loopwise_learner_cycles_total", "loopwise_learner_last_cycle_timestamp_seconds",
+    "loopwise_learner_drift_unavailable",
 }
 
 
