@@ -16,9 +16,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=DemoSettings.seed)
     parser.add_argument("--warmup-s", type=float, default=DemoSettings.warmup_s)
     parser.add_argument("--rate", type=float, default=DemoSettings.rate, help="documents per second")
-    parser.add_argument("--deadline-s", type=float, default=DemoSettings.deadline_s)
+    parser.add_argument("--stall-s", type=float, default=DemoSettings.stall_s,
+                        help="fail when nothing has progressed (no loop event, no training step) for "
+                             "this many seconds (default %(default).0f)")
+    parser.add_argument("--deadline-s", type=float, default=DemoSettings.deadline_s,
+                        help="also fail when the loop has not finished after this many seconds "
+                             "(default 0: no fixed deadline)")
     args = parser.parse_args()
-    settings = DemoSettings(seed=args.seed, warmup_s=args.warmup_s, rate=args.rate, deadline_s=args.deadline_s)
+    settings = DemoSettings(seed=args.seed, warmup_s=args.warmup_s, rate=args.rate, stall_s=args.stall_s,
+                            deadline_s=args.deadline_s)
     return run(args.workdir.resolve(), settings)
 
 
