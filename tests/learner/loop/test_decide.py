@@ -97,3 +97,18 @@ def test_health_rolls_back_a_critical_champion_and_alerts_once_per_episode() -> 
     assert not healed.state.health_alerted
     assert decide(state, _health(700, True), LoopPolicy(auto_rollback=False), 0).action is None
     assert _health(700, True).assessment.severity is HealthSeverity.CRITICAL
+
+
+def test_a_window_with_too_few_labels_does_not_end_a_health_episode() -> None:
+    """With no earlier champion to roll back to, HEALTH CRITICAL fired every 15 s in the demo
+    (21 of 23 events): checks with too few labels read HEALTHY, reopening the episode each time."""
+    state = ModelLoopState("clf")
+    few = HealthObserved("m", assess_health(ArmStats("m", 30, 30, 10), 0.9, HealthPolicy()), {}, False)
+    assert few.assessment.severity is HealthSeverity.HEALTHY and not few.assessment.conclusive
+    alerts = 0
+    for i in range(23):  # critical, too few labels, critical, ...
+        d = decide(state, _health(700, False) if i % 2 == 0 else few, POLICY, 0)
+        alerts += sum(n.kind is EventKind.HEALTH for n in d.notes)
+        state = d.state
+    assert alerts == 1 and state.health_alerted
+    assert not decide(state, _health(900, False), POLICY, 0).state.health_alerted  # a real recovery
