@@ -47,7 +47,7 @@ def test_unreadable_token_file_and_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "learner.toml"
     bad.write_text("[fleet]\nlocal = 0\n")
     code, _, err = run("serve", "--config", str(bad))
-    assert code == ExitCode.INVALID and "admin_token_file is required" in err
+    assert code == ExitCode.INVALID and "server.admin_token_file: is required" in err
 
 
 def test_global_options_work_before_the_subcommand() -> None:
