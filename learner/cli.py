@@ -97,7 +97,8 @@ def enum_name(enum_type: Any, number: int) -> str:
     """An enum value by its short name: ``LOOP_EVENT_KIND_DRIFT`` -> ``drift`` (the prefix every
     value of the enum shares, as the proto style guide wants, is dropped)."""
     prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum_type.name).upper() + "_"
-    return enum_type.values_by_number[number].name.removeprefix(prefix).lower()
+    name: str = enum_type.values_by_number[number].name
+    return name.removeprefix(prefix).lower()
 
 
 def as_dict(message: Message) -> dict[str, Any]:

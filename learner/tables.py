@@ -35,7 +35,7 @@ def utc_iso(at: float) -> str:
 def duration(seconds: float) -> str:
     """A duration as its two or three largest units (``42s``, ``1h 2m 5s``, ``1d 1h 1m``)."""
     left = int(round(max(0.0, seconds)))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
         count, left = divmod(left, size)
         if count or (parts and len(parts) < 3):

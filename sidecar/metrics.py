@@ -31,7 +31,7 @@ from sidecar.windows import WindowBook
 from statcore import Store
 
 # ``_created`` series double every counter and histogram for a value Prometheus ignores.
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: Labelled records needed before accuracy and F1 are exposed (a handful read 0.0 or 1.0).
 MIN_LABELLED = 20

@@ -296,7 +296,7 @@ def _build(kind: Callable[..., S], name: str, table: Any, issues: list[ConfigIss
     except (ValueError, TypeError) as exc:
         issues.append(ConfigIssue(name, str(exc)))
         return None
-    return None if is_dataclass(kind) and len(known) != len(table) else section
+    return None if is_dataclass(kind) and len(known) != len(table) else section  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

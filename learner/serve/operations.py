@@ -9,6 +9,7 @@ loop's own.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from learner.abtest import ABTest, ABTestResult
@@ -17,6 +18,7 @@ from learner.drift import DriftReport
 from learner.errors import InvalidInputError, UnknownModelTypeError
 from learner.events import LoopEvent
 from learner.fleet import Fleet, WindowCollector
+from learner.fleet.interface import Baseline
 from learner.history import LoopHistory
 from learner.metrics import COUNTER_METRICS
 from learner.registry import ModelRegistry, ModelStatus
@@ -43,6 +45,8 @@ class Control(Protocol):
     def routing_generation(self) -> int: ...
     @property
     def drift_unavailable(self) -> dict[str, str]: ...
+    @property
+    def baselines(self) -> Mapping[str, Baseline]: ...
     def now(self) -> float: ...
     def model_types(self) -> list[str]: ...
     def get_statistics(self) -> dict[str, Any]: ...
