@@ -107,3 +107,19 @@ def test_register_the_first_model_without_python(tmp_path: Path, served: Served)
     assert served.cli("models", "register", str(adapter), "--model-type", "invoice", "--version", "1.0.0",
                       "--registry", str(root))[0] == ExitCode.INVALID
     assert served.cli("models", "register", str(adapter), "--model-type", "x")[0] == ExitCode.USAGE
+
+
+def test_register_reads_the_registry_from_the_learners_config(tmp_path: Path) -> None:
+    from learner.cli import main
+    from tests.learner.serve.conftest import write_config
+
+    config = write_config(tmp_path)
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
+    import io
+    out = io.StringIO()
+    code = main(["models", "register", str(tmp_path / "m.safetensors"), "--model-type", "clf", "--name", "clf-a",
+                 "--version", "2.0.0", "--reason", "seed", "--config", str(config), "--json"], out, io.StringIO())
+    assert code == 0 and json.loads(out.getvalue())["id"] == "clf-a_2.0.0"
+    with ModelRegistry(tmp_path / "registry") as reg:
+        (entry,) = reg.get_history(model_id="clf-a_2.0.0")
+    assert entry.action.value == "register" and entry.reason == "seed"
