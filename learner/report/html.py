@@ -257,11 +257,11 @@ def _features_section(data: WeeklyReportData) -> str:
         description=f"Share of values per bin: reference {f.reference_count:,} values, this period "
                     f"{f.current_count:,}; PSI {'n/a' if f.psi is None else f'{f.psi:.3f}'}.")
         for f in data.features]
-    head = ("<tr><th>Feature</th><th>Drift</th><th class=num>PSI</th><th class=num>KS</th>"
+    head = ("<tr><th>Feature</th><th>Type</th><th>Drift</th><th class=num>PSI</th><th class=num>KS</th>"
             "<th class=num>Mean (ref → current)</th><th class=num>Std (ref → current)</th>"
             "<th class=num>Values (ref / current)</th></tr>")
     body = "".join(
-        f"<tr><td>{_e(f.feature)}</td><td>{'DRIFTED' if f.drifted else 'no'}</td>"
+        f"<tr><td>{_e(f.feature)}</td><td>numeric</td><td>{'DRIFTED' if f.drifted else 'no'}</td>"
         f"<td class=num>{'–' if f.psi is None else f'{f.psi:.3f}'}</td>"
         f"<td class=num>{'–' if f.ks is None else f'{f.ks:.3f}'}</td>"
         f"<td class=num>{_num(f.reference_mean)} → {_num(f.current_mean)}</td>"
@@ -269,9 +269,10 @@ def _features_section(data: WeeklyReportData) -> str:
         f"<td class=num>{f.reference_count:,} / {f.current_count:,}</td></tr>" for f in data.features)
     drifted = sum(f.drifted for f in data.features)
     note = (f'<p class="note">{drifted} of {len(data.features)} features drifted '
-            f"({drifted / len(data.features):.0%}) at the last drift check (PSI &gt; "
-            f"{data.drift_threshold:g}). Distributions are the champion's reference data against "
-            "the sidecars' merged windows of the period.</p>")
+            f"({drifted / len(data.features):.0%}) at the last drift check (drift score: PSI over "
+            f"ten groups of equal reference mass, alarm above {data.drift_threshold:g}; KS alongside). "
+            "Distributions are the champion's reference data against the sidecars' merged windows "
+            "of the period.</p>")
     table = f'<table class="stats">{head}{body}</table>'
     return _section("features", "Reference vs current, per feature",
                     f'{note}{table}<div class="grid">{"".join(charts)}</div>')

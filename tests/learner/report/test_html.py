@@ -95,7 +95,8 @@ def test_reference_vs_current_per_feature_with_statistics_and_data_quality() -> 
         assert f"{f.feature}: reference vs this period" in page
     stats = re.search(r'<table class="stats">(.*?)</table>', page, re.S)
     assert stats is not None
-    rows = re.findall(r"<tr><td>([^<]+)</td><td>(DRIFTED|no)</td><td class=num>([\d.]+)</td>", stats.group(1))
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>numeric</td><td>(DRIFTED|no)</td><td class=num>([\d.]+)</td>",
+                      stats.group(1))
     assert [(r[0], r[1] == "DRIFTED", float(r[2])) for r in rows] == [
         (f.feature, f.drifted, round(f.psi or 0.0, 3)) for f in data.features]
     drifted = sum(f.drifted for f in data.features)
