@@ -19,8 +19,10 @@ build: $(VENV)/bin/maturin
 	flock target/.build.lock maturin develop --release --extras dev,train -q
 
 # The main job on embedded defaults (SQLite registry, safetensors artifacts, statcore in-process).
+# DEMO_ARGS passes options through, e.g. make demo DEMO_ARGS="--stall-s 600" on a busy machine.
+DEMO_ARGS ?=
 demo: build
-	$(PY) -m learner.demo
+	$(PY) -m learner.demo $(DEMO_ARGS)
 
 test: build test-rust stubtest test-py
 

@@ -9,6 +9,8 @@ codes scripts can branch on (:class:`ExitCode`).
     learner serve --config learner.toml
     learner status
     learner models list [--model-type T] [--status S] | show ID | history --model-type T
+    learner models register ADAPTER_DIR --model-type T --metrics '{"accuracy": 0.9}' --config learner.toml
+                                                          (offline: seeds the registry)
     learner drift check --baseline A.npy --current B.npy   (offline, on files)
     learner drift check --model-type T | report --model-type T
     learner ab create --champion A --challenger B [--traffic-split 0.1] | evaluate ID | list
@@ -21,9 +23,11 @@ codes scripts can branch on (:class:`ExitCode`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +41,7 @@ from google.protobuf.message import Message
 from learner.drift import DriftDetector
 from learner.event_text import describe
 from learner.serve.messages import event_kind
+from learner.tables import duration, metrics_cell, table, utc_iso
 from loopwise_proto.v1 import learner_pb2 as pb
 from loopwise_proto.v1 import learner_pb2_grpc
 from sidecar.tls import TlsFiles, open_channel
@@ -84,22 +89,22 @@ class PushIncompleteError(CliError):
         super().__init__(message, ExitCode.PUSH_INCOMPLETE)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """Left-aligned columns, one header row and a rule."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _value(value: Any) -> Any:
     return as_dict(value) if isinstance(value, Message) else value
 
 
+def enum_name(enum_type: Any, number: int) -> str:
+    """An enum value by its short name: ``LOOP_EVENT_KIND_DRIFT`` -> ``drift`` (the prefix every
+    value of the enum shares, as the proto style guide wants, is dropped)."""
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum_type.name).upper() + "_"
+    name: str = enum_type.values_by_number[number].name
+    return name.removeprefix(prefix).lower()
+
+
 def as_dict(message: Message) -> dict[str, Any]:
     """A message as a JSON-ready dict: proto field names, numbers as numbers, unset optional
-    fields as None, enums by name, and ``*_json`` string fields parsed (key without ``_json``)."""
+    fields as None, enums by short lower-case name (``"kind": "drift"``), and ``*_json`` string
+    fields parsed (key without ``_json``). This is the stable ``--json`` schema."""
     out: dict[str, Any] = {}
     for f in message.DESCRIPTOR.fields:
         value = getattr(message, f.name)
@@ -110,7 +115,7 @@ def as_dict(message: Message) -> dict[str, Any]:
         elif f.has_presence and not message.HasField(f.name):
             data = None
         elif f.enum_type is not None:
-            data = f.enum_type.values_by_number[value].name
+            data = enum_name(f.enum_type, value)
         else:
             data = _value(value)
         if f.name.endswith("_json") and isinstance(data, str):
@@ -174,11 +179,13 @@ Command = Callable[[argparse.Namespace, Admin, TextIO], ExitCode]
 
 def cmd_status(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     s = admin("GetStatus", pb.GetLearnerStatusRequest())
-    human = (f"uptime: {s.uptime_s / 3600:.1f} h  routing generation: {s.routing_generation}  "
+    human = (f"uptime: {duration(s.uptime_s)}  routing generation: {s.routing_generation}  "
              f"sidecars: {len(s.sidecars)} ({len(s.stale_sidecars)} stale)\n"
              + table([(t, c, s.running_ab_tests.get(t, "")) for t, c in sorted(s.champions.items())],
                      ["model type", "champion", "A/B test"]) + "\n\n"
-             + table(sorted(s.counters.items()), ["counter", "value"]))
+             + table(sorted(s.counters.items()), ["counter (as on /metrics)", "value"])
+             + "".join(f"\nWARNING: drift of {t} is not evaluated: {why}"
+                       for t, why in sorted(s.drift_unavailable.items())))
     _emit(args, as_dict(s), human, out)
     return ExitCode.OK
 
@@ -190,7 +197,7 @@ def cmd_models(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
                                                         status=args.status or ""))
         data = [as_dict(m) for m in resp.models]
         human = table([(m["id"], m["model_type"], m["version"], m["status"],
-                        json.dumps(m["metrics"])[:60]) for m in data],
+                        metrics_cell(m["metrics"])) for m in data],
                       ["id", "type", "version", "status", "metrics"])
     elif args.models_command == "show":
         data = as_dict(admin("GetModel", pb.GetModelRequest(model_id=args.model_id)))
@@ -198,8 +205,8 @@ def cmd_models(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
     else:
         resp = admin("GetHistory", pb.GetHistoryRequest(model_type=args.model_type))
         data = [as_dict(e) for e in resp.entries]
-        human = table([(d["seq"], f"{d['at']:.0f}", d["model_id"], d["action"], d["actor"], d["reason"])
-                       for d in data], ["seq", "at", "model", "action", "actor", "reason"])
+        human = table([(d["seq"], utc_iso(d["at"]), d["model_id"], d["action"], d["actor"], d["reason"])
+                       for d in data], ["seq", "at (UTC)", "model", "action", "actor", "reason"])
     _emit(args, data, human, out)
     return ExitCode.OK
 
@@ -310,7 +317,7 @@ def cmd_report(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
 def event_line(e: pb.LoopEvent) -> str:
     """``time  model_type  one-line description`` of a loop event."""
     kind = event_kind(e.kind)
-    stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
+    stamp = utc_iso(e.at)
     return f"{stamp}  #{e.seq:<4} {e.model_type}  {describe(kind, e.message, json.loads(e.details_json or '{}'))}"
 
 
@@ -329,6 +336,50 @@ def cmd_events(args: argparse.Namespace, admin: Admin, out: TextIO) -> ExitCode:
             time.sleep(args.interval)
         except KeyboardInterrupt:
             return ExitCode.OK
+
+
+def _metrics_arg(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        metrics = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--metrics is not JSON: {exc}", ExitCode.USAGE) from None
+    if not isinstance(metrics, dict):
+        raise CliError("--metrics must be a JSON object", ExitCode.USAGE)
+    return metrics
+
+
+def cmd_register(args: argparse.Namespace, out: TextIO) -> ExitCode:
+    """``models register``: offline, on the registry directory (``--registry``, or the
+    ``[registry]`` section of ``--config``); the new version is ``registered``, and the running
+    learner promotes it (``learner promote ID``)."""
+    from learner.registry import ModelRegistry
+    from learner.registry.errors import RegistryError
+
+    metrics = _metrics_arg(args.metrics)
+    root, artifact_url = Path(args.registry) if args.registry else None, None
+    if root is None:
+        from learner.serve.config import ServeConfig
+
+        registry = ServeConfig.load(args.config).registry
+        root, artifact_url = registry.root, registry.artifact_url
+    if not Path(args.artifact).exists():
+        raise CliError(f"no such file or directory: {args.artifact}", ExitCode.NOT_FOUND)
+    try:
+        with ModelRegistry(root, artifact_url=artifact_url) as reg:
+            model_id = reg.register_model(Path(args.artifact), args.name or args.model_type, args.model_type,
+                                          metrics, version=args.model_version, base_model=args.base_model,
+                                          reason=args.reason)
+            record = reg.get_model(model_id)
+    except RegistryError as exc:
+        code = ExitCode.NOT_FOUND if isinstance(exc, LookupError) else ExitCode.INVALID
+        raise CliError(str(exc), code) from None
+    _emit(args, {"id": model_id, "model_type": record.model_type, "version": str(record.version),
+                 "status": record.status.value, "artifact_sha256": record.artifact_sha256},
+          f"registered {model_id} ({record.status.value}); make it the champion with: "
+          f"learner promote {model_id} --reason \"...\"", out)
+    return ExitCode.OK
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> ExitCode:
@@ -358,7 +409,8 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
                         help="learner admin address (env LOOPWISE_LEARNER_ADDR)")
     common.add_argument("--token-file", default=default(os.environ.get("LOOPWISE_LEARNER_TOKEN_FILE")),
                         help="file holding the admin token (env LOOPWISE_LEARNER_TOKEN_FILE)")
-    common.add_argument("--timeout", type=float, default=default(30.0), help="seconds per call")
+    common.add_argument("--timeout", type=positive_float, default=default(30.0),
+                        help="seconds per admin call (default 30)")
     for flag, what in (("cert-file", "client certificate"), ("key-file", "client private key"),
                        ("ca-file", "CA bundle verifying the learner"),
                        ("server-name", "name in the learner's certificate")):
@@ -368,64 +420,126 @@ def _common(defaults: bool) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    top, common = _common(True), _common(False)
-    parser = argparse.ArgumentParser(prog="learner", description="Loopwise learner admin CLI",
-                                     parents=[top])
-    sub = parser.add_subparsers(dest="command", required=True)
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (``--days 0`` and ``--timeout 0`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0 (got {text})")
+    return value
 
-    def command(name: str, run: Command, parent: Any = sub) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common])
+
+def _exit_codes() -> str:
+    lines = {ExitCode.OK: "success", ExitCode.DRIFT_DETECTED: "drift found (drift check)",
+             ExitCode.USAGE: "usage error (bad option or value)",
+             ExitCode.NOT_FOUND: "unknown model, model type, test or file",
+             ExitCode.INVALID: "invalid request or transition",
+             ExitCode.UNAVAILABLE: "learner unreachable, or the call timed out",
+             ExitCode.UNAUTHENTICATED: "missing or wrong token",
+             ExitCode.PUSH_INCOMPLETE: "recorded, but a sidecar missed the routing push"}
+    return "exit codes:\n" + "\n".join(f"  {int(c)}  {text}" for c, text in lines.items())
+
+
+def _json_schema() -> str:
+    return ("--json: one JSON document per command (events: one object per line), with the admin "
+            "API's field names;\ntimes are Unix seconds, enums short lower-case names "
+            '("kind": "drift"), *_json fields parsed; errors: {"error": ..., "exit_code": N}.')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sidecar import __version__
+
+    top, common = _common(True), _common(False)
+    parser = argparse.ArgumentParser(
+        prog="learner", description="Loopwise learner: run it (serve), seed its registry "
+        "(models register) and administer it over its admin API (every other command).",
+        epilog=_exit_codes() + "\n\n" + _json_schema(), parents=[top],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def group(name: str, text: str, dest: str) -> Any:
+        p = sub.add_parser(name, parents=[common], help=text, description=text)
+        return p.add_subparsers(dest=dest, required=True, metavar="COMMAND")
+
+    def command(name: str, run: Command | None, text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=text, description=text,
+                                                       epilog=_exit_codes(),
+                                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(run=run)
         return p
 
-    command("status", cmd_status)
-    models = sub.add_parser("models", parents=[common]).add_subparsers(dest="models_command", required=True)
-    listing = command("list", cmd_models, models)
-    listing.add_argument("--model-type")
-    listing.add_argument("--status")
-    command("show", cmd_models, models).add_argument("model_id")
-    command("history", cmd_models, models).add_argument("--model-type", required=True)
-    drift = sub.add_parser("drift", parents=[common]).add_subparsers(dest="drift_command", required=True)
-    check = command("check", cmd_drift, drift)
+    command("status", cmd_status, "uptime, champions, A/B tests, sidecars and loop counters")
+    models = group("models", "the model registry: list, show, history, register", "models_command")
+    listing = command("list", cmd_models, "registered models (metrics shortened; show has them all)", models)
+    listing.add_argument("--model-type", help="only this model type")
+    listing.add_argument("--status", help="only this status (registered, challenger, champion, archived, ...)")
+    command("show", cmd_models, "one model with every field", models).add_argument(
+        "model_id", help="model id, e.g. clf_1.0.2")
+    command("history", cmd_models, "every ledger row of a model type, oldest first", models).add_argument(
+        "--model-type", required=True, help="the model type")
+    register = command("register", None, "register a model version from safetensors files "
+                       "(offline: writes the registry directly; promote it with the running learner)",
+                       models)
+    register.add_argument("artifact", help="a .safetensors file or a directory of them (an adapter "
+                          "or a model directory; shards are merged)")
+    register.add_argument("--model-type", required=True, help="the model type it serves")
+    register.add_argument("--name", help="model name (default: the model type)")
+    register.add_argument("--version", dest="model_version",
+                          help="MAJOR.MINOR.PATCH (default: 1.0.0, or the latest bumped)")
+    register.add_argument("--metrics", help='evaluation metrics as a JSON object, e.g. \'{"accuracy": 0.91}\'')
+    register.add_argument("--base-model", help="lineage: the base model it adapts")
+    register.add_argument("--reason", default="registered", help="why, for the ledger")
+    where = register.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="the learner's TOML configuration (its [registry] section)")
+    where.add_argument("--registry", help="the registry directory itself")
+    drift = group("drift", "drift of the champion's inputs against its reference data", "drift_command")
+    check = command("check", cmd_drift, "check now: the learner's champion (--model-type) or two "
+                    "files offline (--baseline, --current); exit 1 on drift", drift)
     check.add_argument("--model-type", help="check the running learner's champion now")
     check.add_argument("--baseline", help="offline: .npy or .csv (rows x features)")
     check.add_argument("--current", help="offline: .npy or .csv")
-    check.add_argument("--psi-threshold", type=float, default=0.25)
-    command("report", cmd_drift, drift).add_argument("--model-type", required=True)
-    ab = sub.add_parser("ab", parents=[common]).add_subparsers(dest="ab_command", required=True)
-    create = command("create", cmd_ab, ab)
-    create.add_argument("--champion", required=True)
-    create.add_argument("--challenger", required=True)
-    create.add_argument("--traffic-split", type=float, default=0.0, help="default: the configured one")
-    evaluate = command("evaluate", cmd_ab, ab)
-    evaluate.add_argument("test_id")
-    evaluate.add_argument("--method", choices=["sequential", "z_test"])
-    command("list", cmd_ab, ab)
-    promote = command("promote", cmd_promote)
-    promote.add_argument("model_id")
-    promote.add_argument("--reason", required=True)
-    rollback = command("rollback", cmd_rollback)
-    rollback.add_argument("--model-type", required=True)
-    rollback.add_argument("--reason", required=True)
-    report = command("report", cmd_report)
-    report.add_argument("--model-type")
-    report.add_argument("--format", choices=["json", "html"], default="json")
+    check.add_argument("--psi-threshold", type=positive_float, default=0.25,
+                       help="offline: PSI above which a feature drifts (default 0.25)")
+    command("report", cmd_drift, "the learner's last drift check", drift).add_argument(
+        "--model-type", required=True, help="the model type")
+    ab = group("ab", "A/B tests: create, evaluate, list", "ab_command")
+    create = command("create", cmd_ab, "start an A/B test of a challenger against the champion", ab)
+    create.add_argument("--champion", required=True, help="the champion's model id")
+    create.add_argument("--challenger", required=True, help="the challenger's model id")
+    create.add_argument("--traffic-split", type=float, default=0.0,
+                        help="share of traffic to the challenger, in (0, 1) (default: the configured one)")
+    evaluate = command("evaluate", cmd_ab, "evaluate a test now and print its verdict", ab)
+    evaluate.add_argument("test_id", help="the test id (ab list)")
+    evaluate.add_argument("--method", choices=["sequential", "z_test"], help="default: the configured one")
+    command("list", cmd_ab, "every A/B test with its last verdict", ab)
+    promote = command("promote", cmd_promote, "make a model its type's champion (pushes routing)")
+    promote.add_argument("model_id", help="the model id")
+    promote.add_argument("--reason", required=True, help="why, for the ledger")
+    rollback = command("rollback", cmd_rollback, "restore a model type's previous champion")
+    rollback.add_argument("--model-type", required=True, help="the model type")
+    rollback.add_argument("--reason", required=True, help="why, for the ledger")
+    report = command("report", cmd_report, "the period report (JSON, or a self-contained HTML page)")
+    report.add_argument("--model-type", help="the model type (default: the first managed one)")
+    report.add_argument("--format", choices=["json", "html"], default="json", help="default: json")
     report.add_argument("--out", help="write to this file instead of stdout")
-    report.add_argument("--days", type=float, default=7.0, help="length of the period")
-    events = command("events", cmd_events)
+    report.add_argument("--days", type=positive_float, default=7.0, help="length of the period in days (default 7)")
+    events = command("events", cmd_events, "the loop's events (drift, retraining, tests, promotions, ...)")
     events.add_argument("--after", type=int, default=0, help="only events after this sequence number")
     events.add_argument("--follow", action="store_true", help="keep polling for new events")
-    events.add_argument("--interval", type=float, default=1.0, help="seconds between polls (--follow)")
-    serve = sub.add_parser("serve", parents=[common])
-    serve.add_argument("--config", required=True)
-    serve.set_defaults(run=None)
+    events.add_argument("--interval", type=positive_float, default=1.0, help="seconds between polls (--follow)")
+    serve = command("serve", None, "run the learner: the loop, its admin API and /metrics")
+    serve.add_argument("--config", required=True, help="the learner's TOML configuration")
     return parser
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO) -> ExitCode:
     if args.command == "serve":
         return cmd_serve(args, out)
+    if args.command == "models" and args.models_command == "register":
+        return cmd_register(args, out)
     if args.command == "drift" and args.drift_command == "check":
         offline = args.baseline is not None or args.current is not None
         if offline:
@@ -453,7 +567,8 @@ def _quiet_stdout(out: TextIO) -> None:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        args = build_parser().parse_args(argv)
+        with contextlib.redirect_stderr(err):  # usage errors go where the caller's errors go
+            args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and int(ExitCode.USAGE)
     try:

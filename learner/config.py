@@ -124,7 +124,8 @@ class LearningConfig:
         object.__setattr__(self, "model_types", tuple(self.model_types))
         problems = _problems(self)
         if problems:
-            raise InvalidLearningConfigError("invalid LearningConfig: " + "; ".join(problems))
+            raise InvalidLearningConfigError(
+                "invalid LearningConfig: " + "; ".join(f"{k} {m}" for k, m in problems), tuple(problems))
 
     # ---- typed policies: the one place config values reach the decision rules ----
 
@@ -176,7 +177,8 @@ class LearningConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InvalidLearningConfigError(f"unknown LearningConfig keys: {', '.join(unknown)}")
+            raise InvalidLearningConfigError(f"unknown LearningConfig keys: {', '.join(unknown)}",
+                                             tuple((k, "unknown key") for k in unknown))
         return cls(**values)
 
 
@@ -199,30 +201,31 @@ _AT_LEAST_ONE = ("min_feedback_samples", "training_lookback_days", "lora_rank", 
                  "health_min_labelled")
 
 
-def _problems(config: LearningConfig) -> list[str]:
-    out: list[str] = []
+def _problems(config: LearningConfig) -> list[tuple[str, str]]:
+    """Every problem as ``(field, what is wrong)``."""
+    out: list[tuple[str, str]] = []
     for name in (f.name for f in fields(config)):
         value = getattr(config, name)
         if name in _OPEN_UNIT and not (isinstance(value, (int, float)) and 0 < value < 1):
-            out.append(f"{name} must be in (0, 1) (got {value!r})")
+            out.append((name, f"must be in (0, 1) (got {value!r})"))
         elif name in _CLOSED_UNIT and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-            out.append(f"{name} must be in [0, 1] (got {value!r})")
+            out.append((name, f"must be in [0, 1] (got {value!r})"))
         elif name in _POSITIVE and not (isinstance(value, (int, float)) and value > 0):
-            out.append(f"{name} must be > 0 (got {value!r})")
+            out.append((name, f"must be > 0 (got {value!r})"))
         elif name in _AT_LEAST_ONE and not (isinstance(value, int) and value >= 1):
-            out.append(f"{name} must be >= 1 (got {value!r})")
+            out.append((name, f"must be >= 1 (got {value!r})"))
     if not isinstance(config.ab_test_method, TestMethod):
-        out.append(f"ab_test_method must be one of sequential, z_test (got {config.ab_test_method!r})")
+        out.append(("ab_test_method", f"must be one of sequential, z_test (got {config.ab_test_method!r})"))
     if not isinstance(config.improvement_kind, ImprovementKind):
-        out.append(f"improvement_kind must be absolute or relative (got {config.improvement_kind!r})")
+        out.append(("improvement_kind", f"must be absolute or relative (got {config.improvement_kind!r})"))
     if not (isinstance(config.drift_psi_bins, int) and 2 <= config.drift_psi_bins <= 100):
-        out.append(f"drift_psi_bins must be in [2, 100] (got {config.drift_psi_bins!r})")
+        out.append(("drift_psi_bins", f"must be in [2, 100] (got {config.drift_psi_bins!r})"))
     if config.use_lora is not True:
-        out.append("use_lora must be true: retraining fine-tunes LoRA adapters only "
-                   f"(got {config.use_lora!r})")
+        out.append(("use_lora", "must be true: retraining fine-tunes LoRA adapters only "
+                                f"(got {config.use_lora!r})"))
     if not (isinstance(config.critical_error_rate, (int, float)) and 0 < config.critical_error_rate <= 1):
-        out.append(f"critical_error_rate must be in (0, 1] (got {config.critical_error_rate!r})")
+        out.append(("critical_error_rate", f"must be in (0, 1] (got {config.critical_error_rate!r})"))
     p99 = config.health_latency_p99_ms
     if p99 is not None and not (isinstance(p99, (int, float)) and p99 > 0):
-        out.append(f"health_latency_p99_ms must be > 0 or None (got {p99!r})")
+        out.append(("health_latency_p99_ms", f"must be > 0 or None (got {p99!r})"))
     return out

@@ -92,6 +92,7 @@ class ContinuousLearner:
         self._executor = Executor(self.registry, self._store, self._plan, self.fleet, self.events,
                                   self.metrics, retrainer=retrainer, clock=clock)
         self.baselines: dict[str, Baseline] = {}
+        self._drift_unavailable: dict[str, str] = {}
         self._last_drift: dict[str, DriftReport] = {}
         self.scheduler = IntervalScheduler(clock, sleeper)
         self._cycles = 0
@@ -149,7 +150,7 @@ class ContinuousLearner:
         return int(self._clock() * 1000)
 
     def _on_stale(self, sidecar: str) -> None:
-        self.metrics.stale_events.labels(sidecar).inc()
+        self.metrics.stale_events.inc()
 
     def _model_type_of(self, model_id: str) -> str:
         try:
@@ -178,6 +179,7 @@ class ContinuousLearner:
         retention_ms = int(self.config.training_lookback_days * 86_400_000)
         self._collector.forget_before(self._now_ms() - retention_ms)
         self.metrics.stale_sidecars.set(len(self._collector.stale))
+        self.metrics.champions(self.registry.get_statistics()["champions"])
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -224,13 +226,34 @@ class ContinuousLearner:
         data = reference if reference is not None else (
             self._reference_data(model_type, champion["id"]) if self._reference_data else None)
         if data is None:
+            self._drift_unavailable_because(model_type, (
+                "no reference data is configured ([registry] reference_dir)" if self._reference_data is None
+                else f"no reference data for {champion['id']} ({champion['id']}.safetensors or "
+                     f"{model_type}.safetensors)"))
             return None
+        self._drift_unavailable_because(model_type, None)
         baseline = Baseline.from_reference_data(model_type, champion["id"], data, fields=fields,
                                                 accuracy=champion["metrics"].get("accuracy"))
         self.baselines[model_type] = baseline
         push = self.fleet.push_baseline(baseline)
         self.metrics.push_latency.labels("baseline").observe(push.latency_s)
         return baseline
+
+    def _drift_unavailable_because(self, model_type: str, reason: str | None) -> None:
+        """Drift of ``model_type`` cannot be evaluated without a baseline: say so once in the
+        log, in ``learner status`` and in ``loopwise_learner_drift_unavailable``."""
+        if reason is not None and self._drift_unavailable.get(model_type) != reason:
+            log.warning("drift of %s cannot be evaluated: %s", model_type, reason)
+        if reason is None:
+            self._drift_unavailable.pop(model_type, None)
+        else:
+            self._drift_unavailable[model_type] = reason
+        self.metrics.drift_unavailable.labels(model_type).set(0 if reason is None else 1)
+
+    @property
+    def drift_unavailable(self) -> dict[str, str]:
+        """Model types whose drift cannot be evaluated (no baseline), with the reason."""
+        return dict(self._drift_unavailable)
 
     def adopt_champion(self, model_type: str) -> None:
         """Route 100 % to the registry's champion (after an outside change) and push."""

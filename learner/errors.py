@@ -23,7 +23,12 @@ class LearnerError(Exception):
 
 
 class InvalidLearningConfigError(LearnerError, ValueError):
-    """A configuration with one or more invalid fields (all listed at once)."""
+    """A configuration with one or more invalid fields (all listed at once); ``issues`` holds
+    each as ``(key, problem)`` so callers report them without parsing the message."""
+
+    def __init__(self, message: str, issues: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.issues = issues
 
 
 class InvalidInputError(LearnerError, ValueError):

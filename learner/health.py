@@ -65,6 +65,9 @@ class HealthAssessment:
     baseline_accuracy: float | None
     labelled: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: False when too few labels arrived for an accuracy verdict: "healthy" then only means
+    #: "nothing found", not that an earlier problem has gone (the loop keeps its episode open)
+    conclusive: bool = True
 
 
 def assess_health(window: ArmStats, baseline_accuracy: float | None, policy: HealthPolicy) -> HealthAssessment:
@@ -78,8 +81,10 @@ def assess_health(window: ArmStats, baseline_accuracy: float | None, policy: Hea
     if policy.latency_p99_ms is not None and window.latency_p99_ms is not None \
             and window.latency_p99_ms > policy.latency_p99_ms:
         degraded.append(f"latency p99 {window.latency_p99_ms:.1f} ms > {policy.latency_p99_ms} ms")
+    conclusive = True
     if accuracy is not None and baseline_accuracy is not None:
         if window.labelled < policy.min_labelled:
+            conclusive = False
             degraded_note = f"{INSUFFICIENT_SAMPLES}: {window.labelled} < {policy.min_labelled} labels"
             details = {"note": degraded_note}
         else:
@@ -97,7 +102,8 @@ def assess_health(window: ArmStats, baseline_accuracy: float | None, policy: Hea
     severity = (HealthSeverity.CRITICAL if critical else
                 HealthSeverity.DEGRADED if degraded else HealthSeverity.HEALTHY)
     return HealthAssessment(severity is HealthSeverity.HEALTHY, severity, tuple(critical + degraded),
-                            accuracy, baseline_accuracy, window.labelled, details)
+                            accuracy, baseline_accuracy, window.labelled, details,
+                            conclusive=conclusive or severity is not HealthSeverity.HEALTHY)
 
 
 def arm_stats_from_predictions(model_id: str, recent: Any) -> ArmStats:

@@ -21,19 +21,24 @@ from sidecar.config import FLAG_KEYS, ConfigError, SidecarConfig, load_config
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sidecar", description="Loopwise sidecar")
+    from sidecar import __version__
+
+    p = argparse.ArgumentParser(prog="sidecar", description="Loopwise sidecar",
+                                epilog="exit codes: 0 success (health: SERVING), 1 not serving, "
+                                "2 configuration or usage error")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="run the sidecar until SIGTERM")
     s.add_argument("--config", type=pathlib.Path, help="TOML configuration file")
     for name in FLAG_KEYS:
         s.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
                        help=f"sets {FLAG_KEYS[name]}")
-    s.add_argument("--log-level", default="INFO")
+    s.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     h = sub.add_parser("health", help="exit 0 when a plane answers SERVING (probes)")
     h.add_argument("--config", type=pathlib.Path, help="TOML configuration file")
-    h.add_argument("--plane", choices=["admin", "data"], default="admin")
+    h.add_argument("--plane", choices=["admin", "data"], default="admin", help="which plane (default admin)")
     h.add_argument("--server-name", help="name in the server's certificate (default: the host)")
-    h.add_argument("--timeout", type=float, default=3.0)
+    h.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     return p
 
 

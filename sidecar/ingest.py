@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import statcore
 from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason
+from sidecar.latency import LatencyHistogram
 from sidecar.windows import WindowBook
 from statcore import BatchRejectedError, RecordBatch, Store
 
@@ -43,10 +44,13 @@ def decode_batch(raw: bytes, config: IngestConfig, known: Iterable[str], now_ms:
 class Ingest:
     """Applies validated batches to the windows and the sample log."""
 
-    def __init__(self, config: IngestConfig, store: Store, windows: WindowBook) -> None:
+    def __init__(self, config: IngestConfig, store: Store, windows: WindowBook,
+                 latency: LatencyHistogram | None = None) -> None:
         self._config = config
         self._store = store
         self._windows = windows
+        #: Counts each applied record's latency (the cumulative Prometheus histogram).
+        self._latency = latency
         #: Flushes the sample log in the calling thread (set by the flusher): used when twice
         #: ``flush_max_pending`` records wait, so ingest slows to the pace of the disk instead
         #: of growing the buffer without bound.
@@ -76,6 +80,10 @@ class Ingest:
                 windows.update_batch((model_type, model_id, start), batch, rows)
         if logged:
             self._after_append(now_ms)
+        if self._latency is not None and groups:
+            latency_ms = batch.latency_ms()
+            for model_type, model_id, _, rows in groups:
+                self._latency.observe(model_type, model_id, latency_ms[rows])
         counts: dict[str, int] = {}
         for model_type, _, _, rows in groups:
             counts[model_type] = counts.get(model_type, 0) + len(rows)

@@ -38,7 +38,7 @@ from sidecar.config import SidecarConfig
 from sidecar.errors import RejectReason
 from sidecar.feedback import FeedbackJoiner
 from sidecar.ingest import Ingest
-from sidecar.metrics import SidecarMetrics, StateCollector
+from sidecar.metrics import Plane, SidecarMetrics, StateCollector
 from sidecar.routing_state import RoutingState
 from sidecar.servicers import (AdminServicer, Domain, SidecarServicer, add_admin_servicer,
                                add_sidecar_servicer)
@@ -244,7 +244,7 @@ def build_domain(config: SidecarConfig, clock: Clock, registry: CollectorRegistr
     registry.register(StateCollector(windows, baselines, store, lambda: routing.generation, clock))
     return Domain(
         config=ing, store=store, routing=routing, baselines=baselines, windows=windows,
-        ingest=Ingest(ing, store, windows),
+        ingest=Ingest(ing, store, windows, metrics.latency),
         feedback=FeedbackJoiner(store, windows, baselines.layout_for,
                                 ing.primary_field, ing.max_payload_bytes, clock,
                                 max_json_depth=ing.max_json_depth),
@@ -285,7 +285,7 @@ def create_server(config: SidecarConfig, *, clock: Clock | None = None,
         data, data_pool = _grpc_server(config, "data", [])
         add_sidecar_servicer(SidecarServicer(domain), data)
         admin, admin_pool = _grpc_server(config, "admin", [BearerTokenInterceptor(
-            token, lambda: domain.metrics.reject(RejectReason.UNAUTHENTICATED))])
+            token, lambda: domain.metrics.reject(RejectReason.UNAUTHENTICATED, Plane.ADMIN))])
         add_admin_servicer(AdminServicer(domain), admin)
         healths = [_with_health_and_reflection(data, [DATA_SERVICE]),
                    _with_health_and_reflection(admin, [ADMIN_SERVICE])]

@@ -20,10 +20,10 @@ from sidecar.config import IngestConfig
 from sidecar.errors import Rejected, RejectReason, bounded, excerpt
 from sidecar.feedback import FeedbackJoiner
 from sidecar.ingest import Ingest, decode_batch
-from sidecar.metrics import SidecarMetrics
+from sidecar.metrics import Plane, SidecarMetrics
 from sidecar.registration import add_service
 from sidecar.routing_state import ARM_TO_PROTO, RoutingState, table_from_proto, table_to_proto
-from sidecar.status_map import abort, classify
+from sidecar.status_map import STATUS, abort, classify
 from sidecar.windows import WindowBook
 from statcore import Store
 
@@ -45,13 +45,19 @@ class Domain:
     clock: Clock
 
 
-def _reject(domain: Domain, context: grpc.ServicerContext, exc: BaseException) -> NoReturn:
+def _reject(domain: Domain, context: grpc.ServicerContext, exc: BaseException, plane: Plane,
+            timed: tuple[str, float] | None = None) -> NoReturn:
+    """Ends the RPC for ``exc``: counts the rejection on its plane and, for a timed method
+    (``(method, perf_counter at its start)``), its duration under the status code it ends with."""
     rejected = classify(exc)
+    code = grpc.StatusCode.INTERNAL if rejected is None else STATUS[rejected.reason]
+    if timed is not None:
+        domain.metrics.rpc(timed[0], time.perf_counter() - timed[1], code)
     if rejected is None:
         log.exception("internal error")
         context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
         raise AssertionError("unreachable")  # pragma: no cover
-    domain.metrics.reject(rejected.reason)
+    domain.metrics.reject(rejected.reason, plane)
     abort(context, rejected)
 
 
@@ -96,7 +102,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
 
     def malformed(self) -> None:
         """Counts a request that does not decode (called by ``sidecar.registration``)."""
-        self._d.metrics.reject(RejectReason.MALFORMED)
+        self._d.metrics.reject(RejectReason.MALFORMED, Plane.DATA)
 
     def _decide(self, request: sidecar_pb2.RouteRequest, counted: bool = True
                 ) -> sidecar_pb2.RouteResponse:
@@ -118,7 +124,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         try:
             response = self._decide(request)
         except Exception as e:  # noqa: BLE001 - mapped (or logged as internal) by _reject
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.DATA, ("Route", t0))
         self._d.metrics.rpc("Route", time.perf_counter() - t0)
         return response
 
@@ -133,7 +139,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
                 try:
                     response = self._decide(request, counted=False)
                 except Exception as e:  # noqa: BLE001
-                    _reject(self._d, context, e)
+                    _reject(self._d, context, e, Plane.DATA)
                 key = (request.model_type, response.arm)
                 counts[key] = counts.get(key, 0) + 1
                 pending += 1
@@ -163,7 +169,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
         try:
             n = self._record(request)
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.DATA, ("Record", t0))
         self._d.metrics.rpc("Record", time.perf_counter() - t0)
         return sidecar_pb2.RecordAck(accepted=n, batches=1)
 
@@ -180,10 +186,12 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
                 if rejected is None:
                     log.exception("internal error in RecordStream")
                     rejected = Rejected(RejectReason.MALFORMED, "", f"internal error: {e!r}")
-                self._d.metrics.reject(rejected.reason)
+                self._d.metrics.reject(rejected.reason, Plane.DATA)
+                self._d.metrics.rpc("RecordStream", time.perf_counter() - t0, STATUS[rejected.reason])
                 ack.rejected_batches += 1
                 ack.rejected_records += _records_in(raw)
                 ack.first_error = ack.first_error or bounded(str(rejected))
+                continue
             self._d.metrics.rpc("RecordStream", time.perf_counter() - t0)
         return ack
 
@@ -196,7 +204,7 @@ class SidecarServicer(sidecar_pb2_grpc.SidecarServicer):
             rejected = classify(e)
             unknown = rejected is not None and rejected.reason is RejectReason.UNKNOWN_REQUEST
             self._d.metrics.feedback.labels("not_found" if unknown else "rejected").inc()
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.DATA, ("Feedback", t0))
         self._d.metrics.feedback.labels("joined").inc()
         self._d.metrics.rpc("Feedback", time.perf_counter() - t0)
         return sidecar_pb2.FeedbackResponse(
@@ -227,7 +235,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     def malformed(self) -> None:
         """Counts a request that does not decode (called by ``sidecar.registration``)."""
-        self._d.metrics.reject(RejectReason.MALFORMED)
+        self._d.metrics.reject(RejectReason.MALFORMED, Plane.ADMIN)
 
     def SetRoutingTable(self, request: admin_pb2.SetRoutingTableRequest,
                         context: grpc.ServicerContext) -> admin_pb2.SetRoutingTableResponse:
@@ -237,7 +245,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             if changed:
                 self._d.windows.cut(now)
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         return admin_pb2.SetRoutingTableResponse(changed=changed,
                                                  generation=self._d.routing.generation)
 
@@ -248,7 +256,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             baseline = self._d.baselines.install(request, now)
             self._d.windows.layout_changed(baseline.model_type, now)
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         return admin_pb2.SetBaselineResponse(layout_fingerprint=baseline.layout.fingerprint)
 
     def GetAggregates(self, request: admin_pb2.GetAggregatesRequest,
@@ -258,7 +266,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             self._d.windows.flush(now)
             rows = self._d.store.windows_since(request.since_ms)
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         response = admin_pb2.GetAggregatesResponse(
             now_ms=now, windows=window_messages(rows, self._d.routing.generation_at))
         fps = {w.layout_fingerprint for w in response.windows}
@@ -274,7 +282,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             rows = self._d.store.windows_since(request.since_ms)
             status = self._status()
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         yield from stream_chunks(window_messages(rows, self._d.routing.generation_at), now_ms=now,
                                  status=status, layouts_of=self._d.baselines.layouts,
                                  known_layouts=request.known_layouts, max_windows=request.max_windows)
@@ -286,12 +294,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         try:
             _check_seq("after_seq", after)
         except Rejected as e:
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         while sent < limit and context.is_active():
             try:
                 chunk = self._d.store.pull(after, min(1000, limit - sent))
             except Exception as e:  # noqa: BLE001
-                _reject(self._d, context, e)
+                _reject(self._d, context, e, Plane.ADMIN)
             if not chunk:
                 return
             for s in chunk:
@@ -306,7 +314,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             self._d.store.ack(request.seq)
             cursor = self._d.store.cursor()
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
         return admin_pb2.AckSamplesResponse(cursor=cursor)
 
     def GetStatus(self, request: admin_pb2.GetStatusRequest, context: grpc.ServicerContext
@@ -314,7 +322,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         try:
             return self._status()
         except Exception as e:  # noqa: BLE001
-            _reject(self._d, context, e)
+            _reject(self._d, context, e, Plane.ADMIN)
 
     def _status(self) -> admin_pb2.GetStatusResponse:
         stats = self._d.store.stats()

@@ -239,6 +239,26 @@ class WindowBook:
                     self._dirty.update(k for k, _ in blobs)
                 raise
 
+    def recent(self, now_ms: int) -> list[Aggregate]:
+        """Per model, the windows in memory that overlap the last ``window_ms`` before
+        ``now_ms``, merged (for metrics): at least one full window of data once the sidecar has
+        run that long, so a window-scoped series neither vanishes nor reads a near-empty window
+        at a window edge. A window over another layout than the newest one is left out."""
+        by_model: dict[tuple[str, str], list[tuple[int, Aggregate]]] = {}
+        with self._lock:
+            for (mt, mid, start), a in self._open.items():
+                if start <= now_ms and a.window_end_ms > now_ms - self.window_ms:
+                    by_model.setdefault((mt, mid), []).append((start, a))
+            out = []
+            for windows in by_model.values():
+                windows.sort(key=lambda w: w[0], reverse=True)
+                merged = windows[0][1].copy()
+                for _, older in windows[1:]:
+                    if older.layout.fingerprint == merged.layout.fingerprint:
+                        merged.merge(older)
+                out.append(merged)
+        return out
+
     def current(self, now_ms: int) -> list[Aggregate]:
         """Copies of the windows covering ``now_ms`` (for metrics)."""
         with self._lock:

@@ -37,6 +37,7 @@ from learner.demo import bootstrap
 from learner.demo.bootstrap import MODEL_TYPE, DemoPaths
 from learner.demo.processes import Child, ChildFailedError, ProcessGroup
 from learner.event_text import describe
+from learner.demo.watchdog import DEFAULT_STALL_S, Watchdog
 from learner.notify import EventKind
 from learner.serve.messages import event_kind
 from loopwise_proto.v1 import learner_pb2 as pb
@@ -56,7 +57,9 @@ class DemoSettings:
     warmup_s: float = 20.0  # classic documents before the drift
     rate: float = 30.0  # documents per second
     feedback_share: float = 0.6  # documents a reviewer labels
-    deadline_s: float = 480.0  # give up (exit 1) if the loop has not finished by then
+    #: give up (exit 1) when nothing has progressed (no loop event, no training step) this long
+    stall_s: float = DEFAULT_STALL_S
+    deadline_s: float = 0.0  # and, when > 0, when the loop has not finished by then
     crash_learner: bool = True  # kill -9 the learner while it retrains, then start a new one
 
 
@@ -323,8 +326,9 @@ class Demo:
         s = self.settings
         phase = Phase.WARMUP
         drift_at = time.monotonic() + s.warmup_s
-        deadline = time.monotonic() + s.deadline_s
+        deadline = time.monotonic() + s.deadline_s if s.deadline_s > 0 else float("inf")
         next_traffic = time.monotonic() + 10.0
+        watchdog, training = Watchdog(s.stall_s), None
         while phase is not Phase.DONE:
             for child in self.group.children:
                 child.check_alive()
@@ -336,6 +340,7 @@ class Demo:
                 next_traffic = now + 10.0
                 training = _training_progress(self.paths)
                 self.say.say(_traffic_line(self.seen.status) + (f"; {training}" if training else ""))
+            watchdog.saw((self.seen.last_seq, training, phase))
             if phase is Phase.WARMUP and now >= drift_at:
                 inference.send("drift")
                 self.seen.drift_at = self.say.stamp()
@@ -356,7 +361,12 @@ class Demo:
                 phase = Phase.DEGRADED
             if self.seen.first(EventKind.ROLLBACK) is not None:
                 phase = Phase.DONE
+            elif watchdog.stalled():
+                self.say.say(f"nothing progressed for {watchdog.idle_s():.0f} s (no loop event, no "
+                             f"training step) in phase {phase.value}", mark="!")
+                return False
             elif now > deadline:
+                self.say.say(f"the loop did not finish within {s.deadline_s:.0f} s", mark="!")
                 return False
             time.sleep(0.5)
         return True
@@ -429,7 +439,8 @@ def run(workdir: Path, settings: DemoSettings) -> int:
         demo.start_fleet()
         inference = demo.start_inference()
         if not demo.follow(inference):
-            demo.say.say(f"the loop did not finish within {settings.deadline_s:.0f} s; logs: {paths.logs}", mark="!")
+            demo.say.say(f"logs: {paths.logs}; to wait longer: make demo DEMO_ARGS=\"--stall-s "
+                         f"{2 * settings.stall_s:.0f}\" (or python -m learner.demo --stall-s N)", mark="!")
             return 1
         time.sleep(1.0)  # let the rolled-back routing reach the data planes' first requests
         routes = _routes(demo.data_addrs)

@@ -255,6 +255,8 @@ def _ab(state: ModelLoopState, obs: ABObserved, policy: LoopPolicy) -> Decision:
 def _health(state: ModelLoopState, obs: HealthObserved, policy: LoopPolicy) -> Decision:
     health = obs.assessment
     if health.severity is HealthSeverity.HEALTHY:
+        if not health.conclusive:  # too few labels to tell: the episode goes on (no re-alert)
+            return Decision(state)
         return Decision(replace(state, health_alerted=False))
     notes: tuple[Note, ...] = ()
     if not state.health_alerted:  # one alert per episode, not one per check

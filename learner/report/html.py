@@ -17,10 +17,12 @@ import tempfile
 from collections.abc import Sequence
 
 from learner.report.model import (
-    ABDecision, ABResult, EventKind, ModelQuality, TimelineEvent, WeeklyReportData,
+    ABDecision, ABResult, EventKind, FeatureDistribution, ModelQuality, TimelineEvent,
+    WeeklyReportData,
 )
 from learner.report.svg import (
-    PALETTE, Interval, Mark, Series, interval_chart, line_chart, timeline_chart,
+    PALETTE, Bars, Interval, Mark, Series, histogram_chart, interval_chart, line_chart,
+    timeline_chart,
 )
 
 __all__ = ["render_html", "write_report"]
@@ -104,8 +106,11 @@ def _pct(v: float, signed: bool = False) -> str:
 def _cards(data: WeeklyReportData) -> str:
     alarmed = [d.feature for d in data.drift if d.psi and max(d.psi) > data.drift_threshold]
     count = {k: sum(e.kind is k for e in data.events) for k in EventKind}
+    drifted = [f for f in data.features if f.drifted]
+    share = (f"{len(drifted)} of {len(data.features)}" if data.features else "–")
     cards = [
-        (str(len(alarmed)), "features over the drift threshold", bool(alarmed)),
+        (share, "features drifted now (share of drifted features)", bool(drifted)),
+        (str(len(alarmed)), "features over the drift threshold this week", bool(alarmed)),
         (str(count[EventKind.RETRAINING]), "retrains", False),
         (str(count[EventKind.PROMOTION]), "promotions", False),
         (str(count[EventKind.ROLLBACK]), "rollbacks", count[EventKind.ROLLBACK] > 0),
@@ -132,28 +137,40 @@ def _drift_section(data: WeeklyReportData, ticks: list[tuple[float, str]]) -> st
                         f"peak PSI {peak:.3f}, alarm threshold {data.drift_threshold:g}."))
     if not charts:
         return _section("drift", "Drift per feature", "<p>No drift statistics this week.</p>")
-    note = ('<p class="note">PSI and KS statistic of each window against the baseline. '
+    note = ('<p class="note">PSI and KS statistic of each drift check against the baseline. '
             "The dashed red line is the PSI alarm threshold.</p>")
     return _section("drift", "Drift per feature", f'{note}<div class="grid">{"".join(charts)}</div>')
+
+
+_MARKED = (EventKind.DRIFT, EventKind.PROMOTION, EventKind.ROLLBACK)
+
+
+def _event_marks(data: WeeklyReportData) -> list[Mark]:
+    """Drift alarms, promotions and rollbacks as markers on the quality charts."""
+    return [Mark(e.time, _EVENT_STYLE[e.kind][0],
+                 f"{_when(e.time)} {_EVENT_STYLE[e.kind][0]}: {_model_cell(e)} ({e.reason})",
+                 _EVENT_STYLE[e.kind][1]) for e in data.events if e.kind in _MARKED]
 
 
 def _quality_section(data: WeeklyReportData, ticks: list[tuple[float, str]]) -> str:
     colors = {q.model_id: PALETTE[i % len(PALETTE)] for i, q in enumerate(data.quality)}
     span = (data.period_start, data.period_end)
+    marks = _event_marks(data)
     charts = [line_chart(
         "Accuracy per model", [Series(q.model_id, q.timestamps, q.accuracy, colors[q.model_id])
                                for q in data.quality],
         x_ticks=ticks, x_range=span, y_range=_ratio_range(data.quality, None),
-        x_label="time (UTC)", y_label="accuracy", size=_SMALL,
-        description="Accuracy on the primary field per model version over the week.")]
+        x_label="time (UTC)", y_label="accuracy", size=_SMALL, markers=marks,
+        description="Accuracy on the primary field per model version over the week, with drift "
+                    "alarms, promotions and rollbacks marked.")]
     fields = sorted({f.field for q in data.quality for f in q.f1})
     for name in fields:
-        series = [Series(q.model_id, q.timestamps, f.values, colors[q.model_id])
+        series = [Series(q.model_id, f.timestamps or q.timestamps, f.values, colors[q.model_id])
                   for q in data.quality for f in q.f1 if f.field == name]
         charts.append(line_chart(
             f"F1 of {name} per model", series, x_ticks=ticks, x_range=span,
             y_range=_ratio_range(data.quality, name), x_label="time (UTC)", y_label="F1",
-            size=_SMALL,
+            size=_SMALL, markers=marks,
             description=f"F1 of the {name} field per model version over the week."))
     if not data.quality:
         return _section("quality", "Accuracy and F1", "<p>No quality measurements this week.</p>")
@@ -208,10 +225,74 @@ def _timeline_section(data: WeeklyReportData, ticks: list[tuple[float, str]]) ->
         description=f"{len(events)} events over the week, one row per kind.", width=_WIDE)
     rows = "".join(
         f'<tr><td>{_e(_when(e.time))}</td><td class="kind" style="color:{_EVENT_STYLE[e.kind][1]}">'
-        f"{_e(_EVENT_STYLE[e.kind][0])}</td><td>{_e(e.model_id)}</td><td>{_e(e.reason)}</td></tr>"
+        f"{_e(_EVENT_STYLE[e.kind][0])}</td><td>{_e(_model_cell(e))}</td><td>{_e(e.reason)}</td></tr>"
         for e in events) or '<tr><td colspan="4">No events this week.</td></tr>'
     table = f"<table><tr><th>Time (UTC)</th><th>Event</th><th>Model</th><th>Reason</th></tr>{rows}</table>"
     return _section("timeline", "Timeline", chart + table)
+
+
+def _model_cell(e: TimelineEvent) -> str:
+    """A rollback names both models (``from → to``), a promotion the champion it replaced."""
+    if e.kind is EventKind.ROLLBACK and e.previous_model_id:
+        return f"{e.previous_model_id} → {e.model_id}"
+    if e.kind is EventKind.PROMOTION and e.previous_model_id:
+        return f"{e.model_id} (replaced {e.previous_model_id})"
+    return e.model_id or "–"
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}".replace("-", "\u2212")
+
+
+def _features_section(data: WeeklyReportData) -> str:
+    """Per feature: reference vs current distribution, and the statistics table."""
+    if not data.features:
+        return _section("features", "Reference vs current, per feature",
+                        "<p>No baseline: the learner has no reference data for the champion.</p>")
+    charts = [histogram_chart(
+        f"{f.feature}: reference vs this period", f.edges,
+        [Bars("reference", f.reference, PALETTE[6]),
+         Bars("current", f.current, PALETTE[1] if f.drifted else PALETTE[0])],
+        x_label=f"{f.feature} (bins of equal reference mass)", size=_SMALL,
+        description=f"Share of values per bin: reference {f.reference_count:,} values, this period "
+                    f"{f.current_count:,}; PSI {'n/a' if f.psi is None else f'{f.psi:.3f}'}.")
+        for f in data.features]
+    head = ("<tr><th>Feature</th><th>Type</th><th>Drift</th><th class=num>PSI</th><th class=num>KS</th>"
+            "<th class=num>Mean (ref → current)</th><th class=num>Std (ref → current)</th>"
+            "<th class=num>Values (ref / current)</th></tr>")
+    body = "".join(
+        f"<tr><td>{_e(f.feature)}</td><td>numeric</td><td>{'DRIFTED' if f.drifted else 'no'}</td>"
+        f"<td class=num>{'–' if f.psi is None else f'{f.psi:.3f}'}</td>"
+        f"<td class=num>{'–' if f.ks is None else f'{f.ks:.3f}'}</td>"
+        f"<td class=num>{_num(f.reference_mean)} → {_num(f.current_mean)}</td>"
+        f"<td class=num>{_num(f.reference_std)} → {_num(f.current_std)}</td>"
+        f"<td class=num>{f.reference_count:,} / {f.current_count:,}</td></tr>" for f in data.features)
+    drifted = sum(f.drifted for f in data.features)
+    note = (f'<p class="note">{drifted} of {len(data.features)} features drifted '
+            f"({drifted / len(data.features):.0%}) at the last drift check (drift score: PSI over "
+            f"ten groups of equal reference mass, alarm above {data.drift_threshold:g}; KS alongside). "
+            "Distributions are the champion's reference data against the sidecars' merged windows "
+            "of the period.</p>")
+    table = f'<table class="stats">{head}{body}</table>'
+    return _section("features", "Reference vs current, per feature",
+                    f'{note}{table}<div class="grid">{"".join(charts)}</div>')
+
+
+def _data_quality_section(data: WeeklyReportData) -> str:
+    if not data.features:
+        return ""
+    head = ("<tr><th>Feature</th><th class=num>Values this period</th><th class=num>Missing</th>"
+            "<th class=num>Missing share</th><th class=num>Missing share (reference)</th></tr>")
+
+    def ref_share(f: FeatureDistribution) -> float:
+        seen = f.reference_count + f.reference_missing
+        return f.reference_missing / seen if seen else 0.0
+
+    body = "".join(
+        f"<tr><td>{_e(f.feature)}</td><td class=num>{f.current_count + f.current_missing:,}</td>"
+        f"<td class=num>{f.current_missing:,}</td><td class=num>{_pct(f.current_missing_share)}</td>"
+        f"<td class=num>{_pct(ref_share(f))}</td></tr>" for f in data.features)
+    return _section("data-quality", "Data quality", f'<table class="quality">{head}{body}</table>')
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -219,7 +300,8 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 
 def render_html(data: WeeklyReportData) -> str:
-    """The report page: summary, drift, accuracy/F1, A/B results, timeline."""
+    """The report page: summary, drift, reference vs current per feature, data quality,
+    accuracy/F1, A/B results, timeline."""
     ticks = _time_ticks(data.period_start, data.period_end)
     period = f"{_when(data.period_start, '%d %b %Y')} – {_when(data.period_end, '%d %b %Y')}"
     title = f"Loopwise weekly report: {data.model_type}, {period}"
@@ -230,7 +312,8 @@ def render_html(data: WeeklyReportData) -> str:
         f"<header><h1>Weekly report: {_e(data.model_type)}</h1>"
         f"<p>{_e(period)} (UTC) · drift alarm at PSI &gt; {data.drift_threshold:g}</p></header>",
         _cards(data),
-        _drift_section(data, ticks), _quality_section(data, ticks), _ab_section(data.ab_results),
+        _drift_section(data, ticks), _features_section(data), _data_quality_section(data),
+        _quality_section(data, ticks), _ab_section(data.ab_results),
         _timeline_section(data, ticks),
         "</main>", "</body>", "</html>",
     ]

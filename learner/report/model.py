@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import json
 import math
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +23,11 @@ from typing import Any
 from learner.events import EventKind
 
 __all__ = [
-    "ABDecision", "ABMethod", "ABResult", "EventKind", "FeatureDrift", "FieldF1",
+    "ABDecision", "ABMethod", "ABResult", "EventKind", "FeatureDistribution", "FeatureDrift", "FieldF1",
     "ModelQuality", "TimelineEvent", "WeeklyReportData", "SCHEMA",
 ]
 
-SCHEMA = "loopwise.report.v2"  # v2: timeline kinds are the loop's EventKind values
+SCHEMA = "loopwise.report.v3"  # v3: features, per-field F1 timestamps, an event's previous model
 
 
 class ABMethod(enum.Enum):
@@ -82,10 +83,54 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class FieldF1:
-    """F1 of one extraction field, one value per timestamp of its ``ModelQuality``."""
+    """F1 of one extraction field: one value per timestamp of its ``ModelQuality``, or per
+    ``timestamps`` when given (a window without the field's F1 is left out)."""
 
     field: str
     values: tuple[float, ...]
+    timestamps: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeatureDistribution:
+    """One feature over the period against the champion's reference data: shares per display
+    bin (``edges`` has one more value), counts, missing values, estimated moments, drift."""
+
+    feature: str
+    edges: tuple[float, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+    reference_count: int
+    current_count: int
+    reference_missing: int
+    current_missing: int
+    reference_mean: float
+    current_mean: float
+    reference_std: float
+    current_std: float
+    psi: float | None = None
+    ks: float | None = None
+    drifted: bool = False
+
+    def __post_init__(self) -> None:
+        key = f"features[{self.feature}]"
+        _finite(f"{key}.edges", self.edges)
+        if any(b < a for a, b in zip(self.edges, self.edges[1:])):
+            raise ValueError(f"{key}.edges: must not decrease")
+        for name in ("reference", "current"):
+            values = getattr(self, name)
+            _same_length(f"{key}.{name}", len(self.edges) - 1, values)
+            _finite(f"{key}.{name}", values)
+            if any(not 0.0 <= v <= 1.0 for v in values):
+                raise ValueError(f"{key}.{name}: shares must lie in [0, 1]")
+        if min(self.reference_count, self.current_count, self.reference_missing, self.current_missing) < 0:
+            raise ValueError(f"{key}: counts must not be negative")
+        _finite(key, (self.reference_mean, self.current_mean, self.reference_std, self.current_std))
+
+    @property
+    def current_missing_share(self) -> float:
+        seen = self.current_count + self.current_missing
+        return self.current_missing / seen if seen else 0.0
 
 
 @dataclass(frozen=True)
@@ -99,10 +144,12 @@ class ModelQuality:
 
     def __post_init__(self) -> None:
         _increasing(f"quality[{self.model_id}].timestamps", self.timestamps)
-        series = [("accuracy", self.accuracy)] + [(f"f1.{f.field}", f.values) for f in self.f1]
-        for name, values in series:
+        series = [("accuracy", self.accuracy, self.timestamps)] + [
+            (f"f1.{f.field}", f.values, f.timestamps or self.timestamps) for f in self.f1]
+        for name, values, timestamps in series:
             key = f"quality[{self.model_id}].{name}"
-            _same_length(key, len(self.timestamps), values)
+            _increasing(key, timestamps)
+            _same_length(key, len(timestamps), values)
             _finite(key, values)
             if any(not 0.0 <= v <= 1.0 for v in values):
                 raise ValueError(f"{key}: ratios must lie in [0, 1]")
@@ -142,6 +189,8 @@ class TimelineEvent:
     kind: EventKind
     model_id: str
     reason: str
+    #: a promotion's replaced champion, a rollback's rolled-back one ("" if none)
+    previous_model_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +205,7 @@ class WeeklyReportData:
     quality: tuple[ModelQuality, ...] = ()
     ab_results: tuple[ABResult, ...] = ()
     events: tuple[TimelineEvent, ...] = ()
+    features: tuple[FeatureDistribution, ...] = ()
 
     def __post_init__(self) -> None:
         _finite("period", (self.period_start, self.period_end, self.drift_threshold))
@@ -194,6 +244,9 @@ def _encode(value: Any) -> Any:
 def _decode(hint: Any, raw: Any, where: str) -> Any:
     """Build ``hint`` (a dataclass, enum, tuple[X, ...] or scalar type) from parsed JSON."""
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):  # ``X | None``
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if raw is None else _decode(inner, raw, where)
     if origin is tuple:
         if not isinstance(raw, list):
             raise ValueError(f"{where}: expected a list")
@@ -216,6 +269,6 @@ def _decode(hint: Any, raw: Any, where: str) -> Any:
             raise ValueError(f"{where}: unknown {hint.__name__} {raw!r} (known: {known})") from None
     if hint is float and isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
-    if hint in (int, str) and type(raw) is hint:
+    if hint in (int, str, bool) and type(raw) is hint:
         return raw
     raise ValueError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {raw!r}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
+
+from learner.report.features import feature_distribution
 from learner.report.model import (
-    ABDecision, ABMethod, ABResult, EventKind, FeatureDrift, FieldF1, ModelQuality,
-    TimelineEvent, WeeklyReportData,
+    ABDecision, ABMethod, ABResult, EventKind, FeatureDistribution, FeatureDrift, FieldF1,
+    ModelQuality, TimelineEvent, WeeklyReportData,
 )
 
 __all__ = ["sample_report"]
@@ -41,6 +44,27 @@ def _drift(rng: random.Random, start: float, threshold: float) -> tuple[FeatureD
             psi.append(round(shift + noise, 4))
             ks.append(round(min(1.0, 0.02 + 0.55 * math.sqrt(shift) + abs(rng.gauss(0, 0.01))), 4))
         out.append(FeatureDrift(feature, ts, tuple(psi), tuple(ks)))
+    return tuple(out)
+
+
+def _features(seed: int, drift: tuple[FeatureDrift, ...], threshold: float
+              ) -> tuple[FeatureDistribution, ...]:
+    """Reference vs week histograms over 256 baseline-quantile bins; ``amount`` shifted."""
+    rng = np.random.default_rng(seed)
+    shapes = {"amount": (6.0, 0.8, 0.7), "page_count": (1.2, 0.5, 0.0),
+              "ocr_confidence": (0.9, 0.05, 0.01), "text_length": (7.5, 0.4, 0.0)}
+    out = []
+    for d in drift:
+        mu, sigma, shift = shapes[d.feature]
+        ref = rng.normal(mu, sigma, 20_000)
+        cur = rng.normal(mu + shift, sigma, 8_000)
+        cur[rng.random(cur.size) < (0.03 if d.feature == "ocr_confidence" else 0.002)] = np.nan
+        edges = np.quantile(ref, np.linspace(0, 1, 257)[1:-1])
+        counts = [np.bincount(np.searchsorted(edges, x[~np.isnan(x)], side="right"),
+                              minlength=len(edges) + 1).astype(np.uint64) for x in (ref, cur)]
+        out.append(feature_distribution(d.feature, edges, counts[0], counts[1], reference_missing=0,
+                                        current_missing=int(np.isnan(cur).sum()), psi=d.psi[-1],
+                                        ks=d.ks[-1], threshold=threshold))
     return tuple(out)
 
 
@@ -104,11 +128,12 @@ def sample_report(seed: int = 0, *, model_type: str = "doc_classifier",
     events = (
         TimelineEvent(alarm, EventKind.DRIFT, v0,
                       f"PSI of amount above {threshold} for 1 h"),
-        TimelineEvent(retrain, EventKind.RETRAINING, v1, "LoRA retrain on the last 7 days (drift)"),
+        TimelineEvent(retrain, EventKind.RETRAINING, "", "job-0001: LoRA retrain on the last 7 days (drift)"),
         TimelineEvent(promote, EventKind.PROMOTION, v1,
-                      f"mSPRT p = 0.012, accuracy +{est * 100:.1f} pts"),
+                      f"mSPRT p = 0.012, accuracy +{est * 100:.1f} pts", v0),
         TimelineEvent(rollback, EventKind.ROLLBACK, v0,
-                      f"{v1}: accuracy below 0.86 for 3 windows"),
-        TimelineEvent(retrain2, EventKind.RETRAINING, v2, "LoRA retrain after rollback"),
+                      f"{v1}: accuracy below 0.86 for 3 windows", v1),
+        TimelineEvent(retrain2, EventKind.RETRAINING, "", "job-0002: LoRA retrain after rollback"),
     )
-    return WeeklyReportData(model_type, start, end, threshold, drift, quality, ab, events)
+    return WeeklyReportData(model_type, start, end, threshold, drift, quality, ab, events,
+                            _features(seed, drift, threshold))

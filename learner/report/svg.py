@@ -16,8 +16,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PALETTE", "Series", "Interval", "Mark", "nice_ticks", "format_tick", "line_chart",
-           "interval_chart", "timeline_chart"]
+__all__ = ["PALETTE", "Series", "Interval", "Mark", "Bars", "nice_ticks", "format_tick", "line_chart",
+           "interval_chart", "timeline_chart", "histogram_chart"]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#444444")
@@ -65,6 +65,15 @@ class Mark:
     time: float
     lane: str
     tooltip: str
+    color: str = PALETTE[0]
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One distribution of a histogram chart: a share per bin."""
+
+    name: str
+    shares: tuple[float, ...]
     color: str = PALETTE[0]
 
 
@@ -119,6 +128,17 @@ def _open(title: str, size: tuple[int, int], description: str) -> list[str]:
         f'<text x="{_MARGIN_LEFT}" y="20" class="chart-title" font-weight="600" '
         f'font-size="{FONT + 2}">{_e(title)}</text>',
     ]
+
+
+def _legend_rows(entries: Sequence[tuple[str, str, bool]], width: int) -> int:
+    """How many rows ``_legend`` takes (the same wrapping)."""
+    rows, x = 1, float(_MARGIN_LEFT)
+    for label, _, _ in entries:
+        item = 34 + 7 * len(label)
+        if x + item > width - _MARGIN_RIGHT and x > _MARGIN_LEFT:
+            rows, x = rows + 1, float(_MARGIN_LEFT)
+        x += item
+    return rows
 
 
 def _legend(entries: Sequence[tuple[str, str, bool]], width: int, y: float = 38) -> list[str]:
@@ -184,23 +204,36 @@ def line_chart(title: str, series: Sequence[Series], *, x_ticks: Sequence[tuple[
                y_range: tuple[float, float] | None = None,
                thresholds: Sequence[tuple[float, str]] = (), x_label: str = "",
                y_label: str = "", description: str = "", size: tuple[int, int] = (WIDTH, 280),
+               markers: Sequence[Mark] = (),
                ) -> str:
-    """Lines over a shared x axis, with optional horizontal threshold lines (dashed, labelled)."""
+    """Lines over a shared x axis, with optional horizontal threshold lines (dashed, named in
+    the legend: a label inside the plot would cross the lines) and event markers (vertical
+    lines with a hover title, one legend entry per kind)."""
     xs = [x for s in series for x in s.xs] or [0.0, 1.0]
     ys = [y for s in series for y in s.ys] + [t for t, _ in thresholds] or [0.0, 1.0]
     x0, x1 = x_range or (min(xs), max(xs))
     y_ticks = nice_ticks(*(y_range or (min(0.0, min(ys)), max(ys))))
-    f = _Frame(size, (x0, x1), (y_ticks[0], y_ticks[-1]))
+    legend = [(s.name, s.color, s.dashed) for s in series]
+    legend += [(label, "#b91c1c", True) for _, label in thresholds]
+    legend += list({(m.lane, m.color, True): None for m in markers if x0 <= m.time <= x1})
+    # a legend of more than two rows pushes the plot down rather than overlapping it
+    top = _MARGIN_TOP + 16 * max(0, _legend_rows(legend, size[0]) - 2)
+    f = _Frame(size, (x0, x1), (y_ticks[0], y_ticks[-1]), top=top)
     out = _open(title, size, description or title)
     out += _axes(f, [(v, lab) for v, lab in x_ticks if x0 <= v <= x1], y_ticks, x_label, y_label)
     for value, label in thresholds:
         y = _n(f.y(value))
-        below = f.y(value) - f.top < 16  # no room above the line: label it underneath
-        out.append(f'<g class="threshold"><line x1="{f.left}" y1="{y}" x2="{f.right}" y2="{y}" '
-                   'stroke="#b91c1c" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                   f'<text x="{f.right - 4}" y="{_n(f.y(value) + (14 if below else -5))}" '
-                   'text-anchor="end" '
-                   f'fill="#b91c1c">{_e(label)}</text></g>')
+        out.append(f'<g class="threshold"><title>{_e(label)}</title>'
+                   f'<line x1="{f.left}" y1="{y}" x2="{f.right}" y2="{y}" '
+                   'stroke="#b91c1c" stroke-width="1.5" stroke-dasharray="6 4"/></g>')
+    for m in markers:
+        if not x0 <= m.time <= x1:
+            continue
+        x = _n(f.x(m.time))
+        out.append(f'<g class="marker"><title>{_e(m.tooltip)}</title>'
+                   f'<line x1="{x}" y1="{f.top}" x2="{x}" y2="{f.bottom}" stroke="{m.color}" '
+                   'stroke-width="1.5" stroke-dasharray="2 2"/>'
+                   f'<circle cx="{x}" cy="{f.top}" r="4" fill="{m.color}"/></g>')
     for s in series:
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for run in _runs(s.xs, s.ys):
@@ -208,8 +241,6 @@ def line_chart(title: str, series: Sequence[Series], *, x_ticks: Sequence[tuple[
             out.append(f'<polyline class="series" fill="none" stroke="{s.color}" '
                        f'stroke-width="2" stroke-linejoin="round"{dash} points="{points}">'
                        f"<title>{_e(s.name)}</title></polyline>")
-    legend = [(s.name, s.color, s.dashed) for s in series]
-    legend += [(label, "#b91c1c", True) for _, label in thresholds]
     out += _legend(legend, size[0])
     out.append("</svg>")
     return "\n".join(out)
@@ -281,5 +312,31 @@ def timeline_chart(title: str, marks: Sequence[Mark], lanes: Sequence[str], *,
         y = f.top + lane_height * lanes.index(m.lane) + lane_height / 2
         out.append(f'<g class="event"><title>{_e(m.tooltip)}</title>'
                    f"{_marker(shape[m.lane], f.x(m.time), y, m.color)}</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def histogram_chart(title: str, edges: Sequence[float], bars: Sequence[Bars], *, x_label: str = "",
+                    description: str = "", size: tuple[int, int] = (WIDTH, 260)) -> str:
+    """Distributions side by side per bin (bins of equal width on screen, labelled with their
+    lower edges): ``len(edges) == len(shares) + 1``."""
+    n = max(1, len(edges) - 1)
+    peak = max([v for b in bars for v in b.shares] + [0.01])
+    y_ticks = nice_ticks(0.0, peak, 4)
+    f = _Frame(size, (0.0, float(n)), (0.0, y_ticks[-1]))
+    every = max(1, n // 6)
+    ticks = [(float(i), f"{edges[i]:.3g}".replace("-", "\u2212")) for i in range(0, n + 1, every)]
+    out = _open(title, size, description or title)
+    out += _axes(f, ticks, y_ticks, x_label, "share")
+    width = (f.right - f.left) / n / (len(bars) + 0.5)
+    for j, b in enumerate(bars):
+        for i, v in enumerate(b.shares):
+            x = f.x(float(i)) + width * (0.25 + j)
+            y = f.y(v)
+            out.append(f'<rect class="bar" x="{_n(x)}" y="{_n(y)}" width="{_n(width)}" '
+                       f'height="{_n(f.bottom - y)}" fill="{b.color}">'
+                       f"<title>{_e(b.name)}: {v * 100:.1f} % in [{edges[i]:.4g}, {edges[i + 1]:.4g})"
+                       "</title></rect>")
+    out += _legend([(b.name, b.color, False) for b in bars], size[0])
     out.append("</svg>")
     return "\n".join(out)

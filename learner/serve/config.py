@@ -44,7 +44,11 @@ Environment: ``LOOPWISE_LEARNER_ADMIN_ADDR``, ``LOOPWISE_LEARNER_METRICS_ADDR``,
 >>> ServeConfig.from_mapping({"fleet": {"port": 0}, "colour": 1})
 Traceback (most recent call last):
 ...
-learner.serve.config.InvalidServeConfigError: invalid learner configuration: unknown section [colour]; [fleet] set exactly one of static, dns, local (got none); [fleet] port must be in [1, 65535] (got 0); [server] admin_token_file is required (the admin API is authenticated)
+learner.serve.config.InvalidServeConfigError: invalid configuration:
+  colour: unknown section
+  fleet: set exactly one of static, dns, local (got none)
+  fleet.port: must be in [1, 65535] (got 0)
+  server.admin_token_file: is required (the admin API is authenticated)
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ from typing import Any, TypeVar
 
 from learner.config import LearningConfig
 from learner.db import InvalidLocationError, Location, PostgresLocation, SqliteLocation
-from learner.errors import LearnerError
+from learner.errors import InvalidLearningConfigError, LearnerError
+from sidecar.config import ConfigError, ConfigIssue
 
 __all__ = ["FleetKind", "FleetConfig", "RegistrySection", "ServerConfig", "TrainingSection",
            "TlsSection", "ServeConfig", "InvalidServeConfigError", "ENV_OVERRIDES"]
@@ -73,8 +78,9 @@ ENV_OVERRIDES = {
 }
 
 
-class InvalidServeConfigError(LearnerError, ValueError):
-    """One or more invalid keys (all listed in the message)."""
+class InvalidServeConfigError(LearnerError, ConfigError):
+    """Every problem found, each with its ``section.key`` (``issues``): the sidecar's style,
+    ``invalid configuration:`` then one ``section.key: problem`` per line."""
 
 
 class FleetKind(enum.Enum):
@@ -86,13 +92,14 @@ class FleetKind(enum.Enum):
 
 
 class _Section:
-    """Collects problems in ``_problems`` instead of raising at the first."""
+    """Collects ``(key, problem)`` pairs and raises them together (key "" for the section)."""
 
     name = ""
 
-    def _check(self, problems: list[str]) -> None:
+    def _check(self, problems: list[tuple[str, str]]) -> None:
         if problems:
-            raise InvalidServeConfigError("; ".join(f"[{self.name}] {p}" for p in problems))
+            raise InvalidServeConfigError([ConfigIssue(f"{self.name}.{k}" if k else self.name, m)
+                                           for k, m in problems])
 
 
 def _addr_ok(addr: str) -> bool:
@@ -121,16 +128,17 @@ class RegistrySection(_Section):
             object.__setattr__(self, "reference_dir", Path(self.reference_dir))
         if self.password_file is not None:
             object.__setattr__(self, "password_file", Path(self.password_file))
-        problems = [] if str(self.root) else ["root must not be empty"]
+        problems = [] if str(self.root) not in ("", ".") else [("root", "must not be empty")]
         if self.artifact_url is not None and not self.artifact_url:
-            problems.append("artifact_url must be a non-empty URL when set")
+            problems.append(("artifact_url", "must be a non-empty URL when set"))
         if self.url is not None:
             try:
                 PostgresLocation(self.url, self.password_file, self.password_env)
             except InvalidLocationError as exc:
-                problems.append(f"url: {exc}")
+                problems.append(("url", str(exc)))
         elif self.password_file is not None or self.password_env is not None:
-            problems.append("password_file and password_env apply only with a postgresql url")
+            problems.append(("password_file", "password_file and password_env apply only with a "
+                                              "postgresql url"))
         self._check(problems)
 
     @property
@@ -168,22 +176,23 @@ class FleetConfig(_Section):
         chosen = [k for k, on in (("static", bool(self.static)), ("dns", self.dns is not None),
                                   ("local", self.local != 0)) if on]
         if len(chosen) != 1:
-            problems.append("set exactly one of static, dns, local "
-                            f"(got {', '.join(chosen) or 'none'})")
-        problems += [f"static address {a!r} is not host:port" for a in self.static if not _addr_ok(a)]
+            problems.append(("", "set exactly one of static, dns, local "
+                                 f"(got {', '.join(chosen) or 'none'})"))
+        problems += [("static", f"address {a!r} is not host:port") for a in self.static if not _addr_ok(a)]
         if self.dns is not None and not self.dns.strip():
-            problems.append("dns must be a host name")
+            problems.append(("dns", "must be a host name"))
         if not isinstance(self.local, int) or self.local < 0 or (self.local == 0 and chosen == ["local"]):
-            problems.append(f"local must be >= 1 (got {self.local!r})")
+            problems.append(("local", f"must be >= 1 (got {self.local!r})"))
         if not 1 <= self.port <= 65535:
-            problems.append(f"port must be in [1, 65535] (got {self.port!r})")
+            problems.append(("port", f"must be in [1, 65535] (got {self.port!r})"))
         if self.local == 0 and self.admin_token_file is None and chosen:
-            problems.append("admin_token_file is required to call the sidecars' admin API")
-        if not self.timeout_s > 0 or not self.refresh_s > 0:
-            problems.append("timeout_s and refresh_s must be > 0")
+            problems.append(("admin_token_file", "is required to call the sidecars' admin API"))
+        for key in ("timeout_s", "refresh_s"):
+            if not getattr(self, key) > 0:
+                problems.append((key, f"must be > 0 (got {getattr(self, key)!r})"))
         bound = self.max_concurrent_pulls
         if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
-            problems.append(f"max_concurrent_pulls must be an integer >= 1 (got {bound!r})")
+            problems.append(("max_concurrent_pulls", f"must be an integer >= 1 (got {bound!r})"))
         self._check(problems)
 
     @property
@@ -209,13 +218,15 @@ class ServerConfig(_Section):
             object.__setattr__(self, "admin_token_file", Path(self.admin_token_file))
         problems = []
         if self.admin_token_file is None:
-            problems.append("admin_token_file is required (the admin API is authenticated)")
+            problems.append(("admin_token_file", "is required (the admin API is authenticated)"))
         for key in ("admin_addr", "metrics_addr"):
             value = getattr(self, key)
             if value is not None and not _addr_ok(value):
-                problems.append(f"{key} {value!r} is not host:port")
-        if not self.grace_s >= 0 or self.max_workers < 1:
-            problems.append("grace_s must be >= 0 and max_workers >= 1")
+                problems.append((key, f"must be host:port (got {value!r})"))
+        if not self.grace_s >= 0:
+            problems.append(("grace_s", f"must be >= 0 (got {self.grace_s!r})"))
+        if self.max_workers < 1:
+            problems.append(("max_workers", f"must be >= 1 (got {self.max_workers!r})"))
         self._check(problems)
 
 
@@ -239,15 +250,18 @@ class TrainingSection(_Section):
         object.__setattr__(self, "labels", tuple(self.labels))
         problems = []
         if not self.model:
-            problems.append("model must be a path or a name")
+            problems.append(("model", "must be a path or a name"))
         if self.labels and len(set(self.labels)) < 2:
-            problems.append("labels must be at least two distinct names")
-        if self.epochs < 1 or self.batch_size < 1:
-            problems.append("epochs and batch_size must be >= 1")
+            problems.append(("labels", "must be at least two distinct names"))
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                problems.append((key, f"must be >= 1 (got {getattr(self, key)!r})"))
         if not self.label_field:
-            problems.append("label_field must not be empty")
-        if not self.label_grace_s >= 0 or not self.learning_rate > 0:
-            problems.append("label_grace_s must be >= 0 and learning_rate > 0")
+            problems.append(("label_field", "must not be empty"))
+        if not self.label_grace_s >= 0:
+            problems.append(("label_grace_s", f"must be >= 0 (got {self.label_grace_s!r})"))
+        if not self.learning_rate > 0:
+            problems.append(("learning_rate", f"must be > 0 (got {self.learning_rate!r})"))
         self._check(problems)
 
 
@@ -273,10 +287,10 @@ class TlsSection(_Section):
         problems = []
         given = [k for k in ("cert_file", "key_file", "ca_file") if getattr(self, k) is not None]
         if given and len(given) != 3:
-            problems.append("cert_file, key_file and ca_file go together (mutual TLS); "
-                            f"got only {', '.join(given)}")
+            problems.append(("", "cert_file, key_file and ca_file go together (mutual TLS); "
+                                 f"got only {', '.join(given)}"))
         if self.server_name is not None and not given:
-            problems.append("server_name needs cert_file, key_file and ca_file")
+            problems.append(("server_name", "needs cert_file, key_file and ca_file"))
         self._check(problems)
 
     @property
@@ -291,20 +305,30 @@ _SECTIONS: dict[str, type[Any]] = {"registry": RegistrySection, "fleet": FleetCo
                                    "tls": TlsSection}
 
 
-def _build(kind: Callable[..., S], name: str, table: Any, problems: list[str]) -> S | None:
+def _build(kind: Callable[..., S], name: str, table: Any, issues: list[ConfigIssue]) -> S | None:
+    """The section, or ``None`` with its problems added to ``issues`` (unknown keys do not
+    hide the known keys' problems)."""
     if not isinstance(table, Mapping):
-        problems.append(f"[{name}] must be a table")
+        issues.append(ConfigIssue(name, "must be a table"))
         return None
+    known = dict(table)
     if is_dataclass(kind):  # LearningConfig.from_mapping checks its own keys
-        unknown = sorted(set(table) - {f.name for f in fields(kind)})
-        if unknown:
-            problems.append(f"[{name}] unknown keys {unknown}")
-            return None
+        names = {f.name for f in fields(kind)}
+        unknown = sorted(set(table) - names)
+        issues.extend(ConfigIssue(f"{name}.{k}", "unknown key") for k in unknown)
+        known = {k: v for k, v in table.items() if k in names}
     try:
-        return kind(**table) if is_dataclass(kind) else kind(dict(table))
-    except (ValueError, TypeError) as exc:
-        problems.append(str(exc) if str(exc).startswith("[") else f"[{name}] {exc}")
+        section = kind(**known) if is_dataclass(kind) else kind(known)
+    except InvalidServeConfigError as exc:
+        issues.extend(exc.issues)
         return None
+    except InvalidLearningConfigError as exc:
+        issues.extend([ConfigIssue(f"{name}.{k}", m) for k, m in exc.issues] or [ConfigIssue(name, str(exc))])
+        return None
+    except (ValueError, TypeError) as exc:
+        issues.append(ConfigIssue(name, str(exc)))
+        return None
+    return None if is_dataclass(kind) and len(known) != len(table) else section  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -325,7 +349,7 @@ class ServeConfig:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
         except tomllib.TOMLDecodeError as exc:
-            raise InvalidServeConfigError(f"{path}: {exc}") from None
+            raise InvalidServeConfigError([ConfigIssue("--config", f"{path}: {exc}")]) from None
         return cls.from_mapping(data, env=env if env is not None else os.environ)
 
     @classmethod
@@ -336,11 +360,11 @@ class ServeConfig:
         for var, (section, key) in ENV_OVERRIDES.items():
             if env and env.get(var):
                 tables.setdefault(section, {})[key] = env[var]
-        problems = [f"unknown section [{k}]" for k in sorted(set(tables) - set(_SECTIONS) - {"learning"})]
-        built = {name: _build(kind, name, tables.get(name, {}), problems)
+        issues = [ConfigIssue(k, "unknown section") for k in sorted(set(tables) - set(_SECTIONS) - {"learning"})]
+        built = {name: _build(kind, name, tables.get(name, {}), issues)
                  for name, kind in _SECTIONS.items()}
-        learning = _build(LearningConfig.from_mapping, "learning", tables.get("learning", {}), problems)
-        if problems:
-            raise InvalidServeConfigError("invalid learner configuration: " + "; ".join(problems))
+        learning = _build(LearningConfig.from_mapping, "learning", tables.get("learning", {}), issues)
+        if issues:
+            raise InvalidServeConfigError(issues)
         assert learning is not None
         return cls(learning=learning, **built)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ loop's own.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from learner.abtest import ABTest, ABTestResult
@@ -17,7 +18,9 @@ from learner.drift import DriftReport
 from learner.errors import InvalidInputError, UnknownModelTypeError
 from learner.events import LoopEvent
 from learner.fleet import Fleet, WindowCollector
+from learner.fleet.interface import Baseline
 from learner.history import LoopHistory
+from learner.metrics import COUNTER_METRICS
 from learner.registry import ModelRegistry, ModelStatus
 from learner.report import render_html
 from learner.report.collect import collect_report
@@ -40,6 +43,10 @@ class Control(Protocol):
     def counters(self) -> dict[str, int]: ...
     @property
     def routing_generation(self) -> int: ...
+    @property
+    def drift_unavailable(self) -> dict[str, str]: ...
+    @property
+    def baselines(self) -> Mapping[str, Baseline]: ...
     def now(self) -> float: ...
     def model_types(self) -> list[str]: ...
     def get_statistics(self) -> dict[str, Any]: ...
@@ -60,18 +67,21 @@ __all__ = ["status", "list_models", "get_model", "history", "check_drift", "drif
            "create_ab_test", "evaluate_ab_test", "list_ab_tests", "promote", "rollback", "report", "events"]
 
 DAY = 86_400.0
+#: The report's period when the request leaves ``period_days`` unset (0).
+DEFAULT_REPORT_DAYS = 7.0
 
 
 def status(learner: Control) -> pb.GetLearnerStatusResponse:
     stats = learner.get_statistics()
     registry = stats["model_registry"]
-    counters = {k: int(v) for k, v in learner.counters.items()}
+    counters = {COUNTER_METRICS.get(k, k): int(v) for k, v in learner.counters.items()}
     by_status = Counter(r.status.value for r in learner.registry.list_models())
     return pb.GetLearnerStatusResponse(
         uptime_s=stats["uptime_hours"] * 3600.0, counters=counters,
         champions=dict(registry["champions"]), sidecars=learner.fleet.sidecars(),
         stale_sidecars=stats["stale_sidecars"], routing_generation=learner.routing_generation,
-        models_by_status=dict(by_status), running_ab_tests=learner.running_tests())
+        models_by_status=dict(by_status), running_ab_tests=learner.running_tests(),
+        drift_unavailable=learner.drift_unavailable)
 
 
 def list_models(learner: Control, model_type: str, status_name: str) -> pb.ListModelsResponse:
@@ -83,8 +93,18 @@ def get_model(learner: Control, model_id: str) -> pb.RegisteredModel:
     return messages.model(learner.registry.get_model(model_id))
 
 
+def _require_known_type(learner: Control, model_type: str) -> None:
+    """Unknown model types are NOT_FOUND everywhere (``rollback`` and ``drift check`` already
+    were), not an empty answer: a type is known when the learner manages it or the registry
+    holds a model of it."""
+    if model_type not in learner.model_types() and not learner.registry.list_models(model_type):
+        raise UnknownModelTypeError(f"unknown model type {model_type!r}")
+
+
 def history(learner: Control, model_type: str) -> pb.GetHistoryResponse:
-    entries = learner.registry.get_promotion_history(model_type)
+    """Every ledger row of ``model_type`` (registrations and challengers too), oldest first."""
+    _require_known_type(learner, model_type)
+    entries = learner.registry.get_history(model_type=model_type)
     return pb.GetHistoryResponse(entries=[messages.ledger_entry(e) for e in entries])
 
 
@@ -147,8 +167,10 @@ def report(learner: Control, model_type: str, fmt: int, period_days: float
         if not types:
             raise UnknownModelTypeError("no model type is managed yet")
         model_type = types[0]
+    else:
+        _require_known_type(learner, model_type)
     end = learner.now()
-    data = collect_report(learner, model_type, end - (period_days or 7.0) * DAY, end,
+    data = collect_report(learner, model_type, end - (period_days or DEFAULT_REPORT_DAYS) * DAY, end,
                           drift_threshold=learner.config.drift_threshold_psi,
                           ab_tests=learner.list_tests())
     if fmt == pb.REPORT_FORMAT_HTML:

@@ -43,7 +43,7 @@ class GetLearnerStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetLearnerStatusResponse(_message.Message):
-    __slots__ = ("uptime_s", "counters", "champions", "sidecars", "stale_sidecars", "routing_generation", "models_by_status", "running_ab_tests")
+    __slots__ = ("uptime_s", "counters", "champions", "sidecars", "stale_sidecars", "routing_generation", "models_by_status", "running_ab_tests", "drift_unavailable")
     class CountersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,13 @@ class GetLearnerStatusResponse(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class DriftUnavailableEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     UPTIME_S_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
     CHAMPIONS_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +87,7 @@ class GetLearnerStatusResponse(_message.Message):
     ROUTING_GENERATION_FIELD_NUMBER: _ClassVar[int]
     MODELS_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
     RUNNING_AB_TESTS_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     uptime_s: float
     counters: _containers.ScalarMap[str, int]
     champions: _containers.ScalarMap[str, str]
@@ -88,7 +96,8 @@ class GetLearnerStatusResponse(_message.Message):
     routing_generation: int
     models_by_status: _containers.ScalarMap[str, int]
     running_ab_tests: _containers.ScalarMap[str, str]
-    def __init__(self, uptime_s: _Optional[float] = ..., counters: _Optional[_Mapping[str, int]] = ..., champions: _Optional[_Mapping[str, str]] = ..., sidecars: _Optional[_Iterable[str]] = ..., stale_sidecars: _Optional[_Iterable[str]] = ..., routing_generation: _Optional[int] = ..., models_by_status: _Optional[_Mapping[str, int]] = ..., running_ab_tests: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    drift_unavailable: _containers.ScalarMap[str, str]
+    def __init__(self, uptime_s: _Optional[float] = ..., counters: _Optional[_Mapping[str, int]] = ..., champions: _Optional[_Mapping[str, str]] = ..., sidecars: _Optional[_Iterable[str]] = ..., stale_sidecars: _Optional[_Iterable[str]] = ..., routing_generation: _Optional[int] = ..., models_by_status: _Optional[_Mapping[str, int]] = ..., running_ab_tests: _Optional[_Mapping[str, str]] = ..., drift_unavailable: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("model_type", "status")

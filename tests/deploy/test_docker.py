@@ -110,3 +110,14 @@ def test_no_secret_is_baked_in(name: str) -> None:
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
     patterns = set((ROOT / ".dockerignore").read_text().split())
     assert {"**/.git", "**/.venv", "**/target", "tests", "**/admin-token*"} <= patterns
+
+
+def test_learner_image_exposes_the_admin_grpc_port_and_metrics() -> None:
+    """It said ``EXPOSE 8080 # learner HTTP API`` for what is the gRPC admin API on 50061."""
+    from learner.cli import DEFAULT_ADDR
+
+    runtime = _stages("Dockerfile.learner")[1]
+    admin_port = DEFAULT_ADDR.rsplit(":", 1)[1]
+    assert set(runtime.args("EXPOSE")[-1].split()) == {admin_port, "9465"}
+    text = (DOCKER / "Dockerfile.learner").read_text()
+    assert "HTTP API" not in text and f"{admin_port}: the admin gRPC API" in text

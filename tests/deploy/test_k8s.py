@@ -14,6 +14,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 EXPECTED_KINDS = {
+    "namespace.yaml": ["Namespace"],
     "inference-deployment.yaml": ["Deployment"],
     "sidecar-headless-service.yaml": ["Service"],
     "learner-deployment.yaml": ["ConfigMap", "Deployment"],
@@ -246,3 +247,42 @@ def test_admin_planes_are_bound_narrowly() -> None:
     (rule,) = admin
     assert rule["from"] == [{"podSelector": {"matchLabels": {
         "app.kubernetes.io/name": "loopwise-learner"}}}]
+
+
+# --- issue 16 ---------------------------------------------------------------------------------
+
+def test_a_namespace_manifest_creates_the_namespace_every_object_uses() -> None:
+    """The manifests assumed a ``loopwise`` namespace that nothing created."""
+    namespace = _one("namespace.yaml", "Namespace")["metadata"]["name"]
+    for name in EXPECTED_KINDS:
+        if name in ("namespace.yaml", "prometheus-scrape.yaml"):  # the latter: Prometheus's own
+            continue
+        for doc in _docs(name):
+            assert doc["metadata"].get("namespace") == namespace, (name, doc["metadata"]["name"])
+    toml = tomllib.loads(_one("learner-deployment.yaml", "ConfigMap")["data"]["learner.toml"])
+    assert toml["fleet"]["dns"].endswith(f".{namespace}.svc.cluster.local")
+
+
+def test_learner_config_map_sets_reference_dir_on_the_volume() -> None:
+    """Without ``[registry] reference_dir`` drift was never evaluated, silently."""
+    from learner.serve.config import RegistrySection
+
+    toml = tomllib.loads(_one("learner-deployment.yaml", "ConfigMap")["data"]["learner.toml"])
+    reference = RegistrySection(**toml["registry"]).reference_dir
+    assert reference is not None and str(reference).startswith("/var/lib/loopwise/")
+    dep = _one("learner-deployment.yaml", "Deployment")
+    assert _mounts(_container(dep, "learner"))["/var/lib/loopwise"] == "data"
+
+
+def test_learner_service_speaks_grpc_on_the_admin_port() -> None:
+    from learner.cli import DEFAULT_ADDR
+
+    port = int(DEFAULT_ADDR.rsplit(":", 1)[1])
+    svc = _one("learner-service.yaml", "Service")
+    (admin,) = [p for p in svc["spec"]["ports"] if p["name"] == "admin"]
+    assert admin["port"] == port and admin["appProtocol"] == "grpc"
+    learner = _container(_one("learner-deployment.yaml", "Deployment"), "learner")
+    assert _ports(learner)["admin"] == port
+    assert _env(learner)["LOOPWISE_LEARNER_ADMIN_ADDR"] == f"$(POD_IP):{port}"
+    policy = [d for d in _docs("network-policy.yaml") if d["metadata"]["name"] == "loopwise-learner-admin"][0]
+    assert {"port": port, "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]

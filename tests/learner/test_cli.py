@@ -47,7 +47,7 @@ def test_unreadable_token_file_and_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "learner.toml"
     bad.write_text("[fleet]\nlocal = 0\n")
     code, _, err = run("serve", "--config", str(bad))
-    assert code == ExitCode.INVALID and "admin_token_file is required" in err
+    assert code == ExitCode.INVALID and "server.admin_token_file: is required" in err
 
 
 def test_global_options_work_before_the_subcommand() -> None:
@@ -99,3 +99,58 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
     finally:
         server.stop(None).wait()
         learner.stop()
+
+
+def test_zero_days_and_zero_timeout_are_refused_clearly() -> None:
+    """``report --days 0`` made a 7-day report; ``--timeout 0`` failed later with a deadline."""
+    for argv in (["report", "--days", "0"], ["--timeout", "0", "status"], ["status", "--timeout", "-1"],
+                 ["report", "--days", "nan"], ["events", "--follow", "--interval", "0"]):
+        code, out, err = run(*argv)
+        assert code == ExitCode.USAGE, argv
+        assert "greater than 0" in err or "not a number" in err, err
+
+
+def test_version(capsys) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from sidecar import __version__
+
+    assert run("--version")[0] == ExitCode.OK
+    assert capsys.readouterr().out.strip() == f"learner {__version__}"
+    out = subprocess.run([sys.executable, "-m", "sidecar", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"sidecar {__version__}"
+    assert __version__ != "0+unknown"
+
+
+def _actions(parser):  # type: ignore[no-untyped-def]
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {where}".strip(), a) for where, a in _actions(sub))
+        else:
+            yield "", action
+
+
+def _commands(parser):  # type: ignore[no-untyped-def]
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            names = {c.dest: c.help for c in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield name, names.get(name)
+                yield from _commands(sub)
+
+
+def test_every_command_and_option_has_help_and_exit_codes_are_documented() -> None:
+    from learner.cli import build_parser
+
+    parser = build_parser()
+    missing = [(where, a.dest) for where, a in _actions(parser) if not a.help]
+    assert missing == []
+    assert [name for name, text in _commands(parser) if not text] == []
+    text = parser.format_help()
+    assert all(f"  {int(code)}  " in text for code in ExitCode) and "--json" in text

@@ -10,7 +10,7 @@ import pytest
 MODULES = ["learner.config", "learner.named_enum", "learner.reference", "learner.drift", "learner.abtest", "learner.promotion", "learner.health",
            "learner.routing", "learner.scheduler", "learner.notify", "learner.fleet.local",
            "learner.metrics", "learner.events", "learner.loop.state", "learner.loop.decide", "learner.serve.config", "learner.serve.runner",
-           "learner.serve.retraining"]
+           "learner.serve.retraining", "learner.tables"]
 
 
 @pytest.mark.parametrize("name", MODULES)

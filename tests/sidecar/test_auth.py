@@ -31,7 +31,7 @@ def test_without_a_token_every_method_is_unauthenticated_known_or_not(
     assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
     registry = inproc[2]
     assert registry.get_sample_value("loopwise_sidecar_rejected_requests_total",
-                                     {"reason": "unauthenticated"}) == 1
+                                     {"plane": "admin", "reason": "unauthenticated"}) == 1
 
 
 def test_with_the_token_an_unknown_method_is_unimplemented(inproc: Inproc) -> None:

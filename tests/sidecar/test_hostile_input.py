@@ -49,7 +49,7 @@ def test_undecodable_bytes_on_the_data_plane_are_invalid_argument(
     code = _raw_call(p.data_channel, "Sidecar", method, DATA_METHODS[method], payload)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert registry.get_sample_value("loopwise_sidecar_rejected_requests_total",
-                                     {"reason": "malformed"}) == 1
+                                     {"plane": "data", "reason": "malformed"}) == 1
 
 
 @pytest.mark.parametrize("payload", UNDECODABLE)

@@ -98,3 +98,13 @@ def test_truncated_or_corrupted_bytes_are_refused_never_crash() -> None:
         decoded += 1
         assert len(batch) == len(sidecar_pb2.RecordBatch.FromString(data).request_id)
     assert 0 < decoded < len(variants)
+
+
+def test_latency_column_in_record_order() -> None:
+    """The sidecar's cumulative latency histogram reads it, indexed by each group's rows."""
+    msg = _message(np.random.default_rng(9), 50)
+    batch = RecordBatch.decode(msg.SerializeToString(), **RULES, model_types={"invoice"}, now_ms=5)
+    latency = batch.latency_ms()
+    assert latency.dtype == np.float64 and latency.tolist() == list(msg.latency_ms)
+    rows = np.concatenate([rows for *_, rows in batch.groups(10_000, {}, 0)])
+    assert sorted(latency[rows].tolist()) == sorted(msg.latency_ms)

@@ -74,6 +74,12 @@ impl RecordBatch {
             .collect())
     }
 
+    /// Each record's latency in milliseconds, in record order (a copy: index it with the
+    /// rows of `groups`), for the sidecar's cumulative latency histogram.
+    fn latency_ms<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_slice(py, self.inner.latency_ms())
+    }
+
     /// `(document_id, request_id)` of the records that carry a document id.
     fn documents(&self) -> Vec<(String, String)> {
         self.inner.documents().into_iter().map(|(d, r)| (d.to_owned(), r.to_owned())).collect()

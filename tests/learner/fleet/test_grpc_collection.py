@@ -212,7 +212,7 @@ def test_an_older_sidecar_without_the_stream_is_pulled_with_the_unary_call(tmp_p
 
 def test_max_concurrent_pulls_is_validated_and_reaches_the_fleet(tmp_path: pathlib.Path) -> None:
     token = write_token(tmp_path)
-    with pytest.raises(InvalidServeConfigError, match=r"\[fleet\] max_concurrent_pulls must be an integer >= 1"):
+    with pytest.raises(InvalidServeConfigError, match=r"fleet.max_concurrent_pulls: must be an integer >= 1"):
         FleetConfig(static=("127.0.0.1:1",), admin_token_file=token, max_concurrent_pulls=0)
     config = FleetConfig(static=("127.0.0.1:1",), admin_token_file=token, max_concurrent_pulls=3)
     fleet = GrpcFleet.from_config(config, token=TOKEN)

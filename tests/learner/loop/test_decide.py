@@ -140,3 +140,18 @@ def test_an_adopted_job_during_a_test_keeps_the_test_phase() -> None:
     d = decide(state, _found(("j1", RetrainState.SUCCEEDED), ("j2", RetrainState.RUNNING), recorded=("j1",)),
                LoopPolicy(), now_ms=0)
     assert d.state.phase is Phase.AB_TESTING and d.state.pending_jobs == ("j2",)
+
+
+def test_a_window_with_too_few_labels_does_not_end_a_health_episode() -> None:
+    """With no earlier champion to roll back to, HEALTH CRITICAL fired every 15 s in the demo
+    (21 of 23 events): checks with too few labels read HEALTHY, reopening the episode each time."""
+    state = ModelLoopState("clf")
+    few = HealthObserved("m", assess_health(ArmStats("m", 30, 30, 10), 0.9, HealthPolicy()), {}, False)
+    assert few.assessment.severity is HealthSeverity.HEALTHY and not few.assessment.conclusive
+    alerts = 0
+    for i in range(23):  # critical, too few labels, critical, ...
+        d = decide(state, _health(700, False) if i % 2 == 0 else few, POLICY, 0)
+        alerts += sum(n.kind is EventKind.HEALTH for n in d.notes)
+        state = d.state
+    assert alerts == 1 and state.health_alerted
+    assert not decide(state, _health(900, False), POLICY, 0).state.health_alerted  # a real recovery

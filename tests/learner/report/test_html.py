@@ -28,7 +28,7 @@ def test_every_chart_is_there_and_labelled() -> None:
     page = render_html(data)
     svgs = re.findall(r"<svg [^>]*>", page)
     fields = {f.field for q in data.quality for f in q.f1}
-    assert len(svgs) == len(data.drift) + 1 + len(fields) + 1 + 1
+    assert len(svgs) == len(data.drift) + len(data.features) + 1 + len(fields) + 1 + 1
     assert all('role="img"' in s and "aria-label=" in s for s in svgs)
     for svg in re.findall(r"<svg [^>]*>\s*<title>[^<]+</title>\s*<desc>[^<]+</desc>", page):
         assert 'role="img"' in svg
@@ -82,3 +82,54 @@ def test_report_does_not_import_torch_or_grpc() -> None:
     code = ("import sys, learner.report\n"
             "assert not {'torch', 'grpc'} & set(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --- issue 16: what the report shows ------------------------------------------------------------
+
+def test_reference_vs_current_per_feature_with_statistics_and_data_quality() -> None:
+    """Evidently's data-drift report shows, per feature, both distributions, a drift score and
+    whether it drifted, and the share of drifted features: so does ours, from the aggregates."""
+    data = sample_report()
+    page = render_html(data)
+    for f in data.features:
+        assert f"{f.feature}: reference vs this period" in page
+    stats = re.search(r'<table class="stats">(.*?)</table>', page, re.S)
+    assert stats is not None
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>numeric</td><td>(DRIFTED|no)</td><td class=num>([\d.]+)</td>",
+                      stats.group(1))
+    assert [(r[0], r[1] == "DRIFTED", float(r[2])) for r in rows] == [
+        (f.feature, f.drifted, round(f.psi or 0.0, 3)) for f in data.features]
+    drifted = sum(f.drifted for f in data.features)
+    assert f"{drifted} of {len(data.features)} features drifted" in page
+    assert page.count('class="bar"') == sum(2 * (len(f.edges) - 1) for f in data.features)
+    quality = re.search(r'<section id="data-quality".*?</section>', page, re.S)
+    assert quality is not None and "ocr_confidence" in quality.group(0) and "3.0 %" in quality.group(0)
+
+
+def test_quality_charts_mark_drift_promotion_and_rollback() -> None:
+    data = sample_report()
+    page = render_html(data)
+    quality = re.search(r'<section id="quality".*?</section>', page, re.S)
+    assert quality is not None
+    marked = sum(e.kind in (EventKind.DRIFT, EventKind.PROMOTION, EventKind.ROLLBACK) for e in data.events)
+    charts = quality.group(0).count("<svg")
+    assert charts >= 2  # accuracy and at least one F1 chart
+    assert quality.group(0).count('class="marker"') == marked * charts
+
+
+def test_the_psi_alarm_is_named_in_the_legend_not_over_the_lines() -> None:
+    page = render_html(sample_report())
+    for group in re.findall(r'<g class="threshold">.*?</g>', page, re.S):
+        assert "<text" not in group
+    assert page.count(">alarm PSI 0.25</text>") == len(sample_report().drift)  # the legend entries
+
+
+def test_rollback_names_both_models_and_a_retrain_no_job_id() -> None:
+    page = render_html(sample_report())
+    timeline = re.search(r'<section id="timeline".*?</section>', page, re.S)
+    assert timeline is not None
+    cells = re.findall(r"<tr><td>[^<]+</td><td [^>]+>([^<]+)</td><td>([^<]+)</td>", timeline.group(0))
+    models = dict((kind, model) for kind, model in cells)
+    assert models["Rollback"] == "doc_classifier_1.0.1 → doc_classifier_1.0.0"
+    assert models["Promotion"] == "doc_classifier_1.0.1 (replaced doc_classifier_1.0.0)"
+    assert models["Retrain"] == "–" and "job-" not in "".join(m for _, m in cells)

@@ -20,7 +20,7 @@ def test_json_round_trip() -> None:
     text = data.to_json()
     assert WeeklyReportData.from_json(text) == data
     raw = json.loads(text)
-    assert raw["schema"] == "loopwise.report.v2"
+    assert raw["schema"] == "loopwise.report.v3"
     assert {e["kind"] for e in raw["events"]} <= {k.value for k in EventKind}
     assert raw["ab_results"][0]["method"] == "msprt"
 
@@ -52,7 +52,7 @@ def test_sample_tells_the_story() -> None:
      "unknown EventKind 'explosion'"),
     ({"surprise": 1}, "unknown keys"),
     ({"period_start": "yesterday"}, "expected float"),
-    ({"schema": "other.v9"}, "not a loopwise.report.v2 document"),
+    ({"schema": "other.v9"}, "not a loopwise.report.v3 document"),
 ])
 def test_from_json_rejects_bad_documents(change: dict[str, object], message: str) -> None:
     raw = json.loads(sample_report().to_json())
@@ -79,7 +79,8 @@ def test_validation() -> None:
 
 
 @pytest.mark.parametrize("module", ["learner.report", "learner.report.model",
-                                    "learner.report.svg", "learner.report.html"])
+                                    "learner.report.svg", "learner.report.html",
+                                    "learner.report.features"])
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0

@@ -102,7 +102,7 @@ def test_learner_to_sidecar_channels_over_mutual_tls(tmp_path: Path) -> None:
 def test_tls_section_keys_go_together(tmp_path: Path) -> None:
     cert = tmp_path / "c.pem"
     cert.write_text("x")
-    with pytest.raises(InvalidServeConfigError, match=r"\[tls\] cert_file, key_file and ca_file"):
+    with pytest.raises(InvalidServeConfigError, match=r"tls: cert_file, key_file and ca_file"):
         ServeConfig.from_mapping({"fleet": {"local": 1}, "server": {"admin_token_file": "/t"},
                                   "tls": {"cert_file": str(cert)}})
     assert not ServeConfig.from_mapping({"fleet": {"local": 1},

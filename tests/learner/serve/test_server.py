@@ -34,7 +34,7 @@ def test_health_is_open_without_a_token(served: Served) -> None:
 
 def test_status_and_models(served: Served) -> None:
     code, out, _ = served.cli("status")
-    assert code == ExitCode.OK and "clf_1.0.1" in out and "learning_cycles_run" in out
+    assert code == ExitCode.OK and "clf_1.0.1" in out and "loopwise_learner_cycles_total" in out
     code, out, _ = served.cli("status", "--json")
     status = json.loads(out)
     assert status["champions"] == {"clf": "clf_1.0.1"} and len(status["sidecars"]) == 3
@@ -88,7 +88,7 @@ def test_promote_and_rollback_change_registry_and_routing(served: Served) -> Non
         assert served.fleet.sidecar(name).router.route("clf", "doc-9") == "clf_1.0.1"
     code, out, _ = served.cli("status", "--json")
     assert json.loads(out)["champions"]["clf"] == "clf_1.0.1"
-    assert json.loads(out)["counters"]["rollbacks"] == 1
+    assert json.loads(out)["counters"]["loopwise_learner_rollbacks_total"] == 1
     code, out, _ = served.cli("models", "history", "--model-type", "clf", "--json")
     assert [e["action"] for e in json.loads(out)][-2:] == ["rollback", "restore"]
     assert served.cli("promote", "clf_1.0.2", "--reason", " ")[0] == ExitCode.INVALID
@@ -136,7 +136,7 @@ def test_events_list_the_loop_decisions_with_their_statistics(served: Served) ->
     assert code == 0 and len(json.loads(out)["applied"]) == 3
     code, out, _ = served.cli("events", "--json")
     events = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and [e["kind"] for e in events] == ["LOOP_EVENT_KIND_PROMOTION", "LOOP_EVENT_KIND_ROLLBACK"]
+    assert code == 0 and [e["kind"] for e in events] == ["promotion", "rollback"]
     assert [e["seq"] for e in events] == [1, 2]
     rollback = events[1]["details"]
     assert rollback["restored_champion"] == "clf_1.0.1" and rollback["previous_champion"] == "clf_1.0.2"

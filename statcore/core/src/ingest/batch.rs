@@ -308,6 +308,11 @@ impl RecordBatch {
         self.request_id.is_empty()
     }
 
+    /// Each record's inference latency in milliseconds (validated: finite and >= 0).
+    pub fn latency_ms(&self) -> &[f64] {
+        &self.latency_ms
+    }
+
     fn check_ids(&self, name: &str, ids: &[Span], n: usize) -> Refused<()> {
         if ids.len() != n {
             return Err(malformed(name, format!("has {} values, expected {n}", ids.len())));
