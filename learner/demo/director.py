@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from learner import cli
+from learner.admin_client import Admin
 from learner.demo import bootstrap
 from learner.demo.bootstrap import MODEL_TYPE, DemoPaths
 from learner.demo.processes import Child, ChildFailedError, ProcessGroup
@@ -204,7 +205,7 @@ class Demo:
                                                    "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         self.seen = Seen()
         self.data_addrs: list[str] = []
-        self.admin: cli.Admin | None = None
+        self.admin: Admin | None = None
         self.learner_addr = ""
         self.learner_config = paths.root / "learner.toml"  # written by start_fleet
         self.learner: Child | None = None
@@ -249,7 +250,7 @@ class Demo:
                      f"--token-file {self.paths.learner_token})")
         if self.admin is not None:
             self.admin.close()
-        self.admin = cli.Admin(self.learner_addr, self.paths.learner_token.read_text().strip(), 10.0)
+        self.admin = Admin(self.learner_addr, self.paths.learner_token.read_text().strip(), 10.0)
         admin = self.admin
         _wait("the learner to route to its champion",
               lambda: admin("GetStatus", pb.GetLearnerStatusRequest()).routing_generation >= 1, 60.0,
